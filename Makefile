@@ -1,0 +1,38 @@
+# blurkit: two commands do all set-up.
+#   make test       create .venv if missing, install, run the whole test suite (pytest + nbval on the notebooks)
+#   make reproduce  create .venv, install, fetch the embedded default data, run `blurkit reproduce all --profile smoke`
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= smoke
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install system-photos data test reproduce notebooks clean-venv
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 2; }
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+# Debian's wallpaper packages hold most of the real photographs; installed where apt is available, skipped elsewhere.
+system-photos:
+	@bash scripts/install_system_photos.sh
+
+data: install system-photos
+	$(VENV)/bin/blurkit data prepare --profile $(PROFILE)
+
+test: install system-photos
+	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+reproduce: data
+	$(VENV)/bin/blurkit reproduce all --profile $(PROFILE)
+
+notebooks: install
+	$(PY) scripts/sync_notebooks.py
+
+clean-venv:
+	rm -rf $(VENV)

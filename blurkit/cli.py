@@ -1,0 +1,122 @@
+"""The ``blurkit`` command line (typer). Every command calls the same library functions as the notebooks.
+
+User mistakes (missing file, unreadable image, unknown name, bad size) print one ``error:`` line and exit 2;
+no traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from blurkit.errors import BlurkitError
+
+app = typer.Typer(help="Reproduce 'Explore Image Deblurring via Encoded Blur Kernel Space' (CVPR 2021).",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile: smoke (CI), cpu (laptop) or paper (GPU).")
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Show every dataset (real and embedded default) as present / missing / corrupt."""
+    import pandas as pd
+
+    from blurkit.data_status import status_table
+
+    table: pd.DataFrame = status_table()
+    with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 200):
+        typer.echo(table.to_string(index=False))
+
+
+@data_app.command("prepare")
+def data_prepare(profile: str = PROFILE_OPT,
+                 force: bool = typer.Option(False, help="Re-verify and rebuild the prepared photos.")) -> None:
+    """Verify the photos' checksums, store them, and build the default sets of a profile."""
+    from blurkit.default_data import build_default
+    from blurkit.paths import data_root
+    from blurkit.photos import prepare_photos
+    from blurkit.profiles import get_profile
+
+    prof = get_profile(profile)
+    report = prepare_photos(force=force)
+    typer.echo(report.summary())
+    built = build_default(prof)
+    typer.echo(f"default sets for profile '{prof.name}' ({len(built)}) under {data_root() / 'default' / prof.name}")
+
+
+@data_app.command("synth")
+def data_synth(
+    domain: str = typer.Option(..., "--domain", "-d", help="reds-like, gopro-like, hide-like or uniform-8."),
+    n: int = typer.Option(..., "--n", help="Number of pairs."),
+    size: int = typer.Option(..., "--size", help="Side of the square crops (px)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives byte-identical files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (gets sharp/, blur/, manifest.json)."),
+    split: str = typer.Option("train", "--split", help="Which photos to cut from: train or test."),
+    from_dir: Optional[Path] = typer.Option(None, "--from", help="Use your own sharp images instead of the photos."),
+) -> None:
+    """Write a paired folder of synthetic blurry images (sharp/ and blur/, same file names)."""
+    from blurkit.default_data import folder_sources, photo_sources, synth_folder
+
+    sources = folder_sources(from_dir) if from_dir else photo_sources(split)
+    path = synth_folder(domain, n, size, seed, out, split, sources)
+    typer.echo(f"wrote {n} pairs to {path}")
+
+
+@app.command("reproduce")
+def reproduce(
+    name: str = typer.Argument(..., help="Notebook name or number (e.g. 00_data, 00) or 'all'."),
+    profile: str = PROFILE_OPT,
+    results_dir: Optional[Path] = typer.Option(None, help="Default: results/<profile>/."),
+    seed: int = typer.Option(0, help="Seed passed to the notebooks."),
+) -> None:
+    """Run notebooks headless with papermill; results go to results/<profile>/."""
+    from blurkit.notebooks import find_notebook, list_notebooks, run_notebook
+    from blurkit.profiles import get_profile
+
+    prof = get_profile(profile)
+    paths = list_notebooks() if name == "all" else [find_notebook(name)]
+    for path in paths:
+        out, secs = run_notebook(path, prof.name, results_dir, seed)
+        typer.echo(f"{path.stem}: {secs:.1f} s -> {out}")
+
+
+@app.command("profiles")
+def profiles() -> None:
+    """List the profiles and their settings."""
+    from blurkit.profiles import PROFILES
+
+    for prof in PROFILES.values():
+        typer.echo(f"{prof.name:6s} {prof.description}\n       {prof.to_dict()}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: runs the app, turning user errors into one line and a non-zero exit."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except BlurkitError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except OSError as exc:  # e.g. a read-only output folder or a full disk
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Running the numbered notebooks headless with papermill (``blurkit reproduce``).
+
+Each notebook has a cell tagged ``parameters`` (``profile``, ``seed``, ``results_dir``); papermill injects the
+values and writes the executed copy to ``results/<profile>/notebooks/``. The notebooks write their own tables and
+figures (with provenance) into ``results_dir``.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from blurkit.errors import UnknownNameError
+from blurkit.paths import NOTEBOOK_DIR, RESULTS_DIR
+from blurkit.profiles import get_profile
+
+_NB = re.compile(r"^(\d\d)_(.+)\.ipynb$")
+
+
+def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
+    """The numbered notebooks, in order."""
+    return sorted(p for p in folder.glob("*.ipynb") if _NB.match(p.name))
+
+
+def find_notebook(name: str, folder: Path = NOTEBOOK_DIR) -> Path:
+    """Resolve ``00_data``, ``00`` or ``data`` to a notebook path."""
+    for p in list_notebooks(folder):
+        num, rest = _NB.match(p.name).groups()  # type: ignore[union-attr]
+        if name in (p.stem, p.name, num, rest):
+            return p
+    known = ", ".join(p.stem for p in list_notebooks(folder)) or "(none)"
+    raise UnknownNameError(f"unknown notebook '{name}'; choose one of: {known}, or all")
+
+
+def run_notebook(path: Path, profile: str, results_dir: Path | None = None, seed: int = 0,
+                 extra: dict[str, Any] | None = None, progress: bool = True) -> tuple[Path, float]:
+    """Execute one notebook with papermill; returns (executed notebook path, wall seconds)."""
+    import papermill as pm
+
+    prof = get_profile(profile)
+    results_dir = Path(results_dir) if results_dir else RESULTS_DIR / prof.name
+    out = results_dir / "notebooks" / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = {"profile": prof.name, "seed": seed, "results_dir": str(results_dir.resolve())}
+    params.update(extra or {})
+    start = time.perf_counter()
+    pm.execute_notebook(str(path), str(out), parameters=params, cwd=str(path.parent), progress_bar=progress,
+                        kernel_name="python3")
+    return out, time.perf_counter() - start

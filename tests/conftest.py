@@ -1,0 +1,41 @@
+"""Shared fixtures: every test gets its own empty $BLURKIT_DATA unless it asks for the photo fixture."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from blurkit import photos as photos_mod  # noqa: E402
+from blurkit.paths import MANIFEST_DIR  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def isolated_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path_factory.mktemp("blurkit-data")
+    monkeypatch.setenv("BLURKIT_DATA", str(root))
+    return root
+
+
+@pytest.fixture
+def pip_photo_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real photo manifest reduced to the photos pip packages ship (fast to prepare, always present)."""
+    raw = json.loads((MANIFEST_DIR / "photos.json").read_text())
+    raw["photos"] = [p for p in raw["photos"] if p["source"].startswith("pip:")]
+    path = tmp_path / "photos.json"
+    path.write_text(json.dumps(raw))
+    monkeypatch.setattr(photos_mod, "PHOTO_MANIFEST", path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A real photo (scikit-image's astronaut), float32 (512, 512, 3)."""
+    from skimage import data
+
+    return data.astronaut().astype(np.float32) / 255.0
