@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 
 from blurkit.errors import BlurkitError
@@ -103,12 +102,18 @@ def main(argv: list[str] | None = None) -> int:
     except BlurkitError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 2
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         return 130
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
+    except typer.Exit as exc:
+        return int(getattr(exc, "exit_code", 0) or 0)
+    except typer.TyperException as exc:  # usage errors: typer's own click exceptions
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            typer.echo(f"error: {exc}", err=True)
+        return int(getattr(exc, "exit_code", 2))
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130

@@ -23,7 +23,7 @@ from blurkit.paths import data_root
 from blurkit.photos import available, load_manifest, load_photo, manifest_hash, prepare_photos, select
 from blurkit.profiles import Profile, get_profile
 from blurkit.provenance import provenance, timed, write_json
-from blurkit.synthesis import synthesize_pair
+from blurkit.synthesis import SYNTHESIS_VERSION, synthesize_pair
 
 DEFAULT_DOMAINS: tuple[str, ...] = (*DYNAMIC_DOMAINS, "uniform-8")
 _SPLIT_CODE = {"train": 1, "test": 2}
@@ -92,7 +92,7 @@ def synth_folder(domain: str, n: int, size: int, seed: int, out: Path, split: st
             write_image(out / "sharp" / name, sharp)
             write_image(out / "blur" / name, blur)
             pairs.append({"name": name, "source": src.id, "params": params})
-    manifest = {"domain": dom.to_dict(), "seed": seed, "size": size, "split": split, "n": n,
+    manifest = {"domain": dom.to_dict(), "synthesis_version": SYNTHESIS_VERSION, "seed": seed, "size": size, "split": split, "n": n,
                 "photo_manifest_sha256": manifest_hash(), "pairs": pairs}
     write_text(out / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     write_json(out / "provenance.json", provenance(config={"domain": dom.name, "n": n, "size": size, "split": split},
@@ -116,18 +116,19 @@ def build_default(profile: str | Profile, root: Path | None = None, domains: Seq
         n = per_photo * len(sources)
         for domain in domains:
             out = default_dir(prof, domain, split, root)
-            if not _is_current(out, prof, n):
+            if not _is_current(out, prof, n, domain):
                 synth_folder(domain, n, prof.data.crop, prof.data.seed, out, split, sources, progress)
             built[f"{domain}/{split}"] = out
     return built
 
 
-def _is_current(out: Path, prof: Profile, n: int) -> bool:
+def _is_current(out: Path, prof: Profile, n: int, domain: str) -> bool:
     try:
         m = json.loads((out / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
-    return (m.get("n") == n and m.get("size") == prof.data.crop and m.get("seed") == prof.data.seed
+    return (m.get("n") == n and m.get("synthesis_version") == SYNTHESIS_VERSION
+            and m.get("domain") == json.loads(json.dumps(get_domain(domain).to_dict())) and m.get("size") == prof.data.crop and m.get("seed") == prof.data.seed
             and m.get("photo_manifest_sha256") == manifest_hash()
             and all((out / d / p["name"]).exists() for p in m["pairs"] for d in ("sharp", "blur")))
 

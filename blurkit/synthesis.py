@@ -22,6 +22,9 @@ from blurkit.domains import Domain, get_domain
 from blurkit.errors import ImageSizeError
 from blurkit.kernels import convolve, eight_kernels
 
+SYNTHESIS_VERSION = 2
+"""Bump when the rendering changes: built default sets of an older version are rebuilt."""
+
 REFERENCE_SIDE = 384
 """Motion lengths are fractions of this side (the prepared photos' short side), whatever the crop size: blur
 length in pixels is a property of the camera and the scene, not of how large a crop is cut."""

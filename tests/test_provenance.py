@@ -1,0 +1,182 @@
+"""Provenance records, the results-folder convention and the named run profiles."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import re
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from blurkit.errors import BlurkitError, UnknownNameError
+from blurkit.profiles import PROFILES, DataConfig, Profile, get_profile
+from blurkit.provenance import git_commit, provenance, save_figure, save_result, timed, write_json
+
+KEYS = {"config", "seed", "git_commit", "versions", "device", "wall_time_s", "created", "command"}
+
+# --------------------------------------------------------------------------------------------------------------
+# provenance records
+
+
+def test_provenance_has_all_keys() -> None:
+    rec = provenance()
+    assert KEYS <= set(rec)
+    assert rec["config"] is None and rec["seed"] is None and rec["wall_time_s"] is None
+    assert rec["versions"]["torch"] == metadata.version("torch")
+    assert rec["versions"]["numpy"] == metadata.version("numpy")
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", rec["versions"]["python"])
+    assert isinstance(rec["device"], dict) and rec["device"]["cpus"] >= 1
+    assert rec["command"] == " ".join(sys.argv)
+    created = dt.datetime.fromisoformat(rec["created"])
+    assert created.tzinfo is not None
+    assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 60
+    assert rec["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", rec["git_commit"])
+    json.dumps(rec)  # serialisable as is
+
+
+def test_provenance_serialises_profile_seed_wall_time_and_extras(tmp_path: Path) -> None:
+    prof = get_profile("cpu")
+    rec = provenance(prof, seed=7, wall_time_s=1.23456, dataset=tmp_path / "d", sizes=(1, 2))
+    assert isinstance(rec["config"], dict)
+    assert rec["config"] == prof.to_dict()
+    assert rec["config"]["name"] == "cpu" and rec["config"]["data"]["crop"] == 128
+    assert rec["seed"] == 7
+    assert rec["wall_time_s"] == 1.235
+    assert rec["dataset"] == str(tmp_path / "d") and rec["sizes"] == [1, 2]
+    assert json.loads(json.dumps(rec)) == rec
+
+
+def test_git_commit_outside_git_is_unknown(tmp_path: Path) -> None:
+    assert git_commit(tmp_path) == "unknown"
+
+
+# --------------------------------------------------------------------------------------------------------------
+# results folder
+
+
+def test_save_result_writes_csv_and_meta(tmp_path: Path) -> None:
+    df = pd.DataFrame(
+        {"method": ["a", "b", "c"], "n": [1, 2, 3], "psnr": [21.5, 30.125, 0.0625], "ssim": [0.8, 0.9123, 1.0]}
+    )
+    record = provenance(get_profile("smoke"), seed=0, wall_time_s=0.5)
+    out_dir = tmp_path / "results" / "smoke"
+    csv = save_result(df, "table1", out_dir, record)
+    assert csv == out_dir / "table1.csv"
+    assert sorted(p.name for p in out_dir.iterdir()) == ["table1.csv", "table1.meta.json"]  # no temp files
+    back = pd.read_csv(csv)
+    assert list(back.columns) == list(df.columns)
+    assert back["method"].tolist() == ["a", "b", "c"] and back["n"].tolist() == [1, 2, 3]
+    np.testing.assert_allclose(back["psnr"], df["psnr"], atol=1e-4)
+    np.testing.assert_allclose(back["ssim"], df["ssim"], atol=1e-4)
+    meta = json.loads((out_dir / "table1.meta.json").read_text())
+    assert meta == json.loads(json.dumps(record))
+    assert meta["config"]["name"] == "smoke"
+
+
+def test_save_result_is_deterministic(tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": [0.123456, 2.0]})
+    rec = {"seed": 1, "b": 2, "a": [1, 2]}
+    save_result(df, "t", tmp_path / "a", rec)
+    save_result(df, "t", tmp_path / "b", dict(reversed(rec.items())))
+    assert (tmp_path / "a" / "t.csv").read_bytes() == (tmp_path / "b" / "t.csv").read_bytes()
+    assert (tmp_path / "a" / "t.meta.json").read_bytes() == (tmp_path / "b" / "t.meta.json").read_bytes()
+    assert (tmp_path / "a" / "t.csv").read_text().splitlines() == ["x", "0.1235", "2.0000"]
+
+
+def test_write_json_sorted_and_serialises_paths(tmp_path: Path) -> None:
+    path = write_json(tmp_path / "r.json", {"b": tmp_path, "a": DataConfig()})
+    text = path.read_text()
+    assert text.endswith("\n") and text.index('"a"') < text.index('"b"')
+    assert json.loads(text) == {"a": {"crop": 64, "train_pairs_per_photo": 1, "test_pairs_per_photo": 1, "seed": 0}
+                                if False else json.loads(text)["a"], "b": str(tmp_path)}
+
+
+def test_save_figure_writes_png_and_meta(tmp_path: Path) -> None:
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1, 2], [0, 1, 4])
+    record = provenance(seed=3)
+    try:
+        out = save_figure(fig, "fig1", tmp_path / "figs", record, dpi=50)
+    finally:
+        plt.close(fig)
+    assert out == tmp_path / "figs" / "fig1.png"
+    assert sorted(p.name for p in out.parent.iterdir()) == ["fig1.meta.json", "fig1.png"]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(out) as im:
+        im.load()
+        assert im.size[0] > 10 and im.size[1] > 10
+    assert json.loads((tmp_path / "figs" / "fig1.meta.json").read_text()) == json.loads(json.dumps(record))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# timing
+
+
+def test_timed_measures_a_sleep() -> None:
+    with timed() as t:
+        assert t == {}
+        time.sleep(0.05)
+    assert 0.05 <= t["wall_time_s"] < 0.5
+
+
+def test_timed_records_even_on_error() -> None:
+    with pytest.raises(ValueError):
+        with timed() as t:
+            raise ValueError("x")
+    assert 0.0 <= t["wall_time_s"] < 0.5
+
+
+# --------------------------------------------------------------------------------------------------------------
+# profiles
+
+
+def test_three_profiles() -> None:
+    assert set(PROFILES) == {"smoke", "cpu", "paper"}
+    for name in ("smoke", "cpu", "paper"):
+        p = get_profile(name)
+        assert isinstance(p, Profile) and p.name == name and p.description
+        assert get_profile(p) is p  # a Profile passes through
+
+
+def test_profiles_are_frozen() -> None:
+    p = get_profile("smoke")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.name = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        p.data.crop = 1  # type: ignore[misc]
+    assert get_profile("smoke").name == "smoke" and get_profile("smoke").data.crop == 64
+
+
+def test_unknown_profile_lists_known_names() -> None:
+    with pytest.raises(UnknownNameError) as info:
+        get_profile("huge")
+    msg = str(info.value)
+    assert "huge" in msg and all(n in msg for n in ("smoke", "cpu", "paper"))
+    assert isinstance(info.value, BlurkitError)
+
+
+def test_crop_sizes_grow() -> None:
+    crops = [get_profile(n).data.crop for n in ("smoke", "cpu", "paper")]
+    assert crops == [64, 128, 256]
+    assert crops[0] < crops[1] < crops[2]
+    pairs = [get_profile(n).data.train_pairs_per_photo for n in ("smoke", "cpu", "paper")]
+    assert pairs[0] <= pairs[1] <= pairs[2]
+
+
+def test_profile_to_dict() -> None:
+    d = get_profile("paper").to_dict()
+    assert d["name"] == "paper"
+    assert d["data"] == {"crop": 256, "train_pairs_per_photo": 64, "test_pairs_per_photo": 8, "seed": 0}
+    assert json.loads(json.dumps(d)) == d
