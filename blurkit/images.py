@@ -63,7 +63,21 @@ def _decode(path: Path) -> np.ndarray:
         raise ImageReadError(f"cannot read image '{path}': {exc}") from None
     if path.suffix.lower() == ".png" and arr.dtype == np.uint8 and _png_bit_depth(data) == 16:
         arr = _read_png16(path, data)  # PIL decodes 16-bit colour PNGs to 8 bits; keep all 16
+    elif path.suffix.lower() in (".tif", ".tiff") and arr.dtype == np.uint8:
+        arr = _read_tiff(path, arr)  # likewise for 16-bit colour TIFFs
     return arr
+
+
+def _read_tiff(path: Path, decoded: np.ndarray) -> np.ndarray:
+    import tifffile  # a dependency of scikit-image
+
+    try:
+        arr = tifffile.imread(path)
+    except Exception:
+        return decoded
+    if arr.dtype == np.uint16 and arr.ndim in (2, 3):
+        return arr
+    return decoded
 
 
 def _png_bit_depth(data: bytes) -> int:
@@ -150,6 +164,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; the result should follow the umask like open() does
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -159,12 +176,14 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_image(path: str | os.PathLike, img: np.ndarray) -> Path:
-    """Write a float [0, 1] (or uint8) image atomically as 8-bit PNG; the bytes depend only on the pixels.
+    """Write a float [0, 1] (or uint8 / uint16) image atomically as 8-bit PNG; the bytes depend only on the pixels.
 
     Shape:
         img ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)``.
     """
     path = Path(path)
+    if img.dtype == np.uint16:
+        img = img.astype(np.float32) / 65535.0
     arr = img if img.dtype == np.uint8 else to_uint8(img)
     if arr.ndim == 3 and arr.shape[-1] == 1:
         arr = arr[..., 0]

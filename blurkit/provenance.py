@@ -6,6 +6,7 @@ A record holds the config, seed, git commit, package versions, device and wall t
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import json
 import os
@@ -17,6 +18,8 @@ from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterator
+
+import numpy as np
 
 from blurkit.images import atomic_path, write_text
 from blurkit.paths import REPO_DIR
@@ -64,7 +67,13 @@ def device_info() -> dict[str, Any]:
 
 def _jsonable(obj: Any) -> Any:
     if hasattr(obj, "to_dict"):
-        return obj.to_dict()
+        return _jsonable(obj.to_dict())
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return _jsonable(dataclasses.asdict(obj))
+    if isinstance(obj, np.generic):  # numpy scalars
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, dict):
@@ -107,23 +116,27 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def save_result(table: "Any", name: str, results_dir: str | os.PathLike, record: dict) -> Path:
-    """Write ``<results_dir>/<name>.csv`` and ``<name>.meta.json`` atomically; return the CSV path.
+    """Write ``<results_dir>/<name>.csv`` (floats to 4 decimals) and ``<name>.meta.json`` atomically.
+
+    Returns the CSV path.
 
     ``table`` is a pandas DataFrame. ``record`` is a :func:`provenance` record.
     """
     results_dir = Path(results_dir)
+    meta = json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n"  # fails before anything is written
     csv = results_dir / f"{name}.csv"
     with atomic_path(csv) as tmp:
         table.to_csv(tmp, index=False, float_format="%.4f")
-    write_json(results_dir / f"{name}.meta.json", record)
+    write_text(results_dir / f"{name}.meta.json", meta)
     return csv
 
 
 def save_figure(fig: "Any", name: str, results_dir: str | os.PathLike, record: dict, dpi: int = 110) -> Path:
     """Save a matplotlib figure as ``<name>.png`` with its provenance in ``<name>.meta.json``."""
     results_dir = Path(results_dir)
+    meta = json.dumps(_jsonable(record), indent=2, sort_keys=True) + "\n"
     png = results_dir / f"{name}.png"
     with atomic_path(png) as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png", metadata={"Software": None})
-    write_json(results_dir / f"{name}.meta.json", record)
+    write_text(results_dir / f"{name}.meta.json", meta)
     return png

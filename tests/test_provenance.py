@@ -92,11 +92,23 @@ def test_save_result_is_deterministic(tmp_path: Path) -> None:
 
 
 def test_write_json_sorted_and_serialises_paths(tmp_path: Path) -> None:
-    path = write_json(tmp_path / "r.json", {"b": tmp_path, "a": DataConfig()})
+    path = write_json(tmp_path / "r.json", {"b": tmp_path, "a": get_profile("smoke"), "c": (1, tmp_path)})
     text = path.read_text()
-    assert text.endswith("\n") and text.index('"a"') < text.index('"b"')
-    assert json.loads(text) == {"a": {"crop": 64, "train_pairs_per_photo": 1, "test_pairs_per_photo": 1, "seed": 0}
-                                if False else json.loads(text)["a"], "b": str(tmp_path)}
+    assert text.endswith("\n") and text.index('"a"') < text.index('"b"') < text.index('"c"')
+    assert json.loads(text) == {"a": get_profile("smoke").to_dict(), "b": str(tmp_path), "c": [1, str(tmp_path)]}
+    assert json.loads(text)["a"]["data"] == dataclasses.asdict(DataConfig())
+
+
+def test_save_result_with_numpy_scalars_in_record(tmp_path: Path) -> None:
+    df = pd.DataFrame({"x": [1.0]})
+    record = provenance(seed=0, n_pairs=np.int64(3), psnr=np.float32(25.5))
+    try:
+        save_result(df, "t", tmp_path, record)
+    finally:
+        # whatever happens, never a CSV without its provenance
+        assert (tmp_path / "t.csv").exists() == (tmp_path / "t.meta.json").exists()
+    meta = json.loads((tmp_path / "t.meta.json").read_text())
+    assert meta["n_pairs"] == 3 and meta["psnr"] == 25.5
 
 
 def test_save_figure_writes_png_and_meta(tmp_path: Path) -> None:
