@@ -65,7 +65,6 @@ save_result(table, "00_data_summary", results_dir, record)
 table.round(3)
 
 # %% tags=["nbval-check-output"]
-# NBVAL_CHECK_OUTPUT
 print("domains:", ", ".join(sorted(table.domain.unique())))
 print("every set non-empty:", bool((table.pairs > 0).all()))
 print("train/test photos disjoint:", split_is_disjoint(prof))

@@ -77,8 +77,7 @@ def test_notebook_is_thin_paired_and_clean(path: Path) -> None:
     assert len(checked) == 1 and checked[0].outputs, "one summary cell with stored output for nbval"
     for c in nb.cells:
         if c.cell_type == "code":
-            assert c.execution_count is None
-            assert c in checked or not c.outputs, "only the summary cell keeps outputs"
+            assert c in checked or (not c.outputs and c.execution_count is None), "only the summary cell keeps outputs"
         assert set(c.metadata) <= {"tags"}
     assert set(nb.metadata) <= {"jupytext", "kernelspec"}
     assert sum(len(c.source.splitlines()) for c in nb.cells if c.cell_type == "code") < 80, "notebooks stay thin"
