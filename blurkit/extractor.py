@@ -1,0 +1,62 @@
+"""G, the blur kernel extractor: ``k = G(x, y)`` for a sharp image x and its blurry version y.
+
+Architecture (supplement Sec. 2.2, Table 3), with the widths of a :class:`~blurkit.netconfig.KernelSpaceConfig`:
+
+* a PreprocessBlock on x and a separate PreprocessBlock on y (``nf x H/4 x W/4`` each), concatenated;
+* Conv(2nf, nf, 7, 1, 3) -> LeakyReLU(0.1);
+* five Conv(3, 2, 1) -> LeakyReLU(0.1) with widths ``g_widths`` (``H/4 -> H/128``);
+* ResBlock(kdim) x ``n_res_g``.
+
+Any size is accepted: x and y are padded to the next multiple of 128 (see :func:`blurkit.blocks.pad_to_multiple`),
+so k has spatial size ``ceil(H/128) x ceil(W/128)``. A 1-channel pair is expanded to 3 channels.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from blurkit.blocks import PreprocessBlock, ResBlock, as_rgb, conv3x3, init_convs_, lrelu, pad_to_multiple
+from blurkit.netconfig import KernelSpaceConfig
+
+
+class KernelExtractor(nn.Module):
+    """G: encodes the blur between a sharp/blurry pair into a kernel feature map k.
+
+    Shape:
+        x, y ``(B, C, H, W)`` with C in {1, 3} -> k ``(B, kdim, ceil(H/128), ceil(W/128))``.
+    """
+
+    def __init__(self, config: KernelSpaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        nf = config.nf
+        self.pre_x = PreprocessBlock(nf, config.n_res_pre)
+        self.pre_y = PreprocessBlock(nf, config.n_res_pre)
+        self.fuse = nn.Sequential(nn.Conv2d(2 * nf, nf, 7, 1, 3), lrelu())
+        layers: list[nn.Module] = []
+        c_in = nf
+        for width in config.g_widths:
+            layers += [conv3x3(c_in, width, stride=2), lrelu()]
+            c_in = width
+        self.down = nn.Sequential(*layers)
+        init_convs_(self.fuse)
+        init_convs_(self.down)
+        self.body = nn.Sequential(*[ResBlock(config.kdim) for _ in range(config.n_res_g)])
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Extract k from the pair (x, y).
+
+        Shape:
+            x, y ``(B, C, H, W)`` -> ``(B, kdim, ceil(H/128), ceil(W/128))``.
+        """
+        x, _ = as_rgb(x, "x")
+        y, _ = as_rgb(y, "y")
+        if x.shape != y.shape:
+            raise ValueError(
+                f"G needs x and y of the same shape, got x {tuple(x.shape)} and y {tuple(y.shape)}"
+            )
+        xp, _ = pad_to_multiple(x)
+        yp, _ = pad_to_multiple(y)
+        feats = torch.cat([self.pre_x(xp), self.pre_y(yp)], dim=1)
+        return self.body(self.down(self.fuse(feats)))

@@ -1,0 +1,117 @@
+"""F, the blur operator family: ``y = F(x, k)`` blurs a sharp image x with an encoded kernel k.
+
+Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurkit.netconfig.KernelSpaceConfig`:
+
+* PreprocessBlock on x (``nf x H/4 x W/4``);
+* encoder: five Conv(3, 2, 1) -> LeakyReLU(0.1) with widths ``f_widths``; every level's output is kept;
+* at the bottleneck (``H/128``) k is concatenated to the last encoder output;
+* decoder: five ConvTranspose2d(3, stride 2, padding 1, output_padding 1) -> LeakyReLU(0.1). The first takes
+  ``f_widths[-1] + kdim`` channels; each later one takes the previous decoder output concatenated with the encoder
+  output of the same resolution. Output widths are ``f_widths[3], f_widths[2], f_widths[1], f_widths[0], nf``
+  (paper: TransConv(1024,512), (1024,256), (512,128), (256,64), (128,64));
+* PostprocessBlock -> residual r (``3 x H x W``); **F returns x + r**.
+
+Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.blocks.init_convs_`);
+the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
+fresh F is close to the identity (``|F(x, k) - x|`` about 0.005 on [0, 1] images) but not equal to it: a zero init
+would give every parameter upstream of that layer a zero gradient at the first step.
+
+Any size is accepted: x is padded to the next multiple of 128 and the output cropped back. k must have spatial
+size ``ceil(H/128) x ceil(W/128)`` and batch size B or 1 (a batch of 1 is shared by every image). A 1-channel x is
+expanded to 3 channels and the output averaged back to 1 channel.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from blurkit.blocks import (
+    PostprocessBlock,
+    PreprocessBlock,
+    as_rgb,
+    conv3x3,
+    crop_to,
+    init_convs_,
+    kernel_size_for,
+    lrelu,
+    pad_to_multiple,
+)
+from blurkit.netconfig import KernelSpaceConfig
+
+RESIDUAL_INIT_SCALE = 0.01  # scale of the last convolution's initial weights: a fresh F is nearly the identity
+
+
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    """TransConv(c_in, c_out, 3, 2, 1) with output_padding 1 (exactly doubles the size) -> LeakyReLU(0.1)."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1), lrelu())
+
+
+class BlurOperator(nn.Module):
+    """F: an encoder-decoder with skip connections, conditioned on k at the bottleneck.
+
+    Shape:
+        x ``(B, C, H, W)`` with C in {1, 3}, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
+    """
+
+    def __init__(self, config: KernelSpaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        nf, fw = config.nf, config.f_widths
+        self.pre = PreprocessBlock(nf, config.n_res_pre)
+        enc: list[nn.Module] = []
+        c_in = nf
+        for width in fw:
+            enc.append(nn.Sequential(conv3x3(c_in, width, stride=2), lrelu()))
+            c_in = width
+        self.enc = nn.ModuleList(enc)
+        outs = [fw[3], fw[2], fw[1], fw[0], nf]
+        ins = [fw[4] + config.kdim] + [outs[j - 1] + fw[4 - j] for j in range(1, 5)]
+        self.dec = nn.ModuleList([_up(i, o) for i, o in zip(ins, outs)])
+        self.post = PostprocessBlock(nf, config.n_res_post)
+        init_convs_(self.enc)
+        init_convs_(self.dec)
+        with torch.no_grad():
+            self.post.conv_last.weight.mul_(RESIDUAL_INIT_SCALE)
+
+    def check_kernel(self, x: torch.Tensor, k: torch.Tensor) -> None:
+        """Raise ``ValueError`` naming both shapes unless k fits x (batch B or 1, kdim, ceil(H/128) x ceil(W/128))."""
+        if not isinstance(k, torch.Tensor):
+            raise TypeError(f"k must be a torch.Tensor, got {type(k).__name__}")
+        want = (self.config.kdim, *kernel_size_for(x.shape[-2], x.shape[-1]))
+        ok = k.dim() == 4 and k.shape[0] in (1, x.shape[0]) and tuple(k.shape[1:]) == want
+        if not ok:
+            raise ValueError(
+                f"k of shape {tuple(k.shape)} does not fit x of shape {tuple(x.shape)}: "
+                f"expected (B or 1, {want[0]}, {want[1]}, {want[2]}) = (batch, kdim, ceil(H/128), ceil(W/128))"
+            )
+
+    def residual(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The learned residual r, so that ``F(x, k) = x + r`` (3-channel x only).
+
+        Shape:
+            x ``(B, 3, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, 3, H, W)``.
+        """
+        xp, size = pad_to_multiple(x)
+        h = self.pre(xp)
+        skips = []
+        for level in self.enc:
+            h = level(h)
+            skips.append(h)
+        if k.shape[0] != h.shape[0]:
+            k = k.expand(h.shape[0], -1, -1, -1)
+        h = self.dec[0](torch.cat([h, k.to(h.dtype)], dim=1))
+        for j in range(1, 5):
+            h = self.dec[j](torch.cat([h, skips[4 - j]], dim=1))
+        return crop_to(self.post(h), size)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Blur x with kernel k: ``x + r``.
+
+        Shape:
+            x ``(B, C, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
+        """
+        x3, grey = as_rgb(x, "x")
+        self.check_kernel(x3, k)
+        y = x3 + self.residual(x3, k)
+        return y.mean(dim=1, keepdim=True) if grey else y
