@@ -86,6 +86,25 @@ def reproduce(
         typer.echo(f"{path.stem}: {secs:.1f} s -> {out}")
 
 
+@app.command("train")
+def train_cmd(
+    profile: str = PROFILE_OPT,
+    data: str = typer.Option(..., "--data", help="A default set (reds-like, gopro-like, hide-like, uniform-8), a real "
+                             "dataset (gopro, reds, hide) or a folder with sharp/ and blur/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (last.pt, model.pt, history.csv)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Train F and G jointly (Charbonnier loss, Eq. 4); under torchrun it trains with DDP."""
+    from blurkit.train import train
+
+    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads)
+    val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
+    typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
+
+
 @app.command("profiles")
 def profiles() -> None:
     """List the profiles and their settings."""
