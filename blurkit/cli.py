@@ -16,8 +16,10 @@ from blurkit.errors import BlurkitError
 
 app = typer.Typer(help="Reproduce 'Explore Image Deblurring via Encoded Blur Kernel Space' (CVPR 2021).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
+app.add_typer(bench_app, name="bench")
 
 PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile: smoke (CI), cpu (laptop) or paper (GPU).")
 
@@ -103,6 +105,36 @@ def train_cmd(
     result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
+
+
+@app.command("transfer")
+def transfer_cmd(
+    model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "
+                              "model.pt path."),
+    source_sharp: Path = typer.Option(..., "--source-sharp", help="Sharp image of the source pair."),
+    source_blur: Path = typer.Option(..., "--source-blur", help="Blurry image of the source pair."),
+    target: Path = typer.Option(..., "--target", help="Sharp image to blur (any size; grayscale stays grayscale)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+) -> None:
+    """Transfer the blur of a sharp/blurry pair onto another image: F(target, G(sharp, blur))."""
+    from blurkit.transfer import transfer_files
+
+    typer.echo(f"wrote {transfer_files(model, source_sharp, source_blur, target, out)}")
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    out_dir: Path = typer.Option(Path("results/bench"), "--out-dir", help="Where train.csv and its meta go."),
+    batch: int = typer.Option(2, help="Images per step."),
+    repeats: int = typer.Option(3, help="Timed steps per case (best is reported)."),
+    max_seconds: float = typer.Option(60.0, help="Stop timing a case after this long."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+) -> None:
+    """Training it/s of each profile's networks at 128^2 and 256^2, with and without bf16 / channels-last."""
+    from blurkit.bench import bench_train
+
+    df = bench_train(out_dir, batch=batch, repeats=repeats, max_seconds=max_seconds, threads=threads)
+    typer.echo(df.round(3).to_string(index=False))
 
 
 @app.command("profiles")

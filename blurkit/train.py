@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from blurkit.datasets import resolve_pairs
 from blurkit.errors import BlurkitError, ImageSizeError
-from blurkit.images import atomic_path, read_image
+from blurkit.images import atomic_path, read_image, sha256_file
 from blurkit.kernel_space import KernelSpace
 from blurkit.netconfig import net_preset
 from blurkit.pairs import Pair
@@ -131,6 +131,12 @@ def validate(model: KernelSpace, pairs: list[Pair], device: torch.device) -> flo
     return float(np.mean(vals)) if vals else float("nan")
 
 
+def _data_manifest_hash(pairs: list[Pair]) -> str | None:
+    """sha256 of the ``manifest.json`` of the folder the pairs come from (default sets and synth folders have one)."""
+    manifest = pairs[0][0].parent.parent / "manifest.json" if pairs else None
+    return sha256_file(manifest) if manifest is not None and manifest.is_file() else None
+
+
 def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], list[Pair]]:
     """(training pairs, validation pairs): the test split when the data has one, else the last 5% of a folder."""
     train_pairs = resolve_pairs(data, "train", profile)
@@ -179,7 +185,8 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         step, history, wall_before = state["step"], state["history"], state["wall_time_s"]
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     per_rank = max(1, cfg.batch_size // world)
-    meta = {"profile": prof.name, "data": str(data), "train_config": dataclasses.asdict(cfg),
+    meta = {"profile": prof.name, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
+            "train_config": dataclasses.asdict(cfg),
             "net_config": model.config.to_dict(), "train_pairs": len(bank), "val_pairs": len(val_pairs),
             "world_size": world, "device": str(dev)}
 
