@@ -1,0 +1,79 @@
+"""Blur transfer (CLI and library), the Table 1 protocol, and the training benchmark, on a tiny untrained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from blurkit.bench import time_train_step
+from blurkit.cli import main
+from blurkit.images import read_image
+from blurkit.kernel_space import KernelSpace
+from blurkit.kernels import eight_kernels
+from blurkit.levin_protocol import disjoint_crops, kernel_transfer_psnr
+from blurkit.transfer import transfer_files
+from imagegen import rand_rgb, save_png
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"note": "untrained"})
+
+
+def test_transfer_any_sizes_and_grayscale(tiny_model: Path, tmp_path: Path) -> None:
+    save_png(tmp_path / "x.png", rand_rgb(50, 70, seed=1))
+    save_png(tmp_path / "y.png", rand_rgb(50, 70, seed=2))
+    save_png(tmp_path / "t.png", rand_rgb(33, 141, seed=3))
+    save_png(tmp_path / "g.png", rand_rgb(40, 40, seed=4)[..., 0])
+    out = transfer_files(tiny_model, tmp_path / "x.png", tmp_path / "y.png", tmp_path / "t.png", tmp_path / "o.png")
+    assert read_image(out).shape == (33, 141, 3)
+    out = transfer_files(tiny_model, tmp_path / "x.png", tmp_path / "y.png", tmp_path / "g.png", tmp_path / "og.png")
+    assert read_image(out, mode="keep").shape == (40, 40, 1)
+
+
+def test_transfer_cli_errors_are_one_line(tiny_model: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    save_png(tmp_path / "x.png", rand_rgb(20, 20))
+    save_png(tmp_path / "y.png", rand_rgb(24, 20))
+    args = ["transfer", "--source-sharp", str(tmp_path / "x.png"), "--source-blur", str(tmp_path / "y.png"),
+            "--target", str(tmp_path / "x.png"), "-o", str(tmp_path / "o.png")]
+    assert main([*args, "--model", str(tmp_path / "nope.pt")]) == 2
+    assert "nope.pt" in capsys.readouterr().err
+    assert main([*args, "--model", str(tiny_model)]) == 2
+    err = capsys.readouterr().err
+    assert "pair size mismatch" in err and "Traceback" not in err
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_levin_protocol_shapes_and_disjoint_photos(tiny_model: Path) -> None:
+    S, T, photos = disjoint_crops(3, 2, 32, seed=0)
+    assert S.shape == (3, 3, 32, 32) and T.shape == (2, 3, 32, 32)
+    assert photos["S"] and photos["T"] and not set(photos["S"]) & set(photos["T"])
+    S2, _, _ = disjoint_crops(3, 2, 32, seed=0)
+    assert torch.equal(S, S2)
+    table = kernel_transfer_psnr(KernelSpace.load(tiny_model), eight_kernels()[:2], S, T, progress=False)
+    assert list(table.kernel) == ["kernel 1", "kernel 2"] and (table.n_pairs == 6).all()
+    assert np.isfinite(table.psnr_mean).all() and (table.psnr_mean > 5).all()
+
+
+def test_identity_model_scores_the_blur_gap() -> None:
+    # a model that returns x unchanged scores PSNR(x_hat, k * x_hat): a known, finite number per kernel
+    class Identity(KernelSpace):
+        def apply(self, x, k):  # type: ignore[override]
+            return x
+
+    S, T, _ = disjoint_crops(2, 2, 32, seed=1)
+    table = kernel_transfer_psnr(Identity("smoke"), eight_kernels()[:1], S, T, progress=False)
+    from blurkit.kernels import convolve
+    from blurkit.train import psnr
+
+    expected = float(psnr(T, convolve(T, eight_kernels()[0]).clamp(0, 1)).mean())
+    assert table.psnr_mean.iloc[0] == pytest.approx(expected, abs=1e-4)
+
+
+def test_bench_times_a_step() -> None:
+    secs, n = time_train_step("smoke", 64, 1, bf16=False, channels_last=True, repeats=1)
+    assert 0 < secs < 30 and n == 1
