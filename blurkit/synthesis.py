@@ -164,10 +164,13 @@ def render_blur(region: torch.Tensor, domain: Domain, motion: Motion, crop: int,
 
 
 def synthesize_pair(photo: np.ndarray, domain: str | Domain, crop: int, rng: np.random.Generator,
-                    exposure: float | None = None, noise: bool = True) -> tuple[np.ndarray, np.ndarray, dict]:
+                    exposure: float | None = None, noise: bool = True,
+                    motion: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Cut a ``crop x crop`` sharp/blurry pair from a photo.
 
     ``exposure`` overrides the sampled exposure (0 gives back the sharp image when ``noise=False``).
+    ``motion`` replays the recorded parameters of another pair (``params`` of a manifest: its camera path,
+    objects, exposure or kernel) on this photo: the ground truth of transferring that pair's blur.
 
     Shape:
         photo ``(H, W, 3)`` float in [0, 1]; sharp and blur out ``(crop, crop, 3)`` float32 in [0, 1].
@@ -176,13 +179,18 @@ def synthesize_pair(photo: np.ndarray, domain: str | Domain, crop: int, rng: np.
     h, w = photo.shape[:2]
     if min(h, w) < crop:
         raise ImageSizeError(f"photo is {h}x{w} px, smaller than the {crop} px crop")
-    motion = sample_motion(dom, rng) if dom.kind == "dynamic" else Motion(exposure=1.0)
+    if motion is not None:
+        replay = Motion(exposure=float(motion["exposure"]), camera=motion["camera"], objects=motion["objects"],
+                        kernel_index=motion.get("kernel_index"))
+    else:
+        replay = None
+    motion = replay or (sample_motion(dom, rng) if dom.kind == "dynamic" else Motion(exposure=1.0))
     y0 = int(rng.integers(0, h - crop + 1))
     x0 = int(rng.integers(0, w - crop + 1))
     motion.crop_yx = (y0, x0)
     sharp = np.ascontiguousarray(photo[y0:y0 + crop, x0:x0 + crop, :3], dtype=np.float32)
     if dom.kind == "uniform":
-        idx = int(rng.integers(0, 8))
+        idx = motion.kernel_index if replay is not None else int(rng.integers(0, 8))
         motion.kernel_index = idx
         x = torch.from_numpy(sharp).permute(2, 0, 1)[None]
         blur = convolve(x, eight_kernels()[idx])[0].permute(1, 2, 0).numpy()

@@ -77,3 +77,15 @@ def test_identity_model_scores_the_blur_gap() -> None:
 def test_bench_times_a_step() -> None:
     secs, n = time_train_step("smoke", 64, 1, bf16=False, channels_last=True, repeats=1)
     assert 0 < secs < 30 and n == 1
+
+
+def test_transfer_ground_truth_table(pip_photo_manifest: Path, tiny_model: Path) -> None:
+    from blurkit.default_data import build_default
+    from blurkit.transfer_report import transfer_ground_truth_table
+
+    build_default("smoke", domains=("reds-like",), progress=False)
+    table = transfer_ground_truth_table({"tiny": KernelSpace.load(tiny_model)}, ["reds-like"], "smoke",
+                                        n_sources=2, n_targets=1)
+    assert table.transfers.iloc[0] == 2
+    # an untrained F is close to the identity, so it scores close to leaving the target sharp
+    assert abs(table.psnr_transfer_vs_truth.iloc[0] - table.psnr_sharp_vs_truth.iloc[0]) < 3
