@@ -7,6 +7,7 @@ GPU. Every artefact records the profile it was made with (see :mod:`blurkit.prov
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 from blurkit.errors import UnknownNameError
@@ -75,7 +76,8 @@ class Profile:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Plain JSON data (tuples become lists), as stored in provenance records."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 PROFILES: dict[str, Profile] = {
