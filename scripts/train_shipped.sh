@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Train the kernel spaces shipped in blurkit/models/ with the committed command, then copy them in unchanged.
-#   bash scripts/train_shipped.sh DOMAIN [THREADS]     e.g. bash scripts/train_shipped.sh reds-like 1
-# Resumable: re-running continues runs/cpu-DOMAIN from its last checkpoint. The provenance (command, data
+#   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS]     e.g. bash scripts/train_shipped.sh reds-like 1
+# Resumable: re-running continues runs/cpu-DOMAIN from its last checkpoint; STEPS (default: the cpu profile's) extends
+# a finished run, the cosine schedule warm-restarting every restart_period steps. The provenance (command, data
 # manifest hash, commit, steps, wall time, final validation PSNR) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-domain="$1"; threads="${2:-2}"
+domain="$1"; threads="${2:-2}"; steps="${3:-}"
 run="runs/cpu-$domain"
 .venv/bin/blurkit data prepare --profile cpu
-.venv/bin/blurkit train --profile cpu --data "$domain" --out "$run" --resume --threads "$threads"
+.venv/bin/blurkit train --profile cpu --data "$domain" --out "$run" --resume --threads "$threads" ${steps:+--steps "$steps"}
 mkdir -p blurkit/models
 cp "$run/model.pt" "blurkit/models/$domain.pt"
 .venv/bin/python - "$domain" <<'PY'
