@@ -8,6 +8,7 @@ through a dense lookup table.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -48,25 +49,28 @@ class CRF:
 
     name: str
 
-    def _tables(self) -> tuple[torch.Tensor, torch.Tensor]:
-        try:
-            curve = _CURVES[self.name]
-        except KeyError:
-            raise UnknownNameError(f"unknown CRF '{self.name}'; choose one of: {', '.join(_CURVES)}") from None
-        lin = np.linspace(0.0, 1.0, _LUT_SIZE) ** 2.4  # nodes dense near black, where CRFs are steep
-        out = np.clip(curve(lin), 0.0, 1.0)
-        out = np.maximum.accumulate(out)  # strictly usable as a monotone table
-        return torch.from_numpy(lin).float(), torch.from_numpy(out).float()
-
     def forward(self, linear: torch.Tensor) -> torch.Tensor:
         """Linear signal in [0, 1] -> image intensity in [0, 1] (any shape)."""
-        lin, out = self._tables()
+        lin, out = _tables(self.name)
         return _interp(linear.clamp(0, 1), lin, out)
 
     def inverse(self, image: torch.Tensor) -> torch.Tensor:
         """Image intensity in [0, 1] -> linear signal in [0, 1] (any shape)."""
-        lin, out = self._tables()
+        lin, out = _tables(self.name)
         return _interp(image.clamp(0, 1), out, lin)
+
+
+@lru_cache(maxsize=None)
+def _tables(name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (linear, image) lookup table of a CRF, built once per name."""
+    try:
+        curve = _CURVES[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown CRF '{name}'; choose one of: {', '.join(_CURVES)}") from None
+    lin = np.linspace(0.0, 1.0, _LUT_SIZE) ** 2.4  # nodes dense near black, where CRFs are steep
+    out = np.clip(curve(lin), 0.0, 1.0)
+    out = np.maximum.accumulate(out)  # strictly usable as a monotone table
+    return torch.from_numpy(lin).float(), torch.from_numpy(out).float()
 
 
 def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from blurkit.datasets import resolve_pairs
 from blurkit.errors import BlurkitError, ImageSizeError
-from blurkit.images import atomic_path, read_image, sha256_file
+from blurkit.images import atomic_path, check_same_size, read_image, sha256_file
 from blurkit.kernel_space import KernelSpace
 from blurkit.netconfig import net_preset
 from blurkit.pairs import Pair
@@ -61,8 +61,7 @@ class PairBank:
         self.y: list[torch.Tensor] = []
         for s, b in tqdm(pairs, desc="loading pairs", unit="pair", leave=False, disable=len(pairs) < 200):
             xs, ys = read_image(s), read_image(b)
-            if xs.shape != ys.shape:
-                raise ImageSizeError(f"pair size mismatch: '{s}' is {xs.shape[:2]} but '{b}' is {ys.shape[:2]}")
+            check_same_size(xs, ys, s, b)
             if min(xs.shape[:2]) < crop:
                 raise ImageSizeError(f"training image '{s}' is {xs.shape[0]}x{xs.shape[1]} px, smaller than the "
                                      f"{crop} px training crop")

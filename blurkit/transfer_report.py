@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
+from skimage.metrics import peak_signal_noise_ratio
 
 from blurkit.datasets import resolve_pairs
 from blurkit.images import read_image
@@ -96,12 +97,9 @@ def transfer_ground_truth_table(models: dict[str, KernelSpace], domains: Sequenc
                     rng = pair_rng(seed, "transfer-target", "test", i * n_targets + j)
                     xt, yt, _ = synthesize_pair(cache[tid], domain, m["size"], rng, noise=False, motion=pr["params"])
                     pred = transfer_images(model, x, y, xt)
-                    got.append(_psnr(pred, yt))
-                    base.append(_psnr(xt, yt))
+                    got.append(peak_signal_noise_ratio(yt, pred, data_range=1.0))
+                    base.append(peak_signal_noise_ratio(yt, xt, data_range=1.0))
             rows.append({"model": mname, "domain": domain, "transfers": len(got),
                          "psnr_transfer_vs_truth": float(np.mean(got)), "psnr_sharp_vs_truth": float(np.mean(base))})
     return pd.DataFrame(rows)
 
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(-10 * np.log10(max(float(np.mean((np.clip(a, 0, 1) - b) ** 2)), 1e-12)))
