@@ -30,21 +30,11 @@ from blurkit.datasets import resolve_pairs
 from blurkit.errors import BlurkitError, ImageSizeError
 from blurkit.images import atomic_path, check_same_size, read_image, sha256_file
 from blurkit.kernel_space import KernelSpace
+from blurkit.losses import charbonnier, psnr
 from blurkit.netconfig import net_preset
 from blurkit.pairs import Pair
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.provenance import provenance, save_result
-
-
-def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``. Shape: any, same for both; out scalar."""
-    return torch.sqrt((pred.float() - target.float()) ** 2 + eps * eps).mean()
-
-
-def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB per image of [0, 1] images (pred clamped). Shape: ``(B, C, H, W)`` -> ``(B,)``."""
-    mse = ((pred.clamp(0, 1) - target) ** 2).flatten(1).mean(1).clamp_min(1e-12)
-    return -10.0 * torch.log10(mse)
 
 
 class PairBank:

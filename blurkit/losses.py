@@ -1,0 +1,34 @@
+"""Loss terms shared by training (Eq. 4) and deblurring (Eq. 6), and a differentiable PSNR."""
+
+from __future__ import annotations
+
+import torch
+
+
+def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Charbonnier loss ``mean(sqrt((pred - target)^2 + eps^2))``. Shape: any, same for both; out scalar."""
+    return torch.sqrt((pred.float() - target.float()) ** 2 + eps * eps).mean()
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR in dB per image of [0, 1] images (pred clamped). Shape: ``(B, C, H, W)`` -> ``(B,)``."""
+    mse = ((pred.clamp(0, 1) - target) ** 2).flatten(1).mean(1).clamp_min(1e-12)
+    return -10.0 * torch.log10(mse)
+
+
+def hyper_laplacian(x: torch.Tensor, alpha: float = 0.66, eps: float = 1e-6) -> torch.Tensor:
+    """Hyper-Laplacian gradient prior ``mean((g_u^2 + g_v^2 + eps)^(alpha/2))`` (Krishnan & Fergus; Eq. 5).
+
+    g_u, g_v are forward differences along width and height, taken on the common ``(H-1) x (W-1)`` grid; ``eps``
+    keeps the gradient finite where the image is flat. An image smaller than 2x2 has no gradient and costs 0.
+
+    Shape:
+        x ``(B, C, H, W)`` -> scalar.
+    """
+    if x.dim() != 4:
+        raise ValueError(f"hyper_laplacian needs a (B, C, H, W) batch, got shape {tuple(x.shape)}")
+    if x.shape[-1] < 2 or x.shape[-2] < 2:
+        return x.sum() * 0.0
+    gu = x[..., :-1, 1:] - x[..., :-1, :-1]
+    gv = x[..., 1:, :-1] - x[..., :-1, :-1]
+    return (gu * gu + gv * gv + eps).pow(alpha / 2).mean()
