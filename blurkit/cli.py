@@ -122,6 +122,51 @@ def transfer_cmd(
     typer.echo(f"wrote {transfer_files(model, source_sharp, source_blur, target, out)}")
 
 
+@app.command("deblur")
+def deblur_cmd(
+    inputs: list[Path] = typer.Argument(..., help="Blurry images (any size; grayscale stays grayscale)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (images, deblur_log.csv)."),
+    model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "
+                              "model.pt path."),
+    profile: str = typer.Option("fast", "--profile", "-p", help="smoke (seconds, CI), fast (default) or paper "
+                                "(Algorithm 1 with the official step counts)."),
+    save_kernel: bool = typer.Option(False, "--save-kernel", help="Also save each code k as <name>.kernel.pt."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of image i is seed + i."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Blind deblurring in the kernel space (Eq. 6); each image is written as soon as it is done."""
+    import torch
+
+    from blurkit.deblur_files import deblur_files
+
+    if threads:
+        torch.set_num_threads(threads)
+    table = deblur_files(inputs, out, model=model, config=profile, seed=seed, save_kernel=save_kernel,
+                         skip_existing=skip_existing)
+    done = int((table.status == "done").sum())
+    typer.echo(f"deblurred {done} image(s), skipped {len(table) - done}, {table.wall_s.sum():.1f} s -> {out}")
+
+
+@bench_app.command("deblur")
+def bench_deblur_cmd(
+    profile: str = PROFILE_OPT,
+    model: str = typer.Option("default", "--model", "-m", help="Kernel space (default: shipped reds-like)."),
+    data: str = typer.Option("gopro-like", "--data", help="Test domain whose held-out pairs are deblurred."),
+    images: int = typer.Option(3, "--images", help="How many test images."),
+    paper_steps: Optional[int] = typer.Option(None, "--paper-steps", help="Cap the paper schedule's outer steps "
+                                              "(default: the paper preset's 5000)."),
+    out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for deblur.csv + .meta.json."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """PSNR versus wall time of the paper-faithful schedule and the fast path on the same images."""
+    from blurkit.bench_deblur import bench_deblur
+
+    summary = bench_deblur(out, profile=profile, model=model, domain=data, n_images=images,
+                           paper_steps=paper_steps, threads=threads)
+    typer.echo(summary.to_string(index=False))
+
+
 @bench_app.command("train")
 def bench_train_cmd(
     out_dir: Path = typer.Option(Path("results/bench"), "--out-dir", help="Where train.csv and its meta go."),
