@@ -23,7 +23,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import pandas as pd
@@ -41,6 +41,9 @@ from blurkit.kernels import convolve, eight_kernels
 from blurkit.photos import Photo, available, load_manifest, load_photo, prepare_photos, select
 from blurkit.selfdeblur import SELFDEBLUR_PRESETS, selfdeblur
 from blurkit.solver import deblur
+
+if TYPE_CHECKING:
+    import ipywidgets
 
 KERNEL_BLURS: tuple[str, ...] = tuple(f"kernel {i}" for i in range(1, 9))
 BLURS: tuple[str, ...] = (*KERNEL_BLURS, *DEFAULT_DOMAINS)
@@ -173,7 +176,7 @@ class RunResult:
     """What :func:`run` returns.
 
     Attributes:
-        x: the estimate ``(1, 3, H, W)``.
+        solver: one of :data:`SOLVERS`; x: the estimate ``(1, 3, H, W)``.
         kernel: ``(ks, ks)`` kernel image (SelfDeblur, classical) or ``(kdim, h, w)`` code (ours).
         trace: the solver's trace (at least ``step``, ``loss``, ``psnr``, ``time_s``).
         wall_s: seconds; metrics: ``psnr_blurry``, ``ssim_blurry``, ``psnr``, ``ssim`` against the sharp image.
@@ -193,7 +196,9 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
     """Deblur ``problem.blurry`` with ``solver`` (one of :data:`SOLVERS`); ``steps=None`` keeps the preset's.
 
     ``kernel_size`` (SelfDeblur, classical) defaults to the true kernel's size when known, else the preset's
-    (classical: 21). The classical baseline has no live trace: ``callback`` gets its final state once.
+    (classical: 21). For ``classical``, ``steps`` are the iterations per pyramid level (default 3, Wiener final
+    step); it has no live trace: ``callback`` gets its final state once. The trace logs about
+    :data:`LOG_POINTS` rows, which changes nothing in the optimisation.
 
     Shape:
         problem tensors ``(1, 3, H, W)`` -> ``x`` ``(1, 3, H, W)``.
@@ -381,7 +386,7 @@ def summary_figure(problem: Problem, result: RunResult) -> Figure:
 
 def controls(image: str | int = 0, blur: str = "kernel 1", solver: str = "ours-fast", model: str = "default",
              lam: float = 6e-4, gamma: float = 2e-2, alpha: float = 0.66, steps: int | None = None,
-             profile: str = "smoke", seed: int = 0, size: int = 64) -> "object":
+             profile: str = "smoke", seed: int = 0, size: int = 64) -> "ipywidgets.VBox":
     """The widgets: image, blur, solver and model menus, λ, γ (log), α and steps sliders, and a Run button that
     calls :func:`make_problem`, :func:`run` with a live :class:`LivePlot`, then shows :func:`summary_figure`.
     Building them runs nothing. ``box.widgets`` holds the widgets by name, ``box.last`` the last problem/result.
@@ -408,6 +413,13 @@ def controls(image: str | int = 0, blur: str = "kernel 1", solver: str = "ours-f
                   W.HBox([w["lam"], w["gamma"]]), W.HBox([w["alpha"], w["steps"]]),
                   W.HBox([w["run"], status]), live_out, summary_out])
     box.widgets, box.last = w, {}
+
+    def on_solver(_: object = None) -> None:  # the model and Eq. 6's weights only matter for our method
+        for name in ("model", "lam", "gamma", "alpha"):
+            w[name].disabled = not w["solver"].value.startswith("ours")
+
+    w["solver"].observe(on_solver, names="value")
+    on_solver()
 
     def on_click(_: object) -> None:
         w["run"].disabled = True

@@ -123,13 +123,15 @@ def _adam(params: list[nn.Parameter], lr: float, cfg: DeblurConfig) -> tuple[tor
     return opt, sched
 
 
-def _warmup(parts: _Parts, y: torch.Tensor, cfg: DeblurConfig) -> None:
+def _warmup(parts: _Parts, y: torch.Tensor, cfg: DeblurConfig, bar: tqdm | None) -> None:
     """Fit the image prior to y and the kernel prior to its initial code (MSE), as the official code does."""
     if cfg.warmup_steps == 0:
         return
     if cfg.x_param == "dip":
         opt, _ = _adam(parts.x_params(), cfg.x_lr, cfg)
-        for _ in range(cfg.warmup_steps):
+        for i in range(cfg.warmup_steps):
+            if bar is not None and i % 10 == 0:
+                bar.set_postfix_str(f"warm-up of x {i}/{cfg.warmup_steps}")
             opt.zero_grad(set_to_none=True)
             Fnn.mse_loss(parts.x(), y).backward()
             opt.step()
@@ -145,7 +147,7 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
                reference: torch.Tensor | None, bar: tqdm | None, callback: Callback | None) -> tuple:
     t0 = time.perf_counter()
     parts = _Parts(model, y, cfg, seed).to(y.device)
-    _warmup(parts, y, cfg)
+    _warmup(parts, y, cfg, bar)
     x_opt, x_sched = _adam(parts.x_params(), cfg.x_lr, cfg)
     k_opt, k_sched = _adam(parts.k_params(), cfg.k_lr, cfg)
     rows: list[dict] = []

@@ -27,8 +27,32 @@ def reconstruction_table(models: dict[str, KernelSpace], domains: Sequence[str],
         for domain in domains:
             pairs = resolve_pairs(domain, "test", profile)[:limit]
             rows.append({"model": mname, "test_domain": domain, "pairs": len(pairs),
-                         "psnr_reconstruction": validate(model, pairs, torch.device("cpu"))})
+                         "psnr_reconstruction": validate(model, pairs, torch.device("cpu")),
+                         "psnr_other_pairs_code": other_pairs_code_psnr(model, pairs)})
     return pd.DataFrame(rows)
+
+
+def other_pairs_code_psnr(model: KernelSpace, pairs: list) -> float:
+    """Mean PSNR of ``F(x_i, G(x_j, y_j))`` against ``y_i`` with j the next pair: the code of *another* pair.
+
+    Equal to the reconstruction PSNR ``F(x_i, G(x_i, y_i))`` when F ignores k (the kernel space has collapsed to
+    one average blur); clearly lower when the codes carry each pair's blur. NaN with fewer than two pairs.
+    """
+    if len(pairs) < 2:
+        return float("nan")
+    imgs = [(read_image(s), read_image(b)) for s, b in pairs]
+    vals = []
+    model.eval()
+    with torch.no_grad():
+        for i, (x, y) in enumerate(imgs):
+            xo, yo = imgs[(i + 1) % len(imgs)]
+            xt, yt = (torch.from_numpy(a).permute(2, 0, 1)[None] for a in (x, y))
+            if xo.shape != x.shape:
+                continue
+            k = model.encode(*(torch.from_numpy(a).permute(2, 0, 1)[None] for a in (xo, yo)))
+            vals.append(peak_signal_noise_ratio(y, model.apply(xt, k)[0].clamp(0, 1).permute(1, 2, 0).numpy(),
+                                                data_range=1.0))
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def transfer_grid(rows: list[dict], scale: float = 1.9) -> Figure:

@@ -113,6 +113,18 @@ def test_liveplot_records_and_redraws_when_interactive() -> None:
     assert ia.code_image(np.zeros((7, 1, 1))).shape == (1, 7)
 
 
+def test_show_figure_fills_an_output_widget_and_is_a_no_op_outside_ipython(monkeypatch: pytest.MonkeyPatch) -> None:
+    import IPython
+    import ipywidgets
+
+    out, fig = ipywidgets.Output(), ia.LivePlot().draw()
+    ia.show_figure(fig, out)  # no IPython shell here: nothing happens
+    assert out.outputs == ()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: object())
+    ia.show_figure(fig, out)
+    assert len(out.outputs) == 1 and {"image/png", "text/plain"} <= set(out.outputs[0]["data"])
+
+
 def test_summary_figure_without_a_true_kernel() -> None:
     p = _problem()
     p.true_kernel = None
@@ -137,6 +149,10 @@ def test_controls_build_without_running_and_wire_the_button(pip_photo_manifest: 
     assert calls == [] and box.last == {}
     assert w["blur"].value == "reds-like" and "kernel 1" in w["blur"].options and "classical" in w["solver"].options
     assert w["lam"].value == pytest.approx(6e-4) and w["steps"].value == 0
+    assert w["lam"].disabled and w["model"].disabled  # SelfDeblur ignores them
+    w["solver"].value = "ours-smoke"
+    assert not w["lam"].disabled and not w["model"].disabled
+    w["solver"].value = "selfdeblur-smoke"
     w["gamma"].value, w["steps"].value = 1e-2, 20
     w["run"].click()
     assert [c[0] for c in calls] == ["problem", "run"]

@@ -89,3 +89,23 @@ def test_transfer_ground_truth_table(pip_photo_manifest: Path, tiny_model: Path)
     assert table.transfers.iloc[0] == 2
     # an untrained F is close to the identity, so it scores close to leaving the target sharp
     assert abs(table.psnr_transfer_vs_truth.iloc[0] - table.psnr_sharp_vs_truth.iloc[0]) < 3
+
+
+def test_other_pairs_code_detects_an_operator_that_ignores_k(tmp_path: Path) -> None:
+    from blurkit.transfer_report import other_pairs_code_psnr
+
+    pairs = []
+    for i in range(3):
+        save_png(tmp_path / f"x{i}.png", rand_rgb(32, 32, seed=i))
+        save_png(tmp_path / f"y{i}.png", rand_rgb(32, 32, seed=10 + i))
+        pairs.append((tmp_path / f"x{i}.png", tmp_path / f"y{i}.png"))
+    torch.manual_seed(0)
+    model = KernelSpace("smoke")
+    from blurkit.train import validate
+
+    own = validate(model, pairs, torch.device("cpu"))
+    assert abs(other_pairs_code_psnr(model, pairs) - own) > 1e-5  # a fresh F reads k (weakly: small init)
+    with torch.no_grad():
+        model.F.dec[0][0].weight[model.config.f_widths[-1]:].zero_()  # cut k off
+    own = validate(model, pairs, torch.device("cpu"))
+    assert other_pairs_code_psnr(model, pairs) == pytest.approx(own, abs=1e-6)
