@@ -20,6 +20,7 @@ from blurkit.deblur_config import DeblurConfig, deblur_config
 from blurkit.dip import KernelDIP, kernel_noise, seeded
 from blurkit.kernel_space import KernelSpace
 from blurkit.losses import charbonnier, psnr
+from blurkit.per_image import frozen, solve_each
 
 RETRIEVAL_COLUMNS = ["image", "step", "loss", "data", "k_norm", "psnr", "time_s"]
 
@@ -117,26 +118,11 @@ def retrieve_kernel(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config
     y3, _ = as_rgb(y, "y")
     if x3.shape != y3.shape:
         raise ValueError(f"x and y must have the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
-    was_training = model.training
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    bar = tqdm(total=x3.shape[0] * cfg.steps, desc="retrieve k", unit="step", leave=False) if progress else None
-    ks, yh, starts, rows, walls = [], [], [], [], []
-    try:
-        for i in range(x3.shape[0]):
-            k, y_hat, start, r, wall = _one(model, x3[i:i + 1].float(), y3[i:i + 1].float(), cfg, seed + i, i, bar)
-            ks.append(k)
-            yh.append(y_hat)
-            starts.append(start)
-            rows += r
-            walls.append(wall)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.train(was_training)
+    with frozen(model):
+        outs = solve_each(x3.shape[0], lambda i, bar: _one(model, x3[i:i + 1].float(), y3[i:i + 1].float(), cfg,
+                                                           seed + i, i, bar), cfg.steps, "retrieve k", progress)
+    ks, yh, starts, rows, walls = (list(v) for v in zip(*outs))
+    rows = [row for per_image in rows for row in per_image]
     y_hat = torch.cat(yh)
     final = psnr(y_hat, y3.float())
     if grey:

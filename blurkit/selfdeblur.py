@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 from blurkit.blocks import as_rgb
 from blurkit.dip import DIPConfig, ImageDIP, image_noise, seeded
 from blurkit.losses import psnr
+from blurkit.per_image import solve_each
 
 Callback = Callable[[dict], None]
 TRACE_COLUMNS = ["image", "step", "loss", "mse", "time_s", "psnr"]
@@ -277,18 +278,10 @@ def selfdeblur(y: torch.Tensor, config: str | SelfDeblurConfig = "fast", seed: i
     if reference is not None and (not isinstance(reference, torch.Tensor) or reference.shape != y.shape):
         shape = tuple(reference.shape) if isinstance(reference, torch.Tensor) else type(reference).__name__
         raise ValueError(f"reference shape {shape} differs from y shape {tuple(y.shape)}")
-    bar = tqdm(total=y.shape[0] * cfg.steps, desc="selfdeblur", unit="step", leave=False) if progress else None
-    xs, ks, rows, walls = [], [], [], []
-    try:
-        for i in range(y.shape[0]):
-            ref = reference[i:i + 1].float() if reference is not None else None
-            x, k, r, wall = _solve_one(y[i:i + 1].float(), cfg, seed + i, i, ref, bar, callback)
-            xs.append(x)
-            ks.append(k)
-            rows += r
-            walls.append(wall)
-    finally:
-        if bar is not None:
-            bar.close()
+    outs = solve_each(y.shape[0], lambda i, bar: _solve_one(
+        y[i:i + 1].float(), cfg, seed + i, i, None if reference is None else reference[i:i + 1].float(), bar,
+        callback), cfg.steps, "selfdeblur", progress)
+    xs, ks, rows, walls = (list(v) for v in zip(*outs))
+    rows = [row for per_image in rows for row in per_image]
     return SelfDeblurResult(x=torch.cat(xs), kernel=torch.cat(ks), trace=pd.DataFrame(rows, columns=TRACE_COLUMNS),
                             wall_s=walls)

@@ -25,6 +25,7 @@ from blurkit.deblur_config import DeblurConfig, deblur_config
 from blurkit.dip import ImageDIP, KernelDIP, image_noise, kernel_noise, seeded
 from blurkit.kernel_space import KernelSpace
 from blurkit.losses import charbonnier, hyper_laplacian, psnr
+from blurkit.per_image import frozen, solve_each
 
 Callback = Callable[[dict], None]
 TRACE_COLUMNS = ["image", "phase", "step", "loss", "data", "k_norm", "prior", "time_s", "psnr"]
@@ -171,7 +172,8 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
             if cfg.reinit_k and cfg.k_param == "dip":
                 parts.reinit_k()
                 k_opt, k_sched = _adam(parts.k_params(), cfg.k_lr, cfg)
-            x_fixed = parts.x().detach()
+            with torch.no_grad():
+                x_fixed = parts.x()
             for _ in range(cfg.inner_k_steps):  # (B): fix x, optimise k
                 k_opt.zero_grad(set_to_none=True)
                 objective(model, y, x_fixed, parts.k(), cfg)["loss"].backward()
@@ -221,27 +223,13 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         ref3, _ = as_rgb(reference, "reference")
         if ref3.shape != y3.shape:
             raise ValueError(f"reference shape {tuple(reference.shape)} differs from y shape {tuple(y.shape)}")
-    was_training = model.training
-    model.eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    total = y3.shape[0] * cfg.steps
-    bar = tqdm(total=total, desc=f"deblur ({cfg.schedule})", unit="step", leave=False) if progress else None
-    xs, ks, rows, walls = [], [], [], []
-    try:
-        for i in range(y3.shape[0]):
-            ref = ref3[i:i + 1] if reference is not None else None
-            x, k, r, wall = _solve_one(model, y3[i:i + 1].float(), cfg, seed + i, i, ref, bar, callback)
-            xs.append(x)
-            ks.append(k)
-            rows += r
-            walls.append(wall)
-    finally:
-        if bar is not None:
-            bar.close()
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.train(was_training)
+    ref = ref3 if reference is not None else None
+    with frozen(model):
+        outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
+            model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar, callback),
+            cfg.steps, f"deblur ({cfg.schedule})", progress)
+    xs, ks, rows, walls = (list(v) for v in zip(*outs))
+    rows = [row for per_image in rows for row in per_image]
     x = torch.cat(xs)
     if grey:
         x = x.mean(dim=1, keepdim=True)
