@@ -3,7 +3,8 @@
 Both runs deblur the same held-out test pairs with the same kernel space in the same process, one after the
 other, and log PSNR against the sharp image over time. The summary gives, per image, the paper schedule's final
 PSNR and wall time, the fast path's, and the fast path's time to come within ``tolerance_db`` of the paper
-schedule's final PSNR (NaN when it never does), as a ratio of the paper schedule's time.
+schedule's final PSNR (NaN when it never does), as a ratio of the paper schedule's time, and the fast path's gains
+over the blurry input and over SelfDeblur (run on the same images).
 
 Outputs in ``out_dir``: ``deblur.csv`` (summary), ``deblur_trace.csv`` (the PSNR/time curves), each with a
 ``.meta.json``, and ``deblur_psnr_vs_time.png``.
@@ -25,6 +26,7 @@ from blurkit.kernel_space import KernelSpace
 from blurkit.losses import psnr
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result
+from blurkit.selfdeblur import selfdeblur
 from blurkit.solver import deblur
 
 
@@ -48,8 +50,12 @@ def time_to_reach(trace: pd.DataFrame, target: float) -> float:
 
 def bench_deblur(out_dir: str | Path, profile: str = "cpu", model: str = "default", domain: str = "gopro-like",
                  n_images: int = 3, paper_steps: int | None = None, tolerance_db: float = 0.3,
-                 threads: int | None = None, seed: int = 0) -> pd.DataFrame:
-    """Run both schedules on ``n_images`` held-out pairs of ``domain``; write the tables and figure; return the summary."""
+                 threads: int | None = None, seed: int = 0, with_selfdeblur: bool = True) -> pd.DataFrame:
+    """Run both schedules on ``n_images`` held-out pairs of ``domain``; write the tables and figure; return the summary.
+
+    With ``with_selfdeblur`` SelfDeblur (its ``fast`` preset; ``smoke`` at the smoke profile) runs on the same
+    images too, for the fast path's gain over it.
+    """
     if threads:
         torch.set_num_threads(threads)
     prof = get_profile(profile)
@@ -70,17 +76,25 @@ def bench_deblur(out_dir: str | Path, profile: str = "cpu", model: str = "defaul
         paper_tr, paper_psnr, paper_wall = runs["paper"]
         fast_tr, fast_psnr, fast_wall = runs["fast"]
         t_reach = time_to_reach(fast_tr, paper_psnr - tolerance_db)
+        extra = {}
+        if with_selfdeblur:
+            sd = selfdeblur(yt, "smoke" if prof.name == "smoke" else "fast", seed=seed, progress=True)
+            sd_psnr = float(psnr(sd.x, xt)[0])
+            extra = {"selfdeblur_psnr": sd_psnr, "selfdeblur_wall_s": sd.wall_s[0],
+                     "fast_gain_vs_selfdeblur_db": fast_psnr - sd_psnr}
         rows.append({"image": name, "psnr_blurry": blurry, "paper_psnr": paper_psnr, "paper_wall_s": paper_wall,
                      "paper_steps": configs["paper"].steps, "fast_psnr": fast_psnr, "fast_wall_s": fast_wall,
                      "fast_steps": configs["fast"].steps, "fast_time_to_paper_psnr_s": t_reach,
                      "time_ratio_fast_to_paper": t_reach / paper_wall if paper_wall > 0 else math.nan,
-                     "fast_minus_paper_db": fast_psnr - paper_psnr})
+                     "fast_minus_paper_db": fast_psnr - paper_psnr, "fast_gain_vs_blurry_db": fast_psnr - blurry,
+                     **extra})
     summary = pd.DataFrame(rows)
     mean = summary.drop(columns="image").mean(numeric_only=True).to_dict()
     summary = pd.concat([summary, pd.DataFrame([{"image": "mean", **mean}])], ignore_index=True)
     trace = pd.concat(traces, ignore_index=True)
     record = provenance(config={"profile": prof.name, "domain": domain, "n_images": n_images,
                                 "tolerance_db": tolerance_db, "threads": torch.get_num_threads(),
+                                "with_selfdeblur": with_selfdeblur,
                                 "schedules": {k: v.to_dict() for k, v in configs.items()}},
                         seed=seed, wall_time_s=time.perf_counter() - start, model=model,
                         model_provenance=ks.provenance)

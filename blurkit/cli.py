@@ -158,12 +158,13 @@ def bench_deblur_cmd(
                                               "(default: the paper preset's 5000)."),
     out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for deblur.csv + .meta.json."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    selfdeblur: bool = typer.Option(True, "--selfdeblur/--no-selfdeblur", help="Also run SelfDeblur on the images."),
 ) -> None:
     """PSNR versus wall time of the paper-faithful schedule and the fast path on the same images."""
     from blurkit.bench_deblur import bench_deblur
 
     summary = bench_deblur(out, profile=profile, model=model, domain=data, n_images=images,
-                           paper_steps=paper_steps, threads=threads)
+                           paper_steps=paper_steps, threads=threads, with_selfdeblur=selfdeblur)
     typer.echo(summary.to_string(index=False))
 
 

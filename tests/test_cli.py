@@ -11,7 +11,8 @@ import pytest
 from blurkit.cli import main
 from imagegen import rand_rgb, save_png
 
-COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["reproduce"], ["profiles"]]
+COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["reproduce"], ["profiles"],
+            ["train"], ["transfer"], ["deblur"], ["bench"], ["bench", "train"], ["bench", "deblur"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "top")

@@ -122,7 +122,8 @@ def test_bench_deblur_smoke(pip_photo_manifest: Path, tiny_model: Path, tmp_path
     build_default("smoke", domains=("gopro-like",), progress=False)
     summary = bench_deblur(tmp_path, profile="smoke", model=str(tiny_model), n_images=1)
     assert list(summary.image) == ["00000", "mean"]
-    assert {"paper_psnr", "fast_psnr", "time_ratio_fast_to_paper"} <= set(summary.columns)
+    assert {"paper_psnr", "fast_psnr", "time_ratio_fast_to_paper", "selfdeblur_psnr", "fast_gain_vs_selfdeblur_db",
+            "fast_gain_vs_blurry_db"} <= set(summary.columns)
     trace = pd.read_csv(tmp_path / "deblur_trace.csv")
     assert set(trace.schedule) == {"paper", "fast"}
     assert (tmp_path / "deblur_psnr_vs_time.png").exists() and (tmp_path / "deblur.meta.json").exists()
