@@ -119,7 +119,7 @@ def retrieval_figure(model: KernelSpace, pairs: list[tuple[str, np.ndarray, np.n
             ax.set_yticks([])
             if c == 0:
                 ax.set_ylabel(labels[r], fontsize=9)
-        axes[2, c].set_title(f"{float(res.psnr[c]):.2f} dB vs y", fontsize=8)
+        axes[2, c].set_xlabel(f"{float(res.psnr[c]):.2f} dB vs y", fontsize=8)
     fig.tight_layout(pad=0.3)
     return fig
 
