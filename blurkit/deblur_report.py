@@ -64,11 +64,13 @@ def retrieval_rows(models: dict[str, KernelSpace], test_domains: Sequence[str], 
     with the code of another pair: how much the retrieved code is specific to its pair), ``wall_s``.
     """
     rows = []
+    data = {}
+    for domain in test_domains:  # read each domain once, whatever the number of models
+        pairs = load_pairs(domain, profile, limit)
+        data[domain] = (pairs, torch.cat([to_tensor(p[1]) for p in pairs]), torch.cat([to_tensor(p[2]) for p in pairs]))
     for mname, model in models.items():
         for domain in test_domains:
-            pairs = load_pairs(domain, profile, limit)
-            x = torch.cat([to_tensor(p[1]) for p in pairs])
-            y = torch.cat([to_tensor(p[2]) for p in pairs])
+            pairs, x, y = data[domain]
             res = retrieve_kernel(model, x, y, config, seed=seed, progress=False)
             with torch.no_grad():
                 shuffled = psnr(model.apply(x, res.k.roll(1, 0)), y) if len(pairs) > 1 else res.psnr

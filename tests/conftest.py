@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -39,3 +41,15 @@ def photo() -> np.ndarray:
     from skimage import data
 
     return data.astronaut().astype(np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny networks run fastest on one thread (no OpenMP spin-waiting on a busy 2-core machine); restored after.
+
+    Use per module: ``pytestmark = pytest.mark.usefixtures("one_thread")``.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

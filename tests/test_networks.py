@@ -6,7 +6,6 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import torch
@@ -31,13 +30,7 @@ from blurkit.provenance import provenance
 SMOKE = NET_PRESETS["smoke"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """Tiny tensors: one thread avoids OpenMP spin-waiting on the shared 2-core machine (3-5x faster here)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(preset: str = "smoke", seed: int = 0) -> KernelSpace:

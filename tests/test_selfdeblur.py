@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from typing import Iterator
 
 import pytest
 import torch
@@ -16,13 +15,7 @@ from blurkit.selfdeblur import (SELFDEBLUR_PRESETS, KernelFC, SelfDeblurConfig, 
 TINY_DIP = DIPConfig(z_channels=4, widths=(8, 8, 8), skip=4)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    """These tiny networks run fastest on one thread (and do not stall on a busy machine); restored afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _scene(n: int, seed: int, channels: int = 3) -> torch.Tensor:
