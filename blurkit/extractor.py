@@ -7,6 +7,10 @@ Architecture (supplement Sec. 2.2, Table 3), with the widths of a :class:`~blurk
 * five Conv(3, 2, 1) -> LeakyReLU(0.1) with widths ``g_widths`` (``H/4 -> H/128``);
 * ResBlock(kdim) x ``n_res_g``.
 
+With ``config.g_estimate`` (blurkit's option, not the paper's) a least-squares kernel estimate of every 128 px
+tile (:func:`blurkit.kernel_estimate.tile_kernel_estimate`) is projected by a 1x1 convolution to kdim channels and
+added to the features before the ResBlocks.
+
 Any size is accepted: x and y are padded to the next multiple of 128 (see :func:`blurkit.blocks.pad_to_multiple`),
 so k has spatial size ``ceil(H/128) x ceil(W/128)``. A 1-channel pair is expanded to 3 channels.
 """
@@ -17,6 +21,7 @@ import torch
 import torch.nn as nn
 
 from blurkit.blocks import PreprocessBlock, ResBlock, as_rgb, conv3x3, init_convs_, lrelu, pad_to_multiple
+from blurkit.kernel_estimate import tile_kernel_estimate
 from blurkit.netconfig import KernelSpaceConfig
 
 
@@ -43,6 +48,7 @@ class KernelExtractor(nn.Module):
         init_convs_(self.fuse)
         init_convs_(self.down)
         self.body = nn.Sequential(*[ResBlock(config.kdim) for _ in range(config.n_res_g)])
+        self.estimate = nn.Conv2d(config.basis_size**2, config.kdim, 1) if config.g_estimate else None
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Extract k from the pair (x, y).
@@ -59,4 +65,7 @@ class KernelExtractor(nn.Module):
         xp, _ = pad_to_multiple(x)
         yp, _ = pad_to_multiple(y)
         feats = torch.cat([self.pre_x(xp), self.pre_y(yp)], dim=1)
-        return self.body(self.down(self.fuse(feats)))
+        h = self.down(self.fuse(feats))
+        if self.estimate is not None:
+            h = h + self.estimate(tile_kernel_estimate(xp, yp, self.config.basis_size).to(h.dtype))
+        return self.body(h)

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
+from blurkit.basis_blur import BASIS_LR_SCALE
 from blurkit.blocks import kernel_size_for
 from blurkit.errors import BlurkitError
 from blurkit.extractor import KernelExtractor
@@ -105,6 +106,15 @@ class KernelSpace(nn.Module):
         if x_tgt.dim() == 4:
             k = resize_kernel(k, kernel_size_for(x_tgt.shape[-2], x_tgt.shape[-1]))
         return self.F(x_tgt, k)
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Adam parameter groups: everything at ``lr``, the basis kernels of a ``basis`` head (if any) faster."""
+        fast = [p for n, p in self.named_parameters() if n.startswith("F.basis.")]
+        ids = {id(p) for p in fast}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
+        if fast:
+            groups.append({"params": fast, "lr": lr * BASIS_LR_SCALE})
+        return groups
 
     def num_parameters(self, part: Literal["all", "F", "G"] = "all") -> int:
         """Number of parameters of both networks, or of F or G only."""

@@ -1,7 +1,9 @@
 """Sizes of the kernel-space networks F and G: a frozen dataclass and three presets.
 
 ``paper`` follows the supplement's Tables 1-4 exactly (about 41.6 M parameters); ``cpu`` is a slimmer network
-that trains on 2 CPU cores; ``smoke`` is tiny, for tests and CI.
+that trains on 2 CPU cores; ``smoke`` is tiny, for tests and CI. ``cpu`` and ``smoke`` use blurkit's basis head in
+F and kernel estimate in G (``paper-basis`` adds them at the paper's widths); ``cpu-residual`` / ``smoke-residual``
+keep the paper's heads at the small widths.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from typing import Any
 from blurkit.errors import UnknownNameError
 
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
+HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
+_ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False}  # fields absent from older checkpoints
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,12 @@ class KernelSpaceConfig:
         n_res_pre: ResBlocks in each PreprocessBlock (paper 10).
         n_res_post: ResBlocks in the PostprocessBlock (paper 20).
         n_res_g: ResBlocks at the end of G (paper 4).
+        head: F's output head: ``residual`` (the paper's: x plus a free residual) or ``basis`` (blurkit's: a
+            per-pixel softmax mixture of ``n_basis`` learned ``basis_size``-px kernels applied to x, plus a free
+            residual; see :mod:`blurkit.basis_blur`).
+        n_basis, basis_size: number and (odd) side of the basis kernels of the ``basis`` head.
+        g_estimate: give G a closed-form least-squares kernel estimate of every 128 px tile (``basis_size`` px
+            wide) as an extra input (blurkit's option, :mod:`blurkit.kernel_estimate`); the paper's G has none.
     """
 
     nf: int = 64
@@ -36,6 +46,10 @@ class KernelSpaceConfig:
     n_res_pre: int = 10
     n_res_post: int = 20
     n_res_g: int = 4
+    head: str = "residual"
+    n_basis: int = 16
+    basis_size: int = 31
+    g_estimate: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -45,6 +59,14 @@ class KernelSpaceConfig:
             _check_int(name, getattr(self, name), minimum=1)
         for name in ("n_res_pre", "n_res_post", "n_res_g"):
             _check_int(name, getattr(self, name), minimum=0)
+        if self.head not in HEADS:
+            raise ValueError(f"KernelSpaceConfig.head must be one of {HEADS}, got {self.head!r}")
+        _check_int("n_basis", self.n_basis, minimum=1)
+        _check_int("basis_size", self.basis_size, minimum=1)
+        if not isinstance(self.g_estimate, bool):
+            raise ValueError(f"KernelSpaceConfig.g_estimate must be a bool, got {self.g_estimate!r}")
+        if self.basis_size % 2 == 0:
+            raise ValueError(f"KernelSpaceConfig.basis_size must be odd, got {self.basis_size}")
         for name in ("f_widths", "g_widths"):
             widths = getattr(self, name)
             if len(widths) != N_LEVELS:
@@ -70,6 +92,7 @@ class KernelSpaceConfig:
         if not isinstance(d, dict):
             raise ValueError(f"KernelSpaceConfig.from_dict expects a dict, got {type(d).__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
+        d = {**_ADDED_LATER, **d}  # checkpoints written before these fields existed used their defaults
         unknown = sorted(set(d) - names)
         missing = sorted(names - set(d))
         if unknown or missing:
@@ -82,16 +105,26 @@ def _check_int(name: str, value: Any, minimum: int) -> None:
         raise ValueError(f"KernelSpaceConfig.{name} must be an integer >= {minimum}, got {value!r}")
 
 
+_CPU_WIDTHS = dict(nf=32, kdim=128, f_widths=(32, 64, 96, 128, 128), g_widths=(64, 96, 128, 128, 128),
+                   n_res_pre=4, n_res_post=6, n_res_g=2)
+_PAPER_WIDTHS = dict(nf=64, kdim=512, f_widths=(64, 128, 256, 512, 512), g_widths=(128, 256, 512, 512, 512),
+                     n_res_pre=10, n_res_post=20, n_res_g=4)
+_KERNEL_AWARE = dict(head="basis", g_estimate=True)  # blurkit's additions (see README: why the cpu nets use them)
+
 NET_PRESETS: dict[str, KernelSpaceConfig] = {
-    "paper": KernelSpaceConfig(
-        nf=64, kdim=512, f_widths=(64, 128, 256, 512, 512), g_widths=(128, 256, 512, 512, 512),
-        n_res_pre=10, n_res_post=20, n_res_g=4,
-    ),
-    "cpu": KernelSpaceConfig(
-        nf=32, kdim=128, f_widths=(32, 64, 96, 128, 128), g_widths=(64, 96, 128, 128, 128),
-        n_res_pre=4, n_res_post=6, n_res_g=2,
-    ),
+    # the supplement's networks exactly
+    "paper": KernelSpaceConfig(**_PAPER_WIDTHS),
+    # the paper's widths with blurkit's basis head in F and the kernel estimate in G
+    "paper-basis": KernelSpaceConfig(**_PAPER_WIDTHS, **_KERNEL_AWARE),
+    # slim networks for 2 CPU cores, with the basis head and kernel estimate (the shipped models)
+    "cpu": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE),
+    # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
+    "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
+        n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True,
+    ),
+    "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
         n_res_pre=1, n_res_post=1, n_res_g=1,
     ),

@@ -9,7 +9,10 @@ Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurk
   ``f_widths[-1] + kdim`` channels; each later one takes the previous decoder output concatenated with the encoder
   output of the same resolution. Output widths are ``f_widths[3], f_widths[2], f_widths[1], f_widths[0], nf``
   (paper: TransConv(1024,512), (1024,256), (512,128), (256,64), (128,64));
-* PostprocessBlock -> residual r (``3 x H x W``); **F returns x + r**.
+* PostprocessBlock -> residual r (``3 x H x W``); **F returns x + r** (``head="residual"``, the paper's).
+  With ``head="basis"`` (blurkit's option, :mod:`blurkit.basis_blur`) the PostprocessBlock also outputs
+  ``n_basis`` weight logits per pixel and **F returns sum_b softmax(m)_b (x conv K_b) + r** with learned kernels K_b;
+  a 1x1 convolution of k, upsampled to the image, is added to those logits (a direct path from k to the blur).
 
 Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.blocks.init_convs_`);
 the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
@@ -25,8 +28,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as Fnn
 
 from blurkit.blocks import (
+    DOWNSCALE,
     PostprocessBlock,
     PreprocessBlock,
     as_rgb,
@@ -37,6 +42,7 @@ from blurkit.blocks import (
     lrelu,
     pad_to_multiple,
 )
+from blurkit.basis_blur import BasisBlur
 from blurkit.netconfig import KernelSpaceConfig
 
 RESIDUAL_INIT_SCALE = 0.01  # scale of the last convolution's initial weights: a fresh F is nearly the identity
@@ -68,11 +74,16 @@ class BlurOperator(nn.Module):
         outs = [fw[3], fw[2], fw[1], fw[0], nf]
         ins = [fw[4] + config.kdim] + [outs[j - 1] + fw[4 - j] for j in range(1, 5)]
         self.dec = nn.ModuleList([_up(i, o) for i, o in zip(ins, outs)])
-        self.post = PostprocessBlock(nf, config.n_res_post)
+        n_weights = config.n_basis if config.head == "basis" else 0
+        self.post = PostprocessBlock(nf, config.n_res_post, out_channels=3 + n_weights)
+        self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
+        self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
         init_convs_(self.enc)
         init_convs_(self.dec)
         with torch.no_grad():
             self.post.conv_last.weight.mul_(RESIDUAL_INIT_SCALE)
+            if n_weights:  # a fresh basis head starts on the delta kernel (no blur): weight logit 0 raised
+                self.post.conv_last.bias[3] = 4.0  # softmax weight 0.78 with 15 others
 
     def check_kernel(self, x: torch.Tensor, k: torch.Tensor) -> None:
         """Raise ``ValueError`` naming both shapes unless k fits x (batch B or 1, kdim, ceil(H/128) x ceil(W/128))."""
@@ -87,10 +98,10 @@ class BlurOperator(nn.Module):
             )
 
     def residual(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """The learned residual r, so that ``F(x, k) = x + r`` (3-channel x only).
+        """The PostprocessBlock's output: the residual r (channels 0-2), then the basis weight logits if any.
 
         Shape:
-            x ``(B, 3, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, 3, H, W)``.
+            x ``(B, 3, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, 3 [+ n_basis], H, W)``.
         """
         xp, size = pad_to_multiple(x)
         h = self.pre(xp)
@@ -106,12 +117,18 @@ class BlurOperator(nn.Module):
         return crop_to(self.post(h), size)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-        """Blur x with kernel k: ``x + r``.
+        """Blur x with kernel k: ``x + r``, or with the basis head ``sum_b m_b (x conv K_b) + r``.
 
         Shape:
             x ``(B, C, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
         """
         x3, grey = as_rgb(x, "x")
         self.check_kernel(x3, k)
-        y = x3 + self.residual(x3, k)
+        out = self.residual(x3, k)
+        if self.basis is None:
+            y = x3 + out
+        else:
+            kw = self.k_weights(k.to(out.dtype))
+            kw = Fnn.interpolate(kw, scale_factor=DOWNSCALE, mode="nearest")[..., : out.shape[-2], : out.shape[-1]]
+            y = self.basis(x3, out[:, 3:] + kw) + out[:, :3]
         return y.mean(dim=1, keepdim=True) if grey else y

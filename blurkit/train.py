@@ -141,10 +141,16 @@ def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], l
 
 def train(profile: str | Profile, data: str | Path, out: str | Path, resume: bool = False, steps: int | None = None,
           stop_after: int | None = None, device: str | None = None, progress: bool = True,
-          threads: int | None = None) -> TrainResult:
-    """Train a kernel space; see the module docstring. ``stop_after`` ends this call early (tests, time slices)."""
+          threads: int | None = None, net: str | None = None) -> TrainResult:
+    """Train a kernel space; see the module docstring. ``stop_after`` ends this call early (tests, time slices).
+
+    ``net`` overrides the profile's network preset (e.g. ``cpu-residual``: the paper's heads at cpu widths).
+    """
     prof = get_profile(profile)
     cfg: TrainConfig = dataclasses.replace(prof.train, steps=steps) if steps else prof.train
+    if net is not None:
+        net_preset(net)  # an unknown name fails here, before any data is read
+        cfg = dataclasses.replace(cfg, net=net)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if threads:
         torch.set_num_threads(threads)
@@ -159,7 +165,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     model = KernelSpace(net_preset(cfg.net)).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=cfg.betas)
+    opt = torch.optim.Adam(model.parameter_groups(cfg.lr), lr=cfg.lr, betas=cfg.betas)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.restart_period, eta_min=cfg.eta_min)
     step, history, wall_before = 0, [], 0.0
     if resume and ckpt_path.exists():

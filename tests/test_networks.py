@@ -188,7 +188,7 @@ class TestBlurOperator:
 
     def test_output_is_x_plus_small_residual(self) -> None:
         # Documented choice: the last conv starts scaled by RESIDUAL_INIT_SCALE, so a fresh F is close to x.
-        ks = _model()
+        ks = _model("smoke-residual")
         x, y = _pair(2, 32, 32)
         with torch.no_grad():
             k = ks.encode(x, y)

@@ -106,6 +106,7 @@ def test_other_pairs_code_detects_an_operator_that_ignores_k(tmp_path: Path) -> 
     own = validate(model, pairs, torch.device("cpu"))
     assert abs(other_pairs_code_psnr(model, pairs) - own) > 1e-5  # a fresh F reads k (weakly: small init)
     with torch.no_grad():
-        model.F.dec[0][0].weight[model.config.f_widths[-1]:].zero_()  # cut k off
+        model.F.dec[0][0].weight[model.config.f_widths[-1]:].zero_()  # cut k off (bottleneck ...
+        model.F.k_weights.weight.zero_()  # ... and the basis head's direct path)
     own = validate(model, pairs, torch.device("cpu"))
     assert other_pairs_code_psnr(model, pairs) == pytest.approx(own, abs=1e-6)
