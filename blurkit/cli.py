@@ -12,14 +12,19 @@ from typing import Optional
 
 import typer
 
+from blurkit.cli_baseline import baseline_app
+from blurkit.cli_blur_data import register as register_blur_data
 from blurkit.errors import BlurkitError
 
 app = typer.Typer(help="Reproduce 'Explore Image Deblurring via Encoded Blur Kernel Space' (CVPR 2021).",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
-data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur.", no_args_is_help=True)
+data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "
+                       "augment with a kernel space.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 app.add_typer(bench_app, name="bench")
+register_blur_data(data_app)  # data swap / augment / motion-blur (Sec. 3.4, 4.1.2, 4.4)
+app.add_typer(baseline_app, name="baseline")  # SRN-Deblur and DeblurGANv2
 
 PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile: smoke (CI), cpu (laptop) or paper (GPU).")
 
@@ -98,11 +103,13 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's (paper, "
+                                      "paper-basis, cpu, cpu-residual, smoke, smoke-residual)."),
 ) -> None:
     """Train F and G jointly (Charbonnier loss, Eq. 4); under torchrun it trains with DDP."""
     from blurkit.train import train
 
-    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads)
+    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads, net=net)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
 

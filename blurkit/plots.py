@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def show_pairs(rows: dict[str, Sequence[tuple[np.ndarray, np.ndarray, str]]], n: int = 3, scale: float = 1.6) -> Figure:
@@ -41,4 +44,33 @@ def show_kernels(kernels: Sequence[np.ndarray], titles: Sequence[str] | None = N
         ax.set_yticks([])
         ax.set_title(titles[i] if titles else f"{k.shape[0]}x{k.shape[1]}", fontsize=8)
     fig.tight_layout(pad=0.3)
+    return fig
+
+
+def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = "blurry_psnr") -> Figure:
+    """Grouped bars, one group per table entry: the paper's PSNR, ours, and (if present) our blurry input's.
+
+    ``table`` has columns ``entry, paper, ours`` (as :func:`blurkit.paper.compare` builds) and optionally
+    ``claim_holds``, shown as a mark under each entry.
+    """
+    cols = [("paper", "paper (their data)", "#999999"), ("ours", "ours", "#1f77b4")]
+    if baseline_col and baseline_col in table:
+        cols.append((baseline_col, "blurry input (ours)", "#ff7f0e"))
+    n = len(table)
+    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * n + 1.5), 3.4))
+    width = 0.8 / len(cols)
+    for j, (col, label, color) in enumerate(cols):
+        ax.bar(np.arange(n) + (j - (len(cols) - 1) / 2) * width, table[col].astype(float), width, label=label,
+               color=color)
+    labels = list(table.entry)
+    if "claim_holds" in table:
+        marks = {True: "claim holds", False: "claim fails"}
+        labels = [f"{e}\n{marks.get(c, '')}" if c in marks else e for e, c in zip(table.entry, table.claim_holds)]
+    ax.set_xticks(np.arange(n), labels, rotation=0, fontsize=7)
+    ax.set_ylabel("PSNR (dB)")
+    lo = float(np.nanmin(table[[c for c, _, _ in cols]].astype(float).to_numpy()))
+    ax.set_ylim(max(0.0, lo - 3), None)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
     return fig

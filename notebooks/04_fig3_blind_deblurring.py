@@ -19,7 +19,9 @@
 # on GOPRO). Methods: the blurry input, a classical MAP blind deconvolution (l0-gradient prior, coarse-to-fine),
 # SelfDeblur (Ren et al. 2020: DIP for x, softmax-FC for a uniform kernel), and ours (Eq. 6, `fast` profile).
 # PSNR/SSIM from scikit-image; LPIPS only where the `lpips` package and its weights load (else reported as
-# unavailable). The learned deep baselines (SRN-Deblur, DeblurGANv2) join in a later issue.
+# unavailable). The learned baselines SRN-Deblur and DeblurGANv2 (`blurkit baseline train`, trained here on
+# `reds-like` with the same profile; DeblurGANv2 with its MobileNet-v2 FPN from scratch) are tested on the same
+# images: the paper's point is that on unseen blur they nearly return their input.
 
 # %% tags=["parameters"]
 profile = "smoke"
@@ -30,8 +32,14 @@ test_domain = "gopro-like"
 n_images = None
 ours_config = "fast"
 selfdeblur_config = "fast"
+baseline_train_domain = "reds-like"
+work_dir = "../runs/smoke/baselines"  # shared by notebooks 02, 04, 05, 06: runs are trained once
+threads = None
 
 # %%
+from pathlib import Path
+
+from blurkit.baseline_report import ensure_baseline, method_baseline
 from blurkit.deblur_report import (deblur_methods, load_pairs, method_blurry, method_classical, method_ours,
                                    method_selfdeblur, methods_figure, methods_summary)
 from blurkit.default_data import build_default
@@ -46,10 +54,16 @@ smoke = prof.name == "smoke"
 n = n_images or {"smoke": 2, "cpu": 4, "paper": 100}[prof.name]
 pairs = load_pairs(test_domain, prof, limit=n, size=32 if smoke else None)
 ks = KernelSpace.load(model)
+runs = {label: ensure_baseline(name, prof.name, baseline_train_domain,
+                               Path(work_dir) / "runs" / f"{prefix}-{baseline_train_domain}", threads, progress=False)
+        for label, name, prefix in (("SRN-Deblur", "srn", "srn-original"), ("DeblurGANv2", "deblurganv2",
+                                                                            "deblurganv2"))}
 methods = {
     "blurry": method_blurry(),
     "classical": method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else {"kernel_size": 31})),
     "SelfDeblur": method_selfdeblur("smoke" if smoke else selfdeblur_config),
+    "SRN-Deblur": method_baseline(runs["SRN-Deblur"]),
+    "DeblurGANv2": method_baseline(runs["DeblurGANv2"]),
     "ours": method_ours("smoke" if smoke else ours_config),
 }
 with timed() as t:
@@ -61,7 +75,7 @@ summary.round(3)
 fig = methods_figure(pairs, outputs, per_image)
 record = provenance(config={"profile": prof.to_dict(), "ours": ours_config, "selfdeblur": selfdeblur_config},
                     seed=seed, wall_time_s=t["wall_time_s"], model=model, model_provenance=ks.provenance,
-                    test_domain=test_domain, lpips=lpips_status())
+                    test_domain=test_domain, lpips=lpips_status(), baseline_runs={k: str(v) for k, v in runs.items()})
 save_figure(fig, "04_fig3_blind_deblurring", results_dir, record)
 save_result(per_image, "04_fig3_per_image", results_dir, record)
 save_result(summary, "04_fig3_summary", results_dir, record)

@@ -12,7 +12,9 @@ from blurkit.cli import main
 from imagegen import rand_rgb, save_png
 
 COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["reproduce"], ["profiles"],
-            ["train"], ["transfer"], ["deblur"], ["bench"], ["bench", "train"], ["bench", "deblur"]]
+            ["train"], ["transfer"], ["deblur"], ["bench"], ["bench", "train"], ["bench", "deblur"],
+            ["data", "swap"], ["data", "augment"], ["data", "motion-blur"],
+            ["baseline"], ["baseline", "train"], ["baseline", "deblur"]]
 
 
 @pytest.mark.parametrize("cmd", COMMANDS, ids=lambda c: " ".join(c) or "top")

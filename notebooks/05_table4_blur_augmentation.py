@@ -1,0 +1,65 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 05 · Table 4: blur augmentation with transferred kernels (Sec. 4.4)
+#
+# The paper trains SRN-Deblur on FFHQ faces blurred by imgaug's MotionBlur, or on those combined with faces carrying
+# REDS kernels transferred by the kernel space, and tests on faces blurred each way and with GOPRO kernels.
+# Here the images are the default photos' sharp crops (no face set ships with any package). imgaug does not install
+# with NumPy 2 and albumentations is not installed, so the conventional augmentation is **blurkit's own seeded
+# camera-shake kernel generator** (`blurkit data motion-blur`), not imgaug's straight-line MotionBlur; the rows keep
+# the paper's label `imgaug` so they sit beside its numbers. Transferred kernels: `blurkit data augment`. The
+# paper's claim: the combined set gains on REDS and GOPRO kernels and loses a little on motion blur.
+
+# %% tags=["parameters"]
+profile = "smoke"
+seed = 0
+results_dir = "../results/smoke"
+work_dir = "../runs/smoke/baselines"  # shared by notebooks 02, 04, 05, 06: runs are trained once
+models = {"reds-like": "reds-like", "gopro-like": "gopro-like"}
+threads = None
+
+# %%
+from pathlib import Path
+
+from blurkit.baseline_report import table4
+from blurkit.datasets import resolve_pairs
+from blurkit.default_data import build_default
+from blurkit.images import read_image
+from blurkit.plots import paper_vs_ours, show_pairs
+from blurkit.profiles import get_profile
+from blurkit.provenance import provenance, save_figure, save_result, timed
+
+prof = get_profile(profile)
+build_default(prof, progress=False)
+with timed() as t:
+    table = table4(prof.name, Path(work_dir), models, seed=seed, threads=threads, progress=False)
+table.round(2)
+
+# %%
+data = Path(work_dir) / "data"
+rows = {name: [(read_image(s), read_image(b), s.name) for s, b in resolve_pairs(data / name)[:3]]
+        for name in ("motion-train", "reds-kernels-train")}
+fig_pairs = show_pairs(rows, n=3)
+fig = paper_vs_ours(table, "Table 4: SRN-Deblur, motion-blur augmentation alone vs combined with transferred kernels")
+record = provenance(config=prof, seed=seed, wall_time_s=t["wall_time_s"], models=models, work_dir=str(work_dir),
+                    motion_blur="blurkit.kernels.motion_kernel (imgaug unavailable with NumPy 2)")
+save_figure(fig, "05_table4_blur_augmentation", results_dir, record)
+save_figure(fig_pairs, "05_augmented_pairs", results_dir, record)
+save_result(table, "05_table4_blur_augmentation", results_dir, record)
+
+# %% tags=["nbval-check-output"]
+print("rows:", list(table.entry))
+print("finite PSNR:", bool(table.ours.notna().all()), "| claim_holds is boolean:",
+      set(map(type, table.claim_holds)) == {bool})
