@@ -28,24 +28,33 @@ def _threads(threads: Optional[int]) -> None:
         torch.set_num_threads(threads)
 
 
+MODEL_OPT = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "
+                         "model.pt path.")
+OUT_OPT = typer.Option(..., "--out", "-o", help="Output folder (sharp/, blur/, manifest.json); an unfinished one is "
+                       "resumed.")
+SPLIT_OPT = typer.Option("train", "--split", help="Split of named datasets.")
+PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile of default sets.")
+LIMIT_OPT = typer.Option(None, "--limit", help="Write only the first N pairs.")
+DEVICE_OPT = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present).")
+THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.")
+
+
 def register(data_app: typer.Typer) -> None:
     """Add the ``swap``, ``augment`` and ``motion-blur`` commands to ``data_app``."""
 
     @data_app.command("swap")
     def data_swap(
-        model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, "
-                                  "or a model.pt path."),
+        model: str = MODEL_OPT,
         data: str = typer.Option(..., "--data", help=f"Dataset to swap: {_DATA_HELP}."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (sharp/, blur/, manifest.json); an "
-                                 "unfinished one is resumed."),
+        out: Path = OUT_OPT,
         seed: int = typer.Option(0, "--seed", help="Seed of the target draws: the same seed gives byte-identical "
                                  "files."),
-        split: str = typer.Option("train", "--split", help="Split of a named dataset."),
-        profile: str = typer.Option("smoke", "--profile", "-p", help="Profile of a default set."),
-        limit: Optional[int] = typer.Option(None, "--limit", help="Write only the first N pairs."),
+        split: str = SPLIT_OPT,
+        profile: str = PROFILE_OPT,
+        limit: Optional[int] = LIMIT_OPT,
         batch_size: int = typer.Option(4, "--batch-size", help="Pairs per forward pass."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+        device: Optional[str] = DEVICE_OPT,
+        threads: Optional[int] = THREADS_OPT,
     ) -> None:
         """Blur-swap a dataset (Sec. 4.1.2): each pair's encoded blur on a random sharp image of the same dataset."""
         from blurkit.blur_swap import swap_dataset
@@ -57,21 +66,19 @@ def register(data_app: typer.Typer) -> None:
 
     @data_app.command("augment")
     def data_augment(
-        model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, "
-                                  "or a model.pt path."),
+        model: str = MODEL_OPT,
         kernels_from: str = typer.Option(..., "--kernels-from", help=f"Pairs whose blur is encoded: {_DATA_HELP}."),
         images_from: str = typer.Option(..., "--images-from", help="Sharp images to blur: a folder of images or "
                                         "any dataset --kernels-from takes."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (sharp/, blur/, manifest.json); an "
-                                 "unfinished one is resumed."),
+        out: Path = OUT_OPT,
         seed: int = typer.Option(0, "--seed", help="Seed of the kernel draws: the same seed gives byte-identical "
                                  "files."),
-        split: str = typer.Option("train", "--split", help="Split of named datasets."),
-        profile: str = typer.Option("smoke", "--profile", "-p", help="Profile of default sets."),
-        limit: Optional[int] = typer.Option(None, "--limit", help="Write only the first N pairs."),
+        split: str = SPLIT_OPT,
+        profile: str = PROFILE_OPT,
+        limit: Optional[int] = LIMIT_OPT,
         batch_size: int = typer.Option(4, "--batch-size", help="Pairs per forward pass."),
-        device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+        device: Optional[str] = DEVICE_OPT,
+        threads: Optional[int] = THREADS_OPT,
     ) -> None:
         """Blur augmentation (Sec. 4.4): encoded kernels of one dataset applied to the images of another."""
         from blurkit.blur_augment import augment_dataset
@@ -85,16 +92,15 @@ def register(data_app: typer.Typer) -> None:
     def data_motion_blur(
         images_from: str = typer.Option(..., "--images-from", help="Sharp images to blur: a folder of images or "
                                         f"{_DATA_HELP}."),
-        out: Path = typer.Option(..., "--out", "-o", help="Output folder (sharp/, blur/, manifest.json); an "
-                                 "unfinished one is resumed."),
+        out: Path = OUT_OPT,
         seed: int = typer.Option(0, "--seed", help="Seed of the kernels: the same seed gives byte-identical files."),
         kernel_sizes: tuple[int, int] = typer.Option((13, 27), "--kernel-sizes", help="Range of kernel sides "
                                                      "(px, odd sides drawn)."),
-        split: str = typer.Option("train", "--split", help="Split of a named dataset."),
-        profile: str = typer.Option("smoke", "--profile", "-p", help="Profile of a default set."),
-        limit: Optional[int] = typer.Option(None, "--limit", help="Write only the first N pairs."),
+        split: str = SPLIT_OPT,
+        profile: str = PROFILE_OPT,
+        limit: Optional[int] = LIMIT_OPT,
         batch_size: int = typer.Option(8, "--batch-size", help="Images per convolution batch."),
-        threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+        threads: Optional[int] = THREADS_OPT,
     ) -> None:
         """Conventional motion-blur augmentation with blurkit's seeded kernels (stands in for imgaug's MotionBlur)."""
         from blurkit.blur_augment import motion_blur_dataset

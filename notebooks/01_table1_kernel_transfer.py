@@ -39,7 +39,7 @@ from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
-n_side = {"smoke": 2, "cpu": 24, "paper": 500}[prof.name]
+n_side = {"smoke": 2, "cpu": 12, "paper": 500}[prof.name]
 crop = {"smoke": 64, "cpu": 128, "paper": 256}[prof.name]
 ks = KernelSpace.load(model)
 with timed() as t:

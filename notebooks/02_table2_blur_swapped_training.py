@@ -25,7 +25,7 @@
 profile = "smoke"
 seed = 0
 results_dir = "../results/smoke"
-work_dir = "../runs/smoke/baselines"  # shared by notebooks 02, 04, 05, 06: runs are trained once
+work_dir = None  # default ../runs/<profile>/baselines, shared by notebooks 02, 04, 05, 06: runs train once
 models = {"reds-like": "reds-like", "gopro-like": "gopro-like"}
 threads = None
 
@@ -41,6 +41,7 @@ from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+work_dir = work_dir or f"../runs/{prof.name}/baselines"
 build_default(prof, progress=False)
 with timed() as t:
     table = table2(prof.name, Path(work_dir), models, seed=seed, threads=threads, progress=False)

@@ -33,7 +33,7 @@ n_images = None
 ours_config = "fast"
 selfdeblur_config = "fast"
 baseline_train_domain = "reds-like"
-work_dir = "../runs/smoke/baselines"  # shared by notebooks 02, 04, 05, 06: runs are trained once
+work_dir = None  # default ../runs/<profile>/baselines, shared by notebooks 02, 04, 05, 06: runs train once
 threads = None
 
 # %%
@@ -49,6 +49,7 @@ from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+work_dir = work_dir or f"../runs/{prof.name}/baselines"
 build_default(prof, domains=(test_domain,), progress=False)
 smoke = prof.name == "smoke"
 n = n_images or {"smoke": 2, "cpu": 4, "paper": 100}[prof.name]

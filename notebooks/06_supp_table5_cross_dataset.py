@@ -26,10 +26,10 @@
 profile = "smoke"
 seed = 0
 results_dir = "../results/smoke"
-work_dir = "../runs/smoke/baselines"  # shared by notebooks 02, 04, 05, 06: runs are trained once
+work_dir = None  # default ../runs/<profile>/baselines, shared by notebooks 02, 04, 05, 06: runs train once
 models = {"gopro-like": "gopro-like", "hide-like": None}
-n_test_ours = 2
-deblur_preset = "smoke"
+n_test_ours = None  # default: 2 (smoke), 8 (cpu), all (paper) test images for the slower kernel-space solver
+deblur_preset = None  # default: smoke at smoke, else fast
 threads = None
 
 # %%
@@ -42,6 +42,9 @@ from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+work_dir = work_dir or f"../runs/{prof.name}/baselines"
+n_test_ours = n_test_ours or {"smoke": 2, "cpu": 8, "paper": None}[prof.name]
+deblur_preset = deblur_preset or ("smoke" if prof.name == "smoke" else "fast")
 build_default(prof, progress=False)
 with timed() as t:
     table = supp_table5(prof.name, Path(work_dir), models, seed=seed, n_test_ours=n_test_ours,
