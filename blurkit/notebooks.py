@@ -7,12 +7,13 @@ figures (with provenance) into ``results_dir``.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-from blurkit.errors import UnknownNameError
+from blurkit.errors import BlurkitError, UnknownNameError
 from blurkit.paths import NOTEBOOK_DIR, RESULTS_DIR
 from blurkit.profiles import get_profile
 
@@ -32,6 +33,20 @@ def find_notebook(name: str, folder: Path = NOTEBOOK_DIR) -> Path:
             return p
     known = ", ".join(p.stem for p in list_notebooks(folder)) or "(none)"
     raise UnknownNameError(f"unknown notebook '{name}'; choose one of: {known}, or all")
+
+
+def parse_params(items: list[str]) -> dict:
+    """``["threads=1", "models={\"a\": 1}", "name=x"]`` -> a dict; values parse as JSON, else stay strings."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise BlurkitError(f"notebook parameter '{item}' is not KEY=VALUE with KEY a Python name")
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
 
 
 def run_notebook(path: Path, profile: str, results_dir: Path | None = None, seed: int = 0,

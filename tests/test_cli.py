@@ -60,6 +60,14 @@ def test_bad_size_and_unreadable_image(tmp_path: Path, capsys: pytest.CaptureFix
 def test_unknown_notebook_and_profile(capsys: pytest.CaptureFixture) -> None:
     assert "unknown notebook 'zz'" in run_error(["reproduce", "zz"], capsys)
     assert "unknown profile 'huge'" in run_error(["reproduce", "00", "--profile", "huge"], capsys)
+    assert "not KEY=VALUE" in run_error(["reproduce", "00", "-P", "threads"], capsys)
+
+
+def test_notebook_params_parse_as_json_or_text() -> None:
+    from blurkit.notebooks import parse_params
+
+    assert parse_params(["threads=1", 'models={"a": null}', "name=reds-like", "x="]) == {
+        "threads": 1, "models": {"a": None}, "name": "reds-like", "x": ""}
 
 
 def test_missing_option_is_a_usage_error(capsys: pytest.CaptureFixture) -> None:
