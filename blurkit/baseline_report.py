@@ -17,6 +17,7 @@ Claims tested (``claim_holds``: the direction of the paper's difference, ours ag
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -25,7 +26,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from blurkit.baseline_train import load_baseline, predict, train_baseline
+from blurkit.baseline_train import RunBusyError, load_baseline, predict, train_baseline
 from blurkit.blur_augment import augment_dataset, motion_blur_dataset
 from blurkit.blur_swap import swap_dataset
 from blurkit.datasets import resolve_pairs
@@ -47,9 +48,15 @@ def _tensor(path: str | os.PathLike) -> torch.Tensor:
 
 def ensure_baseline(model: str, profile: str, data: str | os.PathLike, run: Path, threads: int | None = None,
                     progress: bool = True) -> Path:
-    """Train ``model`` on ``data`` into ``run`` unless it is finished there (resumes an interrupted run)."""
-    if not (run / "model.pt").is_file():
-        train_baseline(model, profile, data, run, resume=True, threads=threads, progress=progress)
+    """Train ``model`` on ``data`` into ``run`` unless it is finished there (resumes an interrupted run).
+
+    When another process is training the same run (notebooks sharing a work folder), wait for it to finish.
+    """
+    while not (run / "model.pt").is_file():
+        try:
+            train_baseline(model, profile, data, run, resume=True, threads=threads, progress=progress)
+        except RunBusyError:
+            time.sleep(15)
     return run
 
 
@@ -234,8 +241,6 @@ def method_baseline(run: Path) -> Callable:
 
     @torch.no_grad()
     def run_one(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
-        import time
-
         t0 = time.perf_counter()
         out = predict(net, y)
         return out, time.perf_counter() - t0

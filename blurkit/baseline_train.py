@@ -14,12 +14,13 @@ a run straight through. Files in the run folder (all written atomically):
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import pandas as pd
@@ -171,6 +172,25 @@ def validate(net: nn.Module, pairs: Sequence[Pair], device: torch.device) -> flo
     return float(np.mean(vals)) if vals else float("nan")
 
 
+class RunBusyError(BlurkitError):
+    """Another process is training the same run folder."""
+
+
+def lock_run(out: Path) -> IO[str]:
+    """Take the run folder's exclusive lock (``out/.lock``, released when the returned file is closed).
+
+    Raises :class:`RunBusyError` at once if another process holds it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / ".lock", "w")  # noqa: SIM115 (the caller keeps it open for the run's duration)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunBusyError(f"'{out}' is being trained by another process; wait for it or choose another --out") from None
+    return fh
+
+
 @dataclass
 class BaselineResult:
     run_dir: Path
@@ -197,6 +217,7 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
     if threads:
         torch.set_num_threads(threads)
     out = Path(out)
+    _lock = lock_run(out)  # held until this call returns: one process trains a run folder at a time  # noqa: F841
     ckpt_path = out / "last.pt"
     if ckpt_path.exists() and not resume:
         raise BlurkitError(f"'{out}' already holds a run; pass --resume to continue it or choose another --out")

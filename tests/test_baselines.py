@@ -263,3 +263,15 @@ def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
     assert isinstance(res.exception, BlurkitError) and "--resume" in str(res.exception)
     res = runner.invoke(parent, ["baseline", "--help"])
     assert res.exit_code == 0 and "train" in res.output and "deblur" in res.output
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
+    from blurkit.baseline_train import RunBusyError, lock_run
+
+    held = lock_run(tmp_path / "run")
+    try:
+        with pytest.raises(RunBusyError, match="another process"):
+            train_baseline("srn", "smoke", tmp_path / "nowhere", tmp_path / "run")
+    finally:
+        held.close()
+    lock_run(tmp_path / "run").close()  # free again once released
