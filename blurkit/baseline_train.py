@@ -45,6 +45,7 @@ from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_result
 from blurkit.srn import SRNConfig, SRNDeblur, srn_loss
 from blurkit.train import PairBank, _data_manifest_hash, _held_out
+from blurkit.train_loop import last_validation, run_steps
 
 FORMAT = "blurkit-baseline"
 FORMAT_VERSION = 1
@@ -238,46 +239,30 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
             "net_parameters": sum(p.numel() for p in trainer.net.parameters()), "train_pairs": len(bank),
             "val_pairs": len(val_pairs), "device": str(dev)}
     start = time.perf_counter()
-    last_val = next((h["val_psnr"] for h in reversed(history) if h.get("val_psnr") is not None), None)
 
-    def record() -> dict:
+    def record(step: int) -> dict:
         return provenance(config=meta, seed=cfg.seed, wall_time_s=wall_before + time.perf_counter() - start,
-                          steps=step, final_val_psnr=last_val)
+                          steps=step, final_val_psnr=last_validation(history))
 
-    def save_state() -> None:
+    def save_state(step: int) -> None:
         state = {"format": FORMAT + "-train", "model": model, "train_config": cfg.to_dict(),
                  "net_config": trainer.net.config.to_dict(), "trainer": trainer.state_dict(), "step": step,
                  "history": history, "wall_time_s": wall_before + time.perf_counter() - start,
-                 "provenance": record()}
+                 "provenance": record(step)}
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
 
+    def train_step(step: int) -> dict[str, float]:
+        sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size)
+        losses, pred = trainer.train_step(sharp, blur, step)
+        return {**losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()), "lr": trainer.lr}
+
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {model} {cfg.net}", unit="step", disable=not progress,
-               dynamic_ncols=True)
-    try:
-        while step < end:
-            sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size)
-            losses, pred = trainer.train_step(sharp, blur, step)
-            step += 1
-            rec: dict[str, Any] = {"step": step, **losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()),
-                                   "lr": trainer.lr, "val_psnr": None}
-            if val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-                last_val = rec["val_psnr"] = validate(trainer.net, val_pairs, dev)
-            history.append(rec)
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", psnr=f"{rec['psnr']:.2f}",
-                            val=f"{last_val:.2f}" if last_val is not None else "-")
-            if step % cfg.ckpt_every == 0:
-                save_state()
-    except KeyboardInterrupt:
-        save_state()  # nothing lost: resume continues from here
-        raise
-    finally:
-        bar.close()
-    save_state()
+    step, last_val = run_steps(step, end, cfg.steps, history, train_step,
+                               (lambda: validate(trainer.net, val_pairs, dev)) if val_pairs else None,
+                               cfg.val_every, cfg.ckpt_every, save_state, f"train {model} {cfg.net}", progress)
     hist = pd.DataFrame(history)
-    rec_final = record()
+    rec_final = record(step)
     save_result(hist, "history", out, rec_final)
     if step >= cfg.steps:
         obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model,

@@ -35,6 +35,7 @@ from blurkit.netconfig import net_preset
 from blurkit.pairs import Pair
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.provenance import provenance, save_result
+from blurkit.train_loop import run_steps
 
 
 class PairBank:
@@ -185,7 +186,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
             "net_config": model.config.to_dict(), "train_pairs": len(bank), "val_pairs": len(val_pairs),
             "world_size": world, "device": str(dev)}
 
-    def save_state() -> None:
+    def save_state(step: int) -> None:
         if rank != 0:
             return
         state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
@@ -194,43 +195,28 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         with atomic_path(ckpt_path) as tmp:
             torch.save(state, tmp)
 
+    def train_step(step: int) -> dict[str, float]:
+        x, y = bank.batch(cfg.seed, step, rank, per_rank)
+        x, y = x.to(dev), y.to(dev)
+        if cfg.channels_last:
+            x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+            pred = net(x, y)
+        loss = charbonnier(pred, y, cfg.charbonnier_eps)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        return {"loss": float(loss.detach()), "psnr": float(psnr(pred.detach().float(), y).mean()),
+                "lr": opt.param_groups[0]["lr"]}
+
     start = time.perf_counter()
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
-    bar = tqdm(total=cfg.steps, initial=step, desc=f"train {prof.name}", unit="step",
-               disable=not progress or rank != 0, dynamic_ncols=True)
-    last_val = next((h["val_psnr"] for h in reversed(history) if h.get("val_psnr") is not None), None)
     model.train()
-    try:
-        while step < end:
-            x, y = bank.batch(cfg.seed, step, rank, per_rank)
-            x, y = x.to(dev), y.to(dev)
-            if cfg.channels_last:
-                x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                pred = net(x, y)
-            loss = charbonnier(pred, y, cfg.charbonnier_eps)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            step += 1
-            rec: dict[str, Any] = {"step": step, "loss": float(loss.detach()),
-                                   "psnr": float(psnr(pred.detach().float(), y).mean()),
-                                   "lr": opt.param_groups[0]["lr"], "val_psnr": None}
-            if rank == 0 and val_pairs and (step % cfg.val_every == 0 or step == cfg.steps):
-                last_val = rec["val_psnr"] = validate(model, val_pairs, dev)
-            history.append(rec)
-            bar.update(1)
-            bar.set_postfix(loss=f"{rec['loss']:.4f}", psnr=f"{rec['psnr']:.2f}",
-                            val=f"{last_val:.2f}" if last_val is not None else "-")
-            if step % cfg.ckpt_every == 0:
-                save_state()
-    except KeyboardInterrupt:
-        save_state()  # nothing lost: resume continues from here
-        raise
-    finally:
-        bar.close()
-    save_state()
+    step, last_val = run_steps(
+        step, end, cfg.steps, history, train_step,
+        (lambda: validate(model, val_pairs, dev)) if rank == 0 and val_pairs else None,
+        cfg.val_every, cfg.ckpt_every, save_state, f"train {prof.name}", progress and rank == 0)
     wall = wall_before + time.perf_counter() - start
     agree = None
     if world > 1:
