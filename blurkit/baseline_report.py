@@ -26,17 +26,20 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from blurkit.baseline_train import RunBusyError, load_baseline, predict, train_baseline
+from blurkit.baseline_config import get_baseline_config
+from blurkit.baseline_train import (RunBusyError, baseline_pairs, load_baseline, predict, run_data_sha256,
+                                    train_baseline)
 from blurkit.blur_augment import augment_dataset, motion_blur_dataset
 from blurkit.blur_swap import swap_dataset
 from blurkit.datasets import resolve_pairs
 from blurkit.deblur_config import deblur_config
-from blurkit.errors import BlurkitError
+from blurkit.errors import BlurkitError, StaleError
 from blurkit.images import read_image
 from blurkit.kernel_space import KernelSpace
 from blurkit.losses import psnr
 from blurkit.paper import compare
 from blurkit.solver import deblur
+from blurkit.work_cache import rebuilt, run_is_stale, set_aside
 
 PAPER_NAMES = {"reds-like": "REDS", "gopro-like": "GOPRO", "hide-like": "HIDE"}
 PHOTOS = "uniform-8"  # its sharp crops are plain crops of the default photos (the paper used FFHQ faces here)
@@ -50,14 +53,24 @@ def ensure_baseline(model: str, profile: str, data: str | os.PathLike, run: Path
                     progress: bool = True) -> Path:
     """Train ``model`` on ``data`` into ``run`` unless it is finished there (resumes an interrupted run).
 
-    When another process is training the same run (notebooks sharing a work folder), wait for it to finish.
+    When another process is training the same run (notebooks sharing a work folder), wait for it to finish. A run
+    trained (or begun) on other data than ``data`` holds now is set aside and trained again
+    (:mod:`blurkit.work_cache`).
     """
-    while not (run / "model.pt").is_file():
+    while True:
+        done = run / "model.pt"
+        if done.is_file():
+            ckpt = torch.load(done, map_location="cpu", weights_only=True)
+            pairs, _ = baseline_pairs(get_baseline_config(model, profile), data)
+            if not run_is_stale(done, run_data_sha256(ckpt), pairs):
+                return run
+            set_aside(run, f"baseline run '{run.name}' was trained on other data than '{data}' holds now")
         try:
             train_baseline(model, profile, data, run, resume=True, threads=threads, progress=progress)
         except RunBusyError:
             time.sleep(15)
-    return run
+        except StaleError as exc:
+            set_aside(run, str(exc))
 
 
 @torch.no_grad()
@@ -78,18 +91,23 @@ def _test(data: str | os.PathLike, profile: str, n_test: int | None) -> list:
 
 
 def combine_folders(parts: dict[str, Path], out: Path) -> Path:
-    """One paired folder made of several: ``out/{sharp,blur}/<part>-<name>`` symlinks (re-running is a no-op).
+    """One paired folder made of several: ``out/{sharp,blur}/<part>-<name>`` symlinks (re-running brings the links up to date).
 
     Shape: not applicable (files only).
     """
+    links = {(sub, f"{prefix}-{src.name}"): Path(src).resolve() for prefix, folder in parts.items()
+             for s, b in resolve_pairs(folder) for src, sub in ((s, "sharp"), (b, "blur"))}
     for sub in ("sharp", "blur"):
         (out / sub).mkdir(parents=True, exist_ok=True)
-    for prefix, folder in parts.items():
-        for s, b in resolve_pairs(folder):
-            for src, sub in ((s, "sharp"), (b, "blur")):
-                link = out / sub / f"{prefix}-{src.name}"
-                if not link.exists():
-                    link.symlink_to(Path(src).resolve())
+        for old in (out / sub).iterdir():  # links of parts that no longer have that file
+            if old.is_symlink() and (sub, old.name) not in links:
+                old.unlink()
+    for (sub, name), target in links.items():
+        link = out / sub / name
+        if link.is_symlink() and link.resolve() != target:
+            link.unlink()
+        if not link.is_symlink():
+            link.symlink_to(target)
     return out
 
 
@@ -103,8 +121,8 @@ def table2(profile: str, work: Path, models: dict[str, str], seed: int = 0, n_te
     work = Path(work)
     ours, extra = {}, {}
     for domain, ks in models.items():
-        swapped = swap_dataset(ks, domain, work / "data" / f"swap-{domain}", seed=seed, profile=profile,
-                               progress=progress)
+        out = work / "data" / f"swap-{domain}"
+        swapped = rebuilt(lambda: swap_dataset(ks, domain, out, seed=seed, profile=profile, progress=progress), out)
         test = _test(domain, profile, n_test)
         for kind, data in (("original", domain), ("blur-swapped", swapped)):
             run = ensure_baseline("srn", profile, data, work / "runs" / f"srn-{kind}-{domain}", threads, progress)
@@ -141,18 +159,21 @@ def table4(profile: str, work: Path, models: dict[str, str], seed: int = 0, n_te
     work, data = Path(work), Path(work) / "data"
     if "reds-like" not in models:
         raise BlurkitError("table4 needs a reds-like kernel space: models={'reds-like': ...}")
-    motion = motion_blur_dataset(PHOTOS, data / "motion-train", seed=seed, split="train", profile=profile,
-                                 progress=progress)
-    reds = augment_dataset(models["reds-like"], "reds-like", PHOTOS, data / "reds-kernels-train", seed=seed,
-                           split="train", profile=profile, progress=progress)
+    def motion_set(name: str, split: str, s: int) -> Path:
+        return rebuilt(lambda: motion_blur_dataset(PHOTOS, data / name, seed=s, split=split, profile=profile,
+                                                   progress=progress), data / name)
+
+    def kernels_set(domain: str, name: str, split: str, s: int) -> Path:
+        return rebuilt(lambda: augment_dataset(models[domain], domain, PHOTOS, data / name, seed=s, split=split,
+                                               profile=profile, progress=progress), data / name)
+
+    motion = motion_set("motion-train", "train", seed)
+    reds = kernels_set("reds-like", "reds-kernels-train", "train", seed)
     combined = combine_folders({"motion": motion, "reds": reds}, data / "combined-train")
-    tests = {"imgaug": motion_blur_dataset(PHOTOS, data / "motion-test", seed=seed + 1, split="test",
-                                           profile=profile, progress=progress)}
+    tests = {"imgaug": motion_set("motion-test", "test", seed + 1)}
     for domain in ("reds-like", "gopro-like"):
         if domain in models:
-            tests[PAPER_NAMES[domain]] = augment_dataset(models[domain], domain, PHOTOS,
-                                                         data / f"{domain}-kernels-test", seed=seed + 1,
-                                                         split="test", profile=profile, progress=progress)
+            tests[PAPER_NAMES[domain]] = kernels_set(domain, f"{domain}-kernels-test", "test", seed + 1)
     ours, extra = {}, {}
     train_desc = {"imgaug": "motion blur", "comb.": "motion blur and transferred reds-like kernels"}
     for kind, train_data in (("imgaug", motion), ("comb.", combined)):

@@ -40,11 +40,11 @@ from blurkit.deblurganv2 import (
 from blurkit.errors import BlurkitError
 from blurkit.images import atomic_path, read_image, write_image
 from blurkit.losses import psnr
-from blurkit.pairs import Pair
+from blurkit.pairs import Pair, pairs_sha256
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_result
 from blurkit.srn import SRNConfig, SRNDeblur, srn_loss
-from blurkit.train import PairBank, _data_manifest_hash, _held_out
+from blurkit.train import PairBank, _data_manifest_hash, _held_out, check_same_data
 from blurkit.train_loop import last_validation, run_steps
 
 FORMAT = "blurkit-baseline"
@@ -202,6 +202,11 @@ class BaselineResult:
     history: pd.DataFrame
 
 
+def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path) -> tuple[list[Pair], list[Pair]]:
+    """(training pairs, validation pairs) a baseline with training config ``cfg`` uses from ``data``."""
+    return _held_out(data, get_profile(cfg.net), cfg.val_pairs)
+
+
 def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | Path, out: str | Path,
                    resume: bool = False, steps: int | None = None, stop_after: int | None = None,
                    device: str | None = None, progress: bool = True, threads: int | None = None) -> BaselineResult:
@@ -222,8 +227,9 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
     ckpt_path = out / "last.pt"
     if ckpt_path.exists() and not resume:
         raise BlurkitError(f"'{out}' already holds a run; pass --resume to continue it or choose another --out")
-    train_pairs, val_pairs = _held_out(data, get_profile(cfg.net), cfg.val_pairs)
+    train_pairs, val_pairs = baseline_pairs(cfg, data)
     bank = PairBank(train_pairs, cfg.crop)
+    data_sha256 = pairs_sha256(train_pairs)
     trainer = BaselineTrainer(cfg, dev)
     step, history, wall_before = 0, [], 0.0
     if resume and ckpt_path.exists():
@@ -232,9 +238,11 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
         if state.get("model") != model or saved != {k: v for k, v in cfg.to_dict().items() if k != "steps"}:
             raise BlurkitError(f"cannot resume '{ckpt_path}': it was trained with another model or training config "
                                f"(saved: {state.get('model')}, {saved})")
+        check_same_data(ckpt_path, run_data_sha256(state), data_sha256)
         trainer.load_state_dict(state["trainer"])
         step, history, wall_before = state["step"], state["history"], state["wall_time_s"]
     meta = {"model": model, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
+            "data_sha256": data_sha256,
             "train_config": cfg.to_dict(), "net_config": trainer.net.config.to_dict(),
             "net_parameters": sum(p.numel() for p in trainer.net.parameters()), "train_pairs": len(bank),
             "val_pairs": len(val_pairs), "device": str(dev)}
@@ -272,6 +280,12 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
         with atomic_path(out / "model.pt") as tmp:
             torch.save(obj, tmp)
     return BaselineResult(out, model, step, last_val, wall_before + time.perf_counter() - start, hist)
+
+
+def run_data_sha256(checkpoint: dict[str, Any]) -> str | None:
+    """The training-data fingerprint a baseline checkpoint (``last.pt`` or ``model.pt``) records, if any."""
+    config = (checkpoint.get("provenance") or {}).get("config") or {}
+    return config.get("data_sha256") if isinstance(config, dict) else None
 
 
 def _load(path: Path) -> dict[str, Any]:

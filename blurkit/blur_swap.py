@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from blurkit.datasets import _REAL_SPLITS, resolve_pairs
 from blurkit.default_data import DEFAULT_DOMAINS
-from blurkit.errors import BlurkitError, DatasetLayoutError
+from blurkit.errors import BlurkitError, DatasetLayoutError, StaleError
 from blurkit.images import check_same_size, read_image, write_image, write_text
 from blurkit.kernel_space import KernelSpace
 from blurkit.pairs import Pair, image_names, unique_names
@@ -197,8 +197,8 @@ def _check_out(out: Path, kind: str, settings: dict) -> None:
         diff = [k for k in sorted(set(before) | set(settings)) if before.get(k) != settings.get(k)]
         if diff:
             said = "; ".join(f"{k} was {before.get(k)!r}, now {settings.get(k)!r}" for k in diff)
-            raise BlurkitError(f"'{out}' holds a different {kind} ({said}); re-run with the same settings to "
-                               "resume it, or choose another --out")
+            raise StaleError(f"'{out}' holds a different {kind} ({said}); re-run with the same settings to "
+                             "resume it, or choose another --out")
         return
     for sub in ("sharp", "blur"):
         if (out / sub).is_dir() and image_names(out / sub):

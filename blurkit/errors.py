@@ -33,3 +33,8 @@ class DatasetLayoutError(BlurkitError):
 
 class UnknownNameError(BlurkitError):
     """An unknown dataset, domain, profile or notebook name."""
+
+
+class StaleError(BlurkitError):
+    """A folder holds the output of other inputs or settings (a dataset made by another model, a run trained on
+    other data); resuming it would mix the two."""

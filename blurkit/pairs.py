@@ -12,6 +12,7 @@ from both images, deterministic given ``(seed, index)``.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Sequence
@@ -69,6 +70,21 @@ def pair_folder(root: str | os.PathLike) -> list[Pair]:
     if not root.is_dir():
         raise DatasetLayoutError(f"paired folder '{root}' does not exist")
     return pair_dirs(root / "sharp", root / "blur")
+
+
+def pairs_sha256(pairs: Sequence[Pair]) -> str:
+    """sha256 of the bytes of every file of the pairs, in order: changes when any image is rewritten differently.
+
+    Symbolic links are followed, so a folder of links changes its fingerprint with the files it points to.
+    """
+    h = hashlib.sha256()
+    for pair in pairs:
+        for path in pair:
+            h.update(len(Path(path).name).to_bytes(4, "little") + Path(path).name.encode())
+            with open(path, "rb") as f:
+                while block := f.read(1 << 20):
+                    h.update(block)
+    return h.hexdigest()
 
 
 def unique_names(paths: Sequence[Path]) -> list[str]:

@@ -27,12 +27,12 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from blurkit.datasets import resolve_pairs
-from blurkit.errors import BlurkitError, ImageSizeError
+from blurkit.errors import BlurkitError, ImageSizeError, StaleError
 from blurkit.images import atomic_path, check_same_size, read_image, sha256_file
 from blurkit.kernel_space import KernelSpace
 from blurkit.losses import charbonnier, psnr
 from blurkit.netconfig import net_preset
-from blurkit.pairs import Pair
+from blurkit.pairs import Pair, pairs_sha256
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.provenance import provenance, save_result
 from blurkit.train_loop import run_steps
@@ -127,6 +127,13 @@ def _data_manifest_hash(pairs: list[Pair]) -> str | None:
     return sha256_file(manifest) if manifest is not None and manifest.is_file() else None
 
 
+def check_same_data(ckpt_path: Path, saved: str | None, now: str) -> None:
+    """Refuse to resume a run whose training pairs changed since it started (:class:`StaleError`)."""
+    if saved is not None and saved != now:
+        raise StaleError(f"cannot resume '{ckpt_path}': its training data changed since the run started (data "
+                         f"sha256 was {saved[:12]}, now {now[:12]}); train into another --out")
+
+
 def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], list[Pair]]:
     """(training pairs, validation pairs): the test split when the data has one, else the last 5% of a folder."""
     train_pairs = resolve_pairs(data, "train", profile)
@@ -162,6 +169,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         raise BlurkitError(f"'{out}' already holds a run; pass --resume to continue it or choose another --out")
     train_pairs, val_pairs = _held_out(data, prof, cfg.val_pairs)
     bank = PairBank(train_pairs, cfg.crop)
+    data_sha256 = pairs_sha256(train_pairs)
     torch.manual_seed(cfg.seed)
     model = KernelSpace(net_preset(cfg.net)).to(dev)
     if cfg.channels_last:
@@ -175,6 +183,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         now = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "steps"}
         if saved != now:
             raise BlurkitError(f"cannot resume '{ckpt_path}': its training config differs from profile '{prof.name}'")
+        check_same_data(ckpt_path, state.get("meta", {}).get("data_sha256"), data_sha256)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
@@ -182,6 +191,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     per_rank = max(1, cfg.batch_size // world)
     meta = {"profile": prof.name, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
+            "data_sha256": data_sha256,
             "train_config": dataclasses.asdict(cfg),
             "net_config": model.config.to_dict(), "train_pairs": len(bank), "val_pairs": len(val_pairs),
             "world_size": world, "device": str(dev)}
