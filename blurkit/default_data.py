@@ -8,6 +8,7 @@ Layout: ``$BLURKIT_DATA/default/<profile>/<domain>/<split>/{sharp,blur}/<name>.p
 from __future__ import annotations
 
 import json
+import os
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,29 @@ def synth_folder(domain: str, n: int, size: int, seed: int, out: Path, split: st
     write_json(out / "provenance.json", provenance(config={"domain": dom.name, "n": n, "size": size, "split": split},
                                                    seed=seed, wall_time_s=t["wall_time_s"]))
     return out
+
+
+def noise_free_blur(folder: str | os.PathLike, name: str) -> np.ndarray:
+    """The blurry image of pair ``name`` of a default set rendered again with its noise left out.
+
+    Same photo, crop, motion and CRF (the pair's generator is replayed; noise is its last draw), so the PSNR of
+    the stored blurry image against this one is the best any blur model can reach on that pair.
+
+    Shape: out ``(H, W, 3)`` float32 in [0, 1], the size of the stored pair.
+    """
+    folder = Path(folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    entry = next((p for p in m["pairs"] if p["name"] == name), None)
+    if entry is None:
+        raise BlurkitError(f"'{name}' is not a pair of the default set at '{folder}'")
+    photo = next((p for p in load_manifest() if p.id == entry["source"]), None)
+    if photo is None:
+        raise BlurkitError(f"pair '{name}' of '{folder}' comes from photo '{entry['source']}', which the photo "
+                           "manifest no longer lists; rebuild the set with: blurkit data prepare")
+    index = int(Path(name).stem)
+    _, blur, _ = synthesize_pair(load_photo(photo), m["domain"]["name"], m["size"],
+                                 pair_rng(m["seed"], m["domain"]["name"], m["split"], index), noise=False)
+    return blur
 
 
 def default_dir(profile: str | Profile, domain: str, split: str, root: Path | None = None) -> Path:

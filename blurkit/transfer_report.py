@@ -32,6 +32,55 @@ def reconstruction_table(models: dict[str, KernelSpace], domains: Sequence[str],
     return pd.DataFrame(rows)
 
 
+def reconstruction_per_pair(model: KernelSpace, domain: str, profile: str | Profile,
+                            limit: int | None = None) -> pd.DataFrame:
+    """Per held-out pair of a default set: what limits the reconstruction F(x, G(x, y)) vs y.
+
+    Columns ``pair, moving_objects, psnr_blurry`` (y vs x: how strong the blur is), ``psnr_reconstruction`` and
+    ``psnr_noise_free`` (y vs its noise-free render, :func:`blurkit.default_data.noise_free_blur`: the ceiling
+    noise sets for any blur model).
+    """
+    import json
+
+    from blurkit.default_data import default_set, noise_free_blur
+
+    folder = default_set(domain, "test", profile)
+    params = {p["name"]: p["params"] for p in json.loads((folder / "manifest.json").read_text())["pairs"]}
+    rows = []
+    model.eval()
+    with torch.no_grad():
+        for s, b in resolve_pairs(domain, "test", profile)[:limit]:
+            x, y = read_image(s), read_image(b)
+            xt, yt = (torch.from_numpy(a).permute(2, 0, 1)[None] for a in (x, y))
+            pred = model.apply(xt, model.encode(xt, yt))[0].clamp(0, 1).permute(1, 2, 0).numpy()
+            rows.append({"pair": b.name, "moving_objects": len(params[b.name].get("objects", [])),
+                         "psnr_blurry": peak_signal_noise_ratio(x, y, data_range=1.0),
+                         "psnr_reconstruction": peak_signal_noise_ratio(y, pred, data_range=1.0),
+                         "psnr_noise_free": peak_signal_noise_ratio(noise_free_blur(folder, b.name), y,
+                                                                    data_range=1.0)})
+    return pd.DataFrame(rows)
+
+
+def reconstruction_scatter(per_pair: pd.DataFrame, title: str = "") -> Figure:
+    """Reconstruction PSNR against blur strength (PSNR of y vs x), one dot per pair, by moving objects.
+
+    ``per_pair`` is a :func:`reconstruction_per_pair` table; the noise-free ceiling of each pair is drawn as a tick.
+    """
+    fig, ax = plt.subplots(figsize=(5.2, 3.6))
+    for n, group in per_pair.groupby("moving_objects"):
+        dots = ax.scatter(group.psnr_blurry, group.psnr_reconstruction, s=22,
+                          label=f"{n} moving object{'s' if n != 1 else ''} (mean {group.psnr_reconstruction.mean():.2f} dB)")
+        ax.scatter(group.psnr_blurry, group.psnr_noise_free, marker="_", s=40, color=dots.get_facecolor()[0])
+    lo = float(min(per_pair.psnr_blurry.min(), per_pair.psnr_reconstruction.min())) - 1
+    ax.plot([lo, 50], [lo, 50], color="0.7", lw=0.8, label="reconstruction = blurry vs sharp")
+    ax.set_xlabel("blurry y vs sharp x (dB): weaker blur to the right")
+    ax.set_ylabel("F(x, G(x, y)) vs y (dB)")
+    ax.set_title(title + "\n(ticks: y vs its noise-free render, the ceiling)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def other_pairs_code_psnr(model: KernelSpace, pairs: list) -> float:
     """Mean PSNR of ``F(x_i, G(x_j, y_j))`` against ``y_i`` with j the next pair: the code of *another* pair.
 

@@ -110,3 +110,27 @@ def test_other_pairs_code_detects_an_operator_that_ignores_k(tmp_path: Path) -> 
         model.F.k_weights.weight.zero_()  # ... and the basis head's direct path)
     own = validate(model, pairs, torch.device("cpu"))
     assert other_pairs_code_psnr(model, pairs) == pytest.approx(own, abs=1e-6)
+
+
+def test_reconstruction_per_pair_and_the_noise_free_ceiling(pip_photo_manifest: Path, tiny_model: Path) -> None:
+    from blurkit.datasets import resolve_pairs
+    from blurkit.default_data import build_default, default_set, noise_free_blur
+    from blurkit.errors import BlurkitError
+    from blurkit.train import validate
+    from blurkit.transfer_report import reconstruction_per_pair
+
+    build_default("smoke", domains=("reds-like", "uniform-8"), progress=False)
+    model = KernelSpace.load(tiny_model)
+    table = reconstruction_per_pair(model, "reds-like", "smoke", limit=3)
+    assert list(table.columns) == ["pair", "moving_objects", "psnr_blurry", "psnr_reconstruction", "psnr_noise_free"]
+    pairs = resolve_pairs("reds-like", "test", "smoke")[:3]
+    assert len(table) == len(pairs) >= 2 and set(table.moving_objects) <= {0, 1}
+    assert table.psnr_reconstruction.mean() == pytest.approx(validate(model, pairs, torch.device("cpu")), abs=0.05)
+    # reds-like pairs carry noise: the noise-free render differs from the stored image, but only by the noise
+    assert table.psnr_noise_free.between(30, 70).all()
+    # uniform-8 has no noise: the render is the stored image up to 8-bit rounding
+    folder = default_set("uniform-8", "test", "smoke")
+    name = resolve_pairs("uniform-8", "test", "smoke")[0][1].name
+    assert np.abs(noise_free_blur(folder, name) - read_image(folder / "blur" / name)).max() <= 0.5 / 255 + 1e-6
+    with pytest.raises(BlurkitError, match="not a pair"):
+        noise_free_blur(folder, "nope.png")
