@@ -20,11 +20,12 @@ from blurkit.blur_augment import augment_dataset, motion_blur_dataset, seeded_mo
 from blurkit.blur_swap import swap_dataset, weights_hash
 from blurkit.cli_blur_data import register
 from blurkit.datasets import resolve_pairs
-from blurkit.errors import BlurkitError, DatasetLayoutError, UnknownNameError
+from blurkit.errors import BlurkitError, DatasetLayoutError, StaleError, UnknownNameError
 from blurkit.images import read_image
 from blurkit.kernel_space import KernelSpace
 from blurkit.kernels import convolve
 from blurkit.transfer import transfer_images
+from blurkit.work_cache import rebuilt
 from imagegen import rand_rgb, save_png
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -139,8 +140,14 @@ def test_out_folder_of_another_job_is_refused(world: dict[str, Path], tmp_path: 
     out = swap(world, tmp_path / "o", limit=1)
     with pytest.raises(BlurkitError, match=r"different blur-swap \(seed was 0, now 1\)"):
         swap(world, out, seed=1)
-    with pytest.raises(BlurkitError, match="model_weights_sha256"):
+    with pytest.raises(StaleError, match="model_weights_sha256"):  # a retrained model: stale, not a user slip
         swap_dataset(world["other"], world["data"], out, 0, progress=False)
+    rebuilt(lambda: swap_dataset(world["other"], world["data"], out, 0, limit=1, progress=False), out)
+    aside = out.with_name("o.stale")  # the experiments' way: set aside, made again with the new model
+    assert manifest(aside)["settings"]["model_weights_sha256"] == weights_hash(KernelSpace.load(world["model"]))
+    assert manifest(out)["settings"]["model_weights_sha256"] == weights_hash(KernelSpace.load(world["other"]))
+    shutil.rmtree(out)
+    aside.rename(out)
     with pytest.raises(BlurkitError, match="not a motion-blur dataset"):
         motion_blur_dataset(world["data"], out, 0, progress=False)
     with pytest.raises(BlurkitError, match="already holds images"):  # a paired folder without our manifest
