@@ -91,7 +91,9 @@ def _test(data: str | os.PathLike, profile: str, n_test: int | None) -> list:
 
 
 def combine_folders(parts: dict[str, Path], out: Path) -> Path:
-    """One paired folder made of several: ``out/{sharp,blur}/<part>-<name>`` symlinks (re-running brings the links up to date).
+    """One paired folder made of several: ``out/{sharp,blur}/<part>-<name>`` symlinks.
+
+    Re-running brings the links up to date: links to files a part no longer has are removed.
 
     Shape: not applicable (files only).
     """
@@ -159,6 +161,7 @@ def table4(profile: str, work: Path, models: dict[str, str], seed: int = 0, n_te
     work, data = Path(work), Path(work) / "data"
     if "reds-like" not in models:
         raise BlurkitError("table4 needs a reds-like kernel space: models={'reds-like': ...}")
+
     def motion_set(name: str, split: str, s: int) -> Path:
         return rebuilt(lambda: motion_blur_dataset(PHOTOS, data / name, seed=s, split=split, profile=profile,
                                                    progress=progress), data / name)
