@@ -171,9 +171,15 @@ def padded_size(n: int, m: int = DOWNSCALE) -> int:
     return m * math.ceil(n / m)
 
 
-def kernel_size_for(h: int, w: int) -> tuple[int, int]:
-    """Spatial size of the encoded kernel k for an ``h x w`` image: ``(ceil(h/128), ceil(w/128))``."""
-    return math.ceil(h / DOWNSCALE), math.ceil(w / DOWNSCALE)
+def kernel_size_for(h: int, w: int, stride: int = DOWNSCALE) -> tuple[int, int]:
+    """Spatial size of the encoded kernel k for an ``h x w`` image with one code per ``stride`` px.
+
+    The image is first padded to multiples of 128, so this is ``(ceil(h/128), ceil(w/128))`` times ``128/stride``
+    (``stride`` divides 128; see ``KernelSpaceConfig.code_stride``).
+    """
+    if stride <= 0 or DOWNSCALE % stride:
+        raise ValueError(f"the code stride must divide {DOWNSCALE}, got {stride}")
+    return padded_size(h) // stride, padded_size(w) // stride
 
 
 def as_rgb(x: torch.Tensor, name: str) -> tuple[torch.Tensor, bool]:

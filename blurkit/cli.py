@@ -107,12 +107,15 @@ def train_cmd(
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
     net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's (paper, "
-                                      "paper-basis, cpu, cpu-residual, smoke, smoke-residual)."),
+                                      "paper-basis, cpu, cpu-fine, cpu-residual, smoke, smoke-fine, smoke-residual)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model (model.pt or shipped "
+                                       "name) instead of random weights; a 128 px-grid model may seed a -fine net."),
 ) -> None:
     """Train F and G jointly (Charbonnier loss, Eq. 4); under torchrun it trains with DDP."""
     from blurkit.train import train
 
-    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads, net=net)
+    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads, net=net,
+                   init=init)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
 

@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
-from blurkit.blocks import ResBlock, conv3x3, init_convs_, kernel_size_for, lrelu, padded_size
+from blurkit.blocks import DOWNSCALE, ResBlock, conv3x3, init_convs_, kernel_size_for, lrelu, padded_size
 from blurkit.netconfig import N_LEVELS, KernelSpaceConfig
 
 
@@ -135,13 +135,15 @@ def image_noise(config: DIPConfig, batch: int, h: int, w: int, generator: torch.
     return torch.rand(shape, generator=generator) * 0.1
 
 
-def kernel_noise(config: DIPConfig, batch: int, h: int, w: int, generator: torch.Generator) -> torch.Tensor:
-    """The fixed standard-normal input of :class:`KernelDIP` for an ``h x w`` image.
+def kernel_noise(config: DIPConfig, batch: int, h: int, w: int, generator: torch.Generator,
+                 code_stride: int = DOWNSCALE) -> torch.Tensor:
+    """The fixed standard-normal input of :class:`KernelDIP` for an ``h x w`` image and a kernel space whose codes
+    are ``code_stride`` px apart (``KernelSpaceConfig.code_stride``).
 
     Shape:
-        ``(batch, kz_channels, 32*ceil(h/128), 32*ceil(w/128))``.
+        ``(batch, kz_channels, 32*kh, 32*kw)`` with ``(kh, kw) = kernel_size_for(h, w, code_stride)``.
     """
-    kh, kw = kernel_size_for(h, w)
+    kh, kw = kernel_size_for(h, w, code_stride)
     scale = 2 ** N_LEVELS
     return torch.randn((batch, config.kz_channels, scale * kh, scale * kw), generator=generator)
 

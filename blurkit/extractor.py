@@ -11,8 +11,13 @@ With ``config.g_estimate`` (blurkit's option, not the paper's) a least-squares k
 tile (:func:`blurkit.kernel_estimate.tile_kernel_estimate`) is projected by a 1x1 convolution to kdim channels and
 added to the features before the ResBlocks.
 
+With ``config.code_stride`` s < 128 (blurkit's option, not the paper's) the 128 px code is upsampled to an
+``H/s x W/s`` grid and a refinement is added: Conv(3, 1, 1) -> LeakyReLU(0.1) -> Conv(1, 1, 0) of the trunk's
+``H/s`` features concatenated with that upsampled code. Its last convolution starts at zero, so a fine G
+initialised from a coarse one gives the coarse codes, repeated.
+
 Any size is accepted: x and y are padded to the next multiple of 128 (see :func:`blurkit.blocks.pad_to_multiple`),
-so k has spatial size ``ceil(H/128) x ceil(W/128)``. A 1-channel pair is expanded to 3 channels.
+so k has spatial size ``ceil(H/128) x ceil(W/128)`` times ``128/s``. A 1-channel pair is expanded to 3 channels.
 """
 
 from __future__ import annotations
@@ -20,7 +25,11 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from blurkit.blocks import PreprocessBlock, ResBlock, as_rgb, conv3x3, init_convs_, lrelu, pad_to_multiple
+import math
+
+import torch.nn.functional as Fnn
+
+from blurkit.blocks import DOWNSCALE, PreprocessBlock, ResBlock, as_rgb, conv3x3, init_convs_, lrelu, pad_to_multiple
 from blurkit.kernel_estimate import tile_kernel_estimate
 from blurkit.netconfig import KernelSpaceConfig
 
@@ -29,7 +38,8 @@ class KernelExtractor(nn.Module):
     """G: encodes the blur between a sharp/blurry pair into a kernel feature map k.
 
     Shape:
-        x, y ``(B, C, H, W)`` with C in {1, 3} -> k ``(B, kdim, ceil(H/128), ceil(W/128))``.
+        x, y ``(B, C, H, W)`` with C in {1, 3} -> k ``(B, kdim, ceil(H/128)*r, ceil(W/128)*r)``,
+        ``r = 128 / code_stride`` (1 for the paper's G).
     """
 
     def __init__(self, config: KernelSpaceConfig) -> None:
@@ -49,12 +59,20 @@ class KernelExtractor(nn.Module):
         init_convs_(self.down)
         self.body = nn.Sequential(*[ResBlock(config.kdim) for _ in range(config.n_res_g)])
         self.estimate = nn.Conv2d(config.basis_size**2, config.kdim, 1) if config.g_estimate else None
+        self.ratio = DOWNSCALE // config.code_stride
+        self.tap = len(config.g_widths) - 1 - int(math.log2(self.ratio))  # trunk level at the code resolution
+        self.refine: nn.Sequential | None = None
+        if self.ratio > 1:
+            self.refine = nn.Sequential(conv3x3(config.g_widths[self.tap] + config.kdim, config.kdim), lrelu(),
+                                        nn.Conv2d(config.kdim, config.kdim, 1))
+            init_convs_(self.refine)
+            nn.init.zeros_(self.refine[-1].weight)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Extract k from the pair (x, y).
 
         Shape:
-            x, y ``(B, C, H, W)`` -> ``(B, kdim, ceil(H/128), ceil(W/128))``.
+            x, y ``(B, C, H, W)`` -> ``(B, kdim, ceil(H/128)*r, ceil(W/128)*r)``, ``r = 128 / code_stride``.
         """
         x, _ = as_rgb(x, "x")
         y, _ = as_rgb(y, "y")
@@ -65,7 +83,16 @@ class KernelExtractor(nn.Module):
         xp, _ = pad_to_multiple(x)
         yp, _ = pad_to_multiple(y)
         feats = torch.cat([self.pre_x(xp), self.pre_y(yp)], dim=1)
-        h = self.down(self.fuse(feats))
+        h = self.fuse(feats)
+        tapped = h
+        for i in range(len(self.config.g_widths)):
+            h = self.down[2 * i + 1](self.down[2 * i](h))  # stride-2 conv, LeakyReLU
+            if i == self.tap:
+                tapped = h
         if self.estimate is not None:
             h = h + self.estimate(tile_kernel_estimate(xp, yp, self.config.basis_size).to(h.dtype))
-        return self.body(h)
+        k = self.body(h)
+        if self.refine is None:
+            return k
+        k = Fnn.interpolate(k, scale_factor=self.ratio, mode="nearest")
+        return k + self.refine(torch.cat([tapped, k], dim=1))

@@ -11,6 +11,7 @@ strings, numbers, booleans, None, tensors). Shipped models live in ``blurkit/mod
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Literal
@@ -72,7 +73,8 @@ class KernelSpace(nn.Module):
         """The kernel of a sharp/blurry pair, ``G(x, y)``.
 
         Shape:
-            x, y ``(B, C, H, W)`` -> ``(B, kdim, ceil(H/128), ceil(W/128))``.
+            x, y ``(B, C, H, W)`` -> ``(B, kdim, *self.kernel_size(H, W))`` (``ceil(H/128), ceil(W/128)`` at stride
+            128).
         """
         return self.G(x, y)
 
@@ -80,7 +82,7 @@ class KernelSpace(nn.Module):
         """Blur a sharp image with a kernel, ``F(x, k)`` (shadows ``nn.Module.apply(fn)`` on purpose).
 
         Shape:
-            x ``(B, C, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
+            x ``(B, C, H, W)``, k ``(B or 1, kdim, *self.kernel_size(H, W))`` -> ``(B, C, H, W)``.
         """
         return self.F(x, k)
 
@@ -104,8 +106,30 @@ class KernelSpace(nn.Module):
         """
         k = self.G(x_src, y_src)
         if x_tgt.dim() == 4:
-            k = resize_kernel(k, kernel_size_for(x_tgt.shape[-2], x_tgt.shape[-1]))
+            k = resize_kernel(k, self.kernel_size(x_tgt.shape[-2], x_tgt.shape[-1]))
         return self.F(x_tgt, k)
+
+    def kernel_size(self, h: int, w: int) -> tuple[int, int]:
+        """Spatial size of k for an ``h x w`` image: one code per ``config.code_stride`` px (128: the paper's)."""
+        return kernel_size_for(h, w, self.config.code_stride)
+
+    def init_from(self, other: "KernelSpace") -> list[str]:
+        """Copy the weights of a trained kernel space that differs from this one in ``code_stride`` at most.
+
+        This is how a fine-grid model (e.g. ``cpu-fine``) starts from a trained 128 px one: every shared weight is
+        copied, and the modules only the fine grid has keep their zero-initialised last layers, so the result
+        computes exactly the other model's blur (its codes repeated over the finer grid). Returns the names of
+        the weights that were not copied.
+        """
+        mine = dataclasses.replace(self.config, code_stride=other.config.code_stride)
+        if mine != other.config:
+            raise BlurkitError(
+                f"cannot initialise a {self.config} kernel space from a {other.config} one: only code_stride may differ"
+            )
+        missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
+        if unexpected:
+            raise BlurkitError(f"cannot initialise from a model with weights this one lacks: {unexpected}")
+        return list(missing)
 
     def parameter_groups(self, lr: float) -> list[dict]:
         """Adam parameter groups: everything at ``lr``, the basis kernels of a ``basis`` head (if any) faster."""
@@ -182,9 +206,14 @@ def _resolve(name_or_path: str | os.PathLike) -> tuple[Path, str]:
     return path, f"blurkit train --profile cpu --data {stem} --out {path}"
 
 
+def checkpoint_path(name_or_path: str | os.PathLike) -> Path:
+    """The file :meth:`KernelSpace.load` reads for a path or shipped name (it need not exist)."""
+    return _resolve(name_or_path)[0]
+
+
 def _one_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
 
 
-__all__ = ["FORMAT_VERSION", "MODELS_DIR", "SHIPPED", "KernelSpace", "resize_kernel"]
+__all__ = ["FORMAT_VERSION", "MODELS_DIR", "SHIPPED", "KernelSpace", "checkpoint_path", "resize_kernel"]

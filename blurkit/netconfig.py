@@ -16,7 +16,9 @@ from blurkit.errors import UnknownNameError
 
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
 HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
-_ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False}  # fields absent from older checkpoints
+_ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
+                "code_stride": 128}  # fields absent from older checkpoints, with the values those checkpoints used
+CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,12 @@ class KernelSpaceConfig:
         n_basis, basis_size: number and (odd) side of the basis kernels of the ``basis`` head.
         g_estimate: give G a closed-form least-squares kernel estimate of every 128 px tile (``basis_size`` px
             wide) as an extra input (blurkit's option, :mod:`blurkit.kernel_estimate`); the paper's G has none.
+        code_stride: side in px of one cell of k's grid, so k is ``kdim x H/code_stride x W/code_stride`` (H, W
+            padded to multiples of 128). The paper's is 128: one code per 128 px tile. A finer grid (blurkit's
+            option: 64, 32 or 16) lets k say where in a tile the blur changes (a moving object): G adds a
+            zero-initialised refinement from its trunk at that resolution to its upsampled 128 px code, and F
+            average-pools k to its bottleneck as before and also adds a zero-initialised projection of k to
+            the decoder at that resolution. A fine model starts as exactly the coarse one it is initialised from.
     """
 
     nf: int = 64
@@ -50,6 +58,7 @@ class KernelSpaceConfig:
     n_basis: int = 16
     basis_size: int = 31
     g_estimate: bool = False
+    code_stride: int = 128
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -65,6 +74,8 @@ class KernelSpaceConfig:
         _check_int("basis_size", self.basis_size, minimum=1)
         if not isinstance(self.g_estimate, bool):
             raise ValueError(f"KernelSpaceConfig.g_estimate must be a bool, got {self.g_estimate!r}")
+        if self.code_stride not in CODE_STRIDES or isinstance(self.code_stride, bool):
+            raise ValueError(f"KernelSpaceConfig.code_stride must be one of {CODE_STRIDES}, got {self.code_stride!r}")
         if self.basis_size % 2 == 0:
             raise ValueError(f"KernelSpaceConfig.basis_size must be odd, got {self.basis_size}")
         for name in ("f_widths", "g_widths"):
@@ -118,11 +129,17 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "paper-basis": KernelSpaceConfig(**_PAPER_WIDTHS, **_KERNEL_AWARE),
     # slim networks for 2 CPU cores, with the basis head and kernel estimate (the shipped models)
     "cpu": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE),
+    # the cpu networks with a 32 px code grid (k: kdim x H/32 x W/32); the shipped reds-like, refined from "cpu"
+    "cpu-fine": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
         n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True,
+    ),
+    "smoke-fine": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
+        n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, code_stride=32,
     ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),

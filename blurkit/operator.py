@@ -19,12 +19,18 @@ the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_S
 fresh F is close to the identity (``|F(x, k) - x|`` about 0.005 on [0, 1] images) but not equal to it: a zero init
 would give every parameter upstream of that layer a zero gradient at the first step.
 
+With ``config.code_stride`` s < 128 (blurkit's option) k has one code per s px: it is average-pooled to the
+bottleneck for the concatenation above, and a 1x1 convolution of k (zero at initialisation) is added to the input
+of the decoder level at ``H/s``; the basis head's k path is upsampled by s instead of 128.
+
 Any size is accepted: x is padded to the next multiple of 128 and the output cropped back. k must have spatial
-size ``ceil(H/128) x ceil(W/128)`` and batch size B or 1 (a batch of 1 is shared by every image). A 1-channel x is
-expanded to 3 channels and the output averaged back to 1 channel.
+size ``ceil(H/128) x ceil(W/128)`` times ``128/s`` and batch size B or 1 (a batch of 1 is shared by every image).
+A 1-channel x is expanded to 3 channels and the output averaged back to 1 channel.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn as nn
@@ -57,7 +63,8 @@ class BlurOperator(nn.Module):
     """F: an encoder-decoder with skip connections, conditioned on k at the bottleneck.
 
     Shape:
-        x ``(B, C, H, W)`` with C in {1, 3}, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
+        x ``(B, C, H, W)`` with C in {1, 3}, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, C, H, W)``, where
+        ``(h_k, w_k) = kernel_size_for(H, W, code_stride)`` (``ceil(H/128), ceil(W/128)`` for the paper's F).
     """
 
     def __init__(self, config: KernelSpaceConfig) -> None:
@@ -78,6 +85,12 @@ class BlurOperator(nn.Module):
         self.post = PostprocessBlock(nf, config.n_res_post, out_channels=3 + n_weights)
         self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
         self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
+        self.ratio = DOWNSCALE // config.code_stride
+        self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
+        self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None
+        if self.k_inject is not None:
+            nn.init.zeros_(self.k_inject.weight)
+            nn.init.zeros_(self.k_inject.bias)
         init_convs_(self.enc)
         init_convs_(self.dec)
         with torch.no_grad():
@@ -86,22 +99,23 @@ class BlurOperator(nn.Module):
                 self.post.conv_last.bias[3] = 4.0  # softmax weight 0.78 with 15 others
 
     def check_kernel(self, x: torch.Tensor, k: torch.Tensor) -> None:
-        """Raise ``ValueError`` naming both shapes unless k fits x (batch B or 1, kdim, ceil(H/128) x ceil(W/128))."""
+        """Raise ``ValueError`` naming both shapes unless k fits x (batch B or 1, kdim, kernel_size_for(H, W))."""
         if not isinstance(k, torch.Tensor):
             raise TypeError(f"k must be a torch.Tensor, got {type(k).__name__}")
-        want = (self.config.kdim, *kernel_size_for(x.shape[-2], x.shape[-1]))
+        want = (self.config.kdim, *kernel_size_for(x.shape[-2], x.shape[-1], self.config.code_stride))
         ok = k.dim() == 4 and k.shape[0] in (1, x.shape[0]) and tuple(k.shape[1:]) == want
         if not ok:
             raise ValueError(
                 f"k of shape {tuple(k.shape)} does not fit x of shape {tuple(x.shape)}: "
-                f"expected (B or 1, {want[0]}, {want[1]}, {want[2]}) = (batch, kdim, ceil(H/128), ceil(W/128))"
+                f"expected (B or 1, {want[0]}, {want[1]}, {want[2]}) = (batch, kdim, H/{self.config.code_stride}, "
+                f"W/{self.config.code_stride}) with H and W padded to multiples of 128"
             )
 
     def residual(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """The PostprocessBlock's output: the residual r (channels 0-2), then the basis weight logits if any.
 
         Shape:
-            x ``(B, 3, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, 3 [+ n_basis], H, W)``.
+            x ``(B, 3, H, W)``, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, 3 [+ n_basis], H, W)``.
         """
         xp, size = pad_to_multiple(x)
         h = self.pre(xp)
@@ -111,16 +125,22 @@ class BlurOperator(nn.Module):
             skips.append(h)
         if k.shape[0] != h.shape[0]:
             k = k.expand(h.shape[0], -1, -1, -1)
-        h = self.dec[0](torch.cat([h, k.to(h.dtype)], dim=1))
-        for j in range(1, 5):
-            h = self.dec[j](torch.cat([h, skips[4 - j]], dim=1))
+        k = k.to(h.dtype)
+        coarse = Fnn.avg_pool2d(k, self.ratio) if self.ratio > 1 else k
+        h = torch.cat([h, coarse], dim=1)
+        for j in range(5):
+            if j:
+                h = torch.cat([h, skips[4 - j]], dim=1)
+            if j == self.inject_level and self.k_inject is not None:
+                h = h + self.k_inject(k)
+            h = self.dec[j](h)
         return crop_to(self.post(h), size)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Blur x with kernel k: ``x + r``, or with the basis head ``sum_b m_b (x conv K_b) + r``.
 
         Shape:
-            x ``(B, C, H, W)``, k ``(B or 1, kdim, ceil(H/128), ceil(W/128))`` -> ``(B, C, H, W)``.
+            x ``(B, C, H, W)``, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, C, H, W)``.
         """
         x3, grey = as_rgb(x, "x")
         self.check_kernel(x3, k)
@@ -129,6 +149,7 @@ class BlurOperator(nn.Module):
             y = x3 + out
         else:
             kw = self.k_weights(k.to(out.dtype))
-            kw = Fnn.interpolate(kw, scale_factor=DOWNSCALE, mode="nearest")[..., : out.shape[-2], : out.shape[-1]]
+            kw = Fnn.interpolate(kw, scale_factor=self.config.code_stride, mode="nearest")
+            kw = kw[..., : out.shape[-2], : out.shape[-1]]
             y = self.basis(x3, out[:, 3:] + kw) + out[:, :3]
         return y.mean(dim=1, keepdim=True) if grey else y

@@ -30,7 +30,7 @@ class RetrievalResult:
     """What :func:`retrieve_kernel` returns.
 
     Attributes:
-        k: retrieved codes ``(B, kdim, ceil(H/128), ceil(W/128))``.
+        k: retrieved codes ``(B, kdim, *model.kernel_size(H, W))``.
         y_hat: ``F(x, k)`` ``(B, C, H, W)``.
         psnr: PSNR of ``y_hat`` against y per image ``(B,)`` (dB).
         psnr_start: the same for the starting code (G's estimate for ``k_param="code"``, the untrained prior's
@@ -55,7 +55,7 @@ def _one(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, cfg: DeblurConfig
     if cfg.k_param == "dip":
         with seeded(seed):
             net = KernelDIP(cfg.dip, model.config).to(x.device)
-        z = kernel_noise(cfg.dip, 1, h, w, gen).to(x.device)
+        z = kernel_noise(cfg.dip, 1, h, w, gen, model.config.code_stride).to(x.device)
         params = list(net.parameters())
 
         def k_of(jitter: bool) -> torch.Tensor:
@@ -111,7 +111,7 @@ def retrieve_kernel(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config
     (the x-related fields are ignored). Image ``i`` uses seed ``seed + i``. The model is not changed.
 
     Shape:
-        x, y ``(B, C, H, W)`` with C in {1, 3} -> k ``(B, kdim, ceil(H/128), ceil(W/128))``, y_hat like y.
+        x, y ``(B, C, H, W)`` with C in {1, 3} -> k ``(B, kdim, *model.kernel_size(H, W))``, y_hat like y.
     """
     cfg = deblur_config(config)
     x3, grey = as_rgb(x, "x")

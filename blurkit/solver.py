@@ -37,7 +37,7 @@ class DeblurResult:
 
     Attributes:
         x: the sharp estimates ``(B, C, H, W)`` in [0, 1].
-        k: the kernel codes ``(B, kdim, ceil(H/128), ceil(W/128))``.
+        k: the kernel codes ``(B, kdim, *model.kernel_size(H, W))``.
         trace: one row per logged step and image: ``image, phase, step, loss, data, k_norm, prior, time_s, psnr``
             (``psnr`` against the reference when one is given, else NaN).
         wall_s: seconds per image.
@@ -67,7 +67,7 @@ class _Parts(nn.Module):
         if cfg.k_param == "dip":
             self.k_seed = seed + 7919
             self.k_net = self._new_k_net(model)
-            self.register_buffer("zk", kernel_noise(cfg.dip, 1, h, w, gen))
+            self.register_buffer("zk", kernel_noise(cfg.dip, 1, h, w, gen, model.config.code_stride))
         else:
             self.k_code = nn.Parameter(k0)
         self.k0 = k0
@@ -110,7 +110,7 @@ def objective(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Ten
     """The terms of Eq. 6: ``data = ρ(y, F(x, k))``, ``k_norm = ‖k‖₂``, ``prior`` (hyper-Laplacian), ``loss``.
 
     Shape:
-        y, x ``(1, 3, H, W)``, k ``(1, kdim, ceil(H/128), ceil(W/128))`` -> scalars.
+        y, x ``(1, 3, H, W)``, k ``(1, kdim, *model.kernel_size(H, W))`` -> scalars.
     """
     data = charbonnier(model.apply(x, k), y, cfg.charbonnier_eps)
     k_norm = torch.linalg.vector_norm(k)
@@ -215,7 +215,7 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         callback: called at each logged step with ``{"row", "x", "k"}`` (e.g. to plot live).
 
     Shape:
-        y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, ceil(H/128), ceil(W/128))``.
+        y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, *model.kernel_size(H, W))``.
     """
     cfg = deblur_config(config)
     y3, grey = as_rgb(y, "y")

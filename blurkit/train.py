@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from blurkit.datasets import resolve_pairs
 from blurkit.errors import BlurkitError, ImageSizeError, StaleError
 from blurkit.images import atomic_path, check_same_size, read_image, sha256_file
-from blurkit.kernel_space import KernelSpace
+from blurkit.kernel_space import KernelSpace, checkpoint_path
 from blurkit.losses import charbonnier, psnr
 from blurkit.netconfig import net_preset
 from blurkit.pairs import Pair, pairs_sha256
@@ -146,12 +146,26 @@ def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], l
     return train_pairs, val[:n]
 
 
+def _init_weights(model: KernelSpace, init: str | Path) -> dict:
+    """Load ``init`` into ``model`` (see :func:`train`); return what the run records of it."""
+    base = KernelSpace.load(init)
+    path = checkpoint_path(init)
+    fresh = model.init_from(base.to(next(model.parameters()).device))
+    prov = base.provenance or {}
+    return {"path": str(init), "sha256": sha256_file(path), "fresh_weights": fresh,
+            "steps": prov.get("steps"), "final_val_psnr": prov.get("final_val_psnr"),
+            "command": prov.get("command"), "git_commit": prov.get("git_commit")}
+
+
 def train(profile: str | Profile, data: str | Path, out: str | Path, resume: bool = False, steps: int | None = None,
           stop_after: int | None = None, device: str | None = None, progress: bool = True,
-          threads: int | None = None, net: str | None = None) -> TrainResult:
+          threads: int | None = None, net: str | None = None, init: str | Path | None = None) -> TrainResult:
     """Train a kernel space; see the module docstring. ``stop_after`` ends this call early (tests, time slices).
 
     ``net`` overrides the profile's network preset (e.g. ``cpu-residual``: the paper's heads at cpu widths).
+    ``init`` starts a new run from a trained model (a ``model.pt`` or shipped name) instead of random weights:
+    one with the same networks, or a 128 px-grid model for a fine-grid preset (:meth:`KernelSpace.init_from`).
+    Its file hash and provenance are recorded in the run's.
     """
     prof = get_profile(profile)
     cfg: TrainConfig = dataclasses.replace(prof.train, steps=steps) if steps else prof.train
@@ -176,6 +190,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     opt = torch.optim.Adam(model.parameter_groups(cfg.lr), lr=cfg.lr, betas=cfg.betas)
     sched = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=cfg.restart_period, eta_min=cfg.eta_min)
     step, history, wall_before = 0, [], 0.0
+    init_record = _init_weights(model, init) if init is not None else None
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=dev, weights_only=False)
         saved = {k: v for k, v in state["train_config"].items() if k != "steps"}
@@ -193,7 +208,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
             "data_sha256": data_sha256,
             "train_config": dataclasses.asdict(cfg),
             "net_config": model.config.to_dict(), "train_pairs": len(bank), "val_pairs": len(val_pairs),
-            "world_size": world, "device": str(dev)}
+            "world_size": world, "device": str(dev), "init": init_record}
 
     def save_state(step: int) -> None:
         if rank != 0:
