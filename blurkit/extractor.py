@@ -13,8 +13,10 @@ added to the features before the ResBlocks.
 
 With ``config.code_stride`` s < 128 (blurkit's option, not the paper's) the 128 px code is upsampled to an
 ``H/s x W/s`` grid and a refinement is added: Conv(3, 1, 1) -> LeakyReLU(0.1) -> Conv(1, 1, 0) of the trunk's
-``H/s`` features concatenated with that upsampled code. Its last convolution starts at zero, so a fine G
-initialised from a coarse one gives the coarse codes, repeated.
+``H/s`` features concatenated with that upsampled code (and, with ``g_estimate``, a 1x1 projection of the
+least-squares kernel of a ``2s`` px window around every cell, :func:`blurkit.kernel_estimate.window_kernel_estimate`:
+where in the tile the blur differs). Its last convolution starts at zero, so a fine G initialised from a coarse one
+gives the coarse codes, repeated.
 
 Any size is accepted: x and y are padded to the next multiple of 128 (see :func:`blurkit.blocks.pad_to_multiple`),
 so k has spatial size ``ceil(H/128) x ceil(W/128)`` times ``128/s``. A 1-channel pair is expanded to 3 channels.
@@ -30,7 +32,7 @@ import math
 import torch.nn.functional as Fnn
 
 from blurkit.blocks import DOWNSCALE, PreprocessBlock, ResBlock, as_rgb, conv3x3, init_convs_, lrelu, pad_to_multiple
-from blurkit.kernel_estimate import tile_kernel_estimate
+from blurkit.kernel_estimate import tile_kernel_estimate, window_kernel_estimate
 from blurkit.netconfig import KernelSpaceConfig
 
 
@@ -62,9 +64,13 @@ class KernelExtractor(nn.Module):
         self.ratio = DOWNSCALE // config.code_stride
         self.tap = len(config.g_widths) - 1 - int(math.log2(self.ratio))  # trunk level at the code resolution
         self.refine: nn.Sequential | None = None
+        self.estimate_fine: nn.Conv2d | None = None
         if self.ratio > 1:
-            self.refine = nn.Sequential(conv3x3(config.g_widths[self.tap] + config.kdim, config.kdim), lrelu(),
-                                        nn.Conv2d(config.kdim, config.kdim, 1))
+            c_in = config.g_widths[self.tap] + config.kdim
+            if config.g_estimate:
+                self.estimate_fine = nn.Conv2d(config.basis_size**2, config.kdim, 1)
+                c_in += config.kdim
+            self.refine = nn.Sequential(conv3x3(c_in, config.kdim), lrelu(), nn.Conv2d(config.kdim, config.kdim, 1))
             init_convs_(self.refine)
             nn.init.zeros_(self.refine[-1].weight)
 
@@ -95,4 +101,8 @@ class KernelExtractor(nn.Module):
         if self.refine is None:
             return k
         k = Fnn.interpolate(k, scale_factor=self.ratio, mode="nearest")
-        return k + self.refine(torch.cat([tapped, k], dim=1))
+        parts = [tapped, k]
+        if self.estimate_fine is not None:
+            local = window_kernel_estimate(xp, yp, self.config.basis_size, self.config.code_stride)
+            parts.append(self.estimate_fine(local.to(k.dtype)))
+        return k + self.refine(torch.cat(parts, dim=1))

@@ -28,6 +28,26 @@ def _gradients(img: torch.Tensor) -> torch.Tensor:
     return torch.cat([g.roll(-1, dims=-1) - g, g.roll(-1, dims=-2) - g], dim=1)
 
 
+def _least_squares(tx: torch.Tensor, ty: torch.Tensor, size: int) -> torch.Tensor:
+    """The ridge-regularised least-squares kernel of each window pair, centred, flattened, unit RMS.
+
+    Shape:
+        tx, ty ``(B, nh, nw, 2, t, t)`` (gradients per window) -> ``(B, size*size, nh, nw)``.
+    """
+    b, nh, nw, _, t, _ = tx.shape
+    tx = tx - tx.mean(dim=(-2, -1), keepdim=True)
+    ty = ty - ty.mean(dim=(-2, -1), keepdim=True)
+    fx = torch.fft.rfft2(tx)
+    fy = torch.fft.rfft2(ty)
+    power = (fx.abs() ** 2).sum(dim=3)
+    lam = RIDGE * power.mean(dim=(-2, -1), keepdim=True) + 1e-8
+    k = torch.fft.irfft2((fx.conj() * fy).sum(dim=3) / (power + lam), s=(t, t))  # (B, nh, nw, t, t)
+    p = size // 2
+    k = torch.roll(k, shifts=(p, p), dims=(-2, -1))[..., :size, :size].reshape(b, nh, nw, size * size)
+    k = k / (k.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-8)  # unit RMS: a feature on the scale of G's own
+    return k.permute(0, 3, 1, 2).contiguous()
+
+
 def tile_kernel_estimate(x: torch.Tensor, y: torch.Tensor, size: int, tile: int = DOWNSCALE) -> torch.Tensor:
     """The least-squares kernel of every tile, flattened into channels and scaled to unit RMS.
 
@@ -40,18 +60,28 @@ def tile_kernel_estimate(x: torch.Tensor, y: torch.Tensor, size: int, tile: int 
     nh, nw = h // tile, w // tile
 
     def tiles(img: torch.Tensor) -> torch.Tensor:  # (B, 2, H, W) -> (B, nh, nw, 2, tile, tile)
-        t = img.view(b, 2, nh, tile, nw, tile).permute(0, 2, 4, 1, 3, 5)
-        return t - t.mean(dim=(-2, -1), keepdim=True)
+        return img.view(b, 2, nh, tile, nw, tile).permute(0, 2, 4, 1, 3, 5)
 
-    fx = torch.fft.rfft2(tiles(_gradients(x)))
-    fy = torch.fft.rfft2(tiles(_gradients(y)))
-    power = (fx.abs() ** 2).sum(dim=3)
-    lam = RIDGE * power.mean(dim=(-2, -1), keepdim=True) + 1e-8
-    k = torch.fft.irfft2((fx.conj() * fy).sum(dim=3) / (power + lam), s=(tile, tile))  # (B, nh, nw, tile, tile)
-    p = size // 2
-    k = torch.roll(k, shifts=(p, p), dims=(-2, -1))[..., :size, :size].reshape(b, nh, nw, size * size)
-    k = k / (k.pow(2).mean(dim=-1, keepdim=True).sqrt() + 1e-8)  # unit RMS: a feature on the scale of G's own
-    return k.permute(0, 3, 1, 2).contiguous()
+    return _least_squares(tiles(_gradients(x)), tiles(_gradients(y)), size)
 
 
-__all__ = ["tile_kernel_estimate", "RIDGE"]
+def window_kernel_estimate(x: torch.Tensor, y: torch.Tensor, size: int, stride: int) -> torch.Tensor:
+    """The least-squares kernel of a ``2*stride`` px window centred on every ``stride`` px cell (a local estimate
+    for a fine code grid; windows overlap their neighbours by half and reflect at the border).
+
+    Shape:
+        x, y ``(B, C, H, W)`` with H, W multiples of ``stride`` -> ``(B, size*size, H/stride, W/stride)``.
+    """
+    b, _, h, w = x.shape
+    if h % stride or w % stride:
+        raise ValueError(f"window_kernel_estimate needs sides that are multiples of {stride}, got {h}x{w}")
+    half, win = stride // 2, 2 * stride
+
+    def windows(img: torch.Tensor) -> torch.Tensor:  # (B, 2, H, W) -> (B, nh, nw, 2, win, win)
+        padded = torch.nn.functional.pad(img, (half, half, half, half), mode="reflect")
+        return padded.unfold(2, win, stride).unfold(3, win, stride).permute(0, 2, 3, 1, 4, 5)
+
+    return _least_squares(windows(_gradients(x)), windows(_gradients(y)), size)
+
+
+__all__ = ["tile_kernel_estimate", "window_kernel_estimate", "RIDGE"]

@@ -1,15 +1,23 @@
 #!/usr/bin/env bash
 # Train the kernel spaces shipped in blurkit/models/ with the committed command, then copy them in unchanged.
-#   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS]     e.g. bash scripts/train_shipped.sh reds-like 1
-# Resumable: re-running continues runs/cpu-DOMAIN from its last checkpoint; STEPS (default: the cpu profile's) extends
-# a finished run, the cosine schedule warm-restarting every restart_period steps. The provenance (command, data
-# manifest hash, commit, steps, wall time, final validation PSNR) travels inside the .pt and in the .json beside it.
+#   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS] [NET]     e.g. bash scripts/train_shipped.sh reds-like 1
+# Resumable: re-running continues the run from its last checkpoint; STEPS (default: the cpu profile's) extends a
+# finished run, the cosine schedule warm-restarting every restart_period steps. NET (default: cpu) picks another
+# network preset; a fine-grid one (cpu-fine) trains in runs/cpu-DOMAIN-fine, initialised from runs/cpu-DOMAIN/model.pt
+# (train that first). The provenance (command, data manifest hash, commit, steps, wall time, final validation PSNR,
+# the initialising model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-domain="$1"; threads="${2:-2}"; steps="${3:-}"
+domain="$1"; threads="${2:-2}"; steps="${3:-}"; net="${4:-cpu}"
 run="runs/cpu-$domain"
+init=()
+if [ "$net" != "cpu" ]; then
+  init=(--net "$net" --init "$run/model.pt")
+  run="runs/cpu-$domain-${net#cpu-}"
+fi
 .venv/bin/blurkit data prepare --profile cpu
-.venv/bin/blurkit train --profile cpu --data "$domain" --out "$run" --resume --threads "$threads" ${steps:+--steps "$steps"}
+.venv/bin/blurkit train --profile cpu --data "$domain" "${init[@]}" --out "$run" --resume --threads "$threads" \
+  ${steps:+--steps "$steps"}
 mkdir -p blurkit/models
 cp "$run/model.pt" "blurkit/models/$domain.pt"
 .venv/bin/python - "$domain" <<'PY'
