@@ -120,6 +120,24 @@ def train_cmd(
     typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
 
 
+@app.command("reconstruct")
+def reconstruct_cmd(
+    models: list[str] = typer.Option(..., "--model", "-m", help="LABEL=MODEL, repeatable; MODEL is a shipped name or "
+                                     "a model.pt path (the first is the reference of delta_vs_first)."),
+    data: str = typer.Option("reds-like", "--data", help="Default domain whose held-out test pairs are used."),
+    profile: str = PROFILE_OPT,
+    name: str = typer.Option("reconstruction_compare", "--name", help="Result name: <name>.csv (one row per model) "
+                             "and <name>_per_pair.csv."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N test pairs."),
+) -> None:
+    """Compare kernel spaces on F(x, G(x, y)) vs y over held-out pairs, split by moving objects (an ablation)."""
+    from blurkit.transfer_report import compare_models_cli
+
+    summary = compare_models_cli(models, data, profile, name, out_dir, limit)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
 @app.command("transfer")
 def transfer_cmd(
     model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "

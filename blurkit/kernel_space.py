@@ -114,26 +114,30 @@ class KernelSpace(nn.Module):
         return kernel_size_for(h, w, self.config.code_stride)
 
     def init_from(self, other: "KernelSpace") -> list[str]:
-        """Copy the weights of a trained kernel space that differs from this one in ``code_stride`` at most.
+        """Copy the weights of a trained kernel space that differs from this one in ``code_stride`` and
+        ``tone_knots`` at most.
 
-        This is how a fine-grid model (e.g. ``cpu-fine``) starts from a trained 128 px one: every shared weight is
-        copied, and the modules only the fine grid has keep their zero-initialised last layers, so the result
-        computes exactly the other model's blur (its codes repeated over the finer grid). Returns the names of
-        the weights that were not copied.
+        This is how a fine-grid model (``cpu-fine``) or one with a tone curve (``cpu-tone``) starts from a trained
+        ``cpu`` one: every shared weight is copied, and the modules only this one has start as identities (zero
+        last layers, an identity curve), so the result computes exactly the other model's blur. Returns the
+        names of the weights that were not copied.
         """
-        mine = dataclasses.replace(self.config, code_stride=other.config.code_stride)
+        mine = dataclasses.replace(self.config, code_stride=other.config.code_stride,
+                                   tone_knots=other.config.tone_knots)
         if mine != other.config:
-            raise BlurkitError(
-                f"cannot initialise a {self.config} kernel space from a {other.config} one: only code_stride may differ"
-            )
-        missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
+            raise BlurkitError(f"cannot initialise a {self.config} kernel space from a {other.config} one: only "
+                               "code_stride and tone_knots may differ")
+        try:
+            missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
+        except RuntimeError as exc:
+            raise BlurkitError(f"cannot initialise from that model: {_one_line(exc)}") from None
         if unexpected:
             raise BlurkitError(f"cannot initialise from a model with weights this one lacks: {unexpected}")
         return list(missing)
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        """Adam parameter groups: everything at ``lr``, the basis kernels of a ``basis`` head (if any) faster."""
-        fast = [p for n, p in self.named_parameters() if n.startswith("F.basis.")]
+        """Adam parameter groups: everything at ``lr``; the basis kernels and tone curve (if any) faster."""
+        fast = [p for n, p in self.named_parameters() if n.startswith(("F.basis.", "F.tone."))]
         ids = {id(p) for p in fast}
         groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
         if fast:

@@ -17,7 +17,7 @@ from blurkit.errors import UnknownNameError
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
 HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
-                "code_stride": 128}  # fields absent from older checkpoints, with the values those checkpoints used
+                "code_stride": 128, "tone_knots": 0}  # fields absent from older checkpoints, with the values those checkpoints used
 CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
@@ -45,6 +45,9 @@ class KernelSpaceConfig:
             zero-initialised refinement from its trunk at that resolution to its upsampled 128 px code, and F
             average-pools k to its bottleneck as before and also adds a zero-initialised projection of k to
             the decoder at that resolution. A fine model starts as exactly the coarse one it is initialised from.
+        tone_knots: segments of a learned monotone tone curve around the basis head's blur (blurkit's option,
+            :mod:`blurkit.tone_curve`; 0: none): F blurs ``phi(x)`` and maps the result back with ``phi^-1``, so
+            it can blur in an approximately linear domain as cameras do. Starts as the identity.
     """
 
     nf: int = 64
@@ -59,6 +62,7 @@ class KernelSpaceConfig:
     basis_size: int = 31
     g_estimate: bool = False
     code_stride: int = 128
+    tone_knots: int = 0
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -76,6 +80,9 @@ class KernelSpaceConfig:
             raise ValueError(f"KernelSpaceConfig.g_estimate must be a bool, got {self.g_estimate!r}")
         if self.code_stride not in CODE_STRIDES or isinstance(self.code_stride, bool):
             raise ValueError(f"KernelSpaceConfig.code_stride must be one of {CODE_STRIDES}, got {self.code_stride!r}")
+        _check_int("tone_knots", self.tone_knots, minimum=0)
+        if self.tone_knots and self.head != "basis":
+            raise ValueError("KernelSpaceConfig.tone_knots needs head='basis' (the curve wraps the basis blur)")
         if self.basis_size % 2 == 0:
             raise ValueError(f"KernelSpaceConfig.basis_size must be odd, got {self.basis_size}")
         for name in ("f_widths", "g_widths"):
@@ -131,6 +138,8 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "cpu": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE),
     # the cpu networks with a 32 px code grid (k: kdim x H/32 x W/32); the shipped reds-like, refined from "cpu"
     "cpu-fine": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32),
+    # the cpu networks with a learned tone curve around the basis blur; refined from "cpu"
+    "cpu-tone": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
@@ -140,6 +149,10 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "smoke-fine": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
         n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, code_stride=32,
+    ),
+    "smoke-tone": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
+        n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, tone_knots=8,
     ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),

@@ -13,6 +13,8 @@ Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurk
   With ``head="basis"`` (blurkit's option, :mod:`blurkit.basis_blur`) the PostprocessBlock also outputs
   ``n_basis`` weight logits per pixel and **F returns sum_b softmax(m)_b (x conv K_b) + r** with learned kernels K_b;
   a 1x1 convolution of k, upsampled to the image, is added to those logits (a direct path from k to the blur).
+  With ``tone_knots`` the basis blur runs on ``phi(x)`` for a learned monotone curve phi and is mapped back with
+  ``phi^-1`` (:mod:`blurkit.tone_curve`): cameras blur in the linear domain, before their response curve.
 
 Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.blocks.init_convs_`);
 the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
@@ -50,6 +52,7 @@ from blurkit.blocks import (
 )
 from blurkit.basis_blur import BasisBlur
 from blurkit.netconfig import KernelSpaceConfig
+from blurkit.tone_curve import ToneCurve
 
 RESIDUAL_INIT_SCALE = 0.01  # scale of the last convolution's initial weights: a fresh F is nearly the identity
 
@@ -85,6 +88,7 @@ class BlurOperator(nn.Module):
         self.post = PostprocessBlock(nf, config.n_res_post, out_channels=3 + n_weights)
         self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
         self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
+        self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
         self.ratio = DOWNSCALE // config.code_stride
         self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
         self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None
@@ -151,5 +155,8 @@ class BlurOperator(nn.Module):
             kw = self.k_weights(k.to(out.dtype))
             kw = Fnn.interpolate(kw, scale_factor=self.config.code_stride, mode="nearest")
             kw = kw[..., : out.shape[-2], : out.shape[-1]]
-            y = self.basis(x3, out[:, 3:] + kw) + out[:, :3]
+            if self.tone is None:
+                y = self.basis(x3, out[:, 3:] + kw) + out[:, :3]
+            else:  # blur in the learned domain phi(x), map back with phi^-1
+                y = self.tone.inverse(self.basis(self.tone(x3), out[:, 3:] + kw)).to(x3.dtype) + out[:, :3]
         return y.mean(dim=1, keepdim=True) if grey else y

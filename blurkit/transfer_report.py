@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import matplotlib.pyplot as plt
@@ -12,6 +13,7 @@ from matplotlib.figure import Figure
 from skimage.metrics import peak_signal_noise_ratio
 
 from blurkit.datasets import resolve_pairs
+from blurkit.errors import BlurkitError
 from blurkit.images import read_image
 from blurkit.kernel_space import KernelSpace
 from blurkit.profiles import Profile
@@ -59,6 +61,78 @@ def reconstruction_per_pair(model: KernelSpace, domain: str, profile: str | Prof
                          "psnr_noise_free": peak_signal_noise_ratio(noise_free_blur(folder, b.name), y,
                                                                     data_range=1.0)})
     return pd.DataFrame(rows)
+
+
+def reconstruction_compare(models: dict[str, KernelSpace], domain: str, profile: str | Profile,
+                           limit: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Reconstruction F(x, G(x, y)) vs y of several kernel spaces on the same held-out pairs (an ablation).
+
+    Returns the per-pair table of every model (:func:`reconstruction_per_pair` plus a ``model`` column) and a
+    summary, one row per model: ``model, code_stride, steps, pairs, psnr_reconstruction`` (mean over pairs),
+    ``psnr_no_object`` / ``psnr_moving_object`` (pairs without / with a moving object) and ``delta_vs_first``.
+    """
+    if not models:
+        raise ValueError("reconstruction_compare needs at least one model")
+    per_pair = []
+    for name, model in models.items():
+        df = reconstruction_per_pair(model, domain, profile, limit)
+        per_pair.append(df.assign(model=name))
+    table = pd.concat(per_pair, ignore_index=True)
+    rows = []
+    for (name, model), df in zip(models.items(), per_pair):
+        moving = df["moving_objects"] > 0
+        rows.append({"model": name, "code_stride": model.config.code_stride,
+                     "steps": (model.provenance or {}).get("steps"), "pairs": len(df),
+                     "psnr_reconstruction": df["psnr_reconstruction"].mean(),
+                     "psnr_no_object": df.loc[~moving, "psnr_reconstruction"].mean(),
+                     "psnr_moving_object": df.loc[moving, "psnr_reconstruction"].mean()})
+    summary = pd.DataFrame(rows)
+    summary["delta_vs_first"] = summary["psnr_reconstruction"] - summary["psnr_reconstruction"].iloc[0]
+    return table[["model", *[c for c in table.columns if c != "model"]]], summary
+
+
+def parse_model_labels(specs: Sequence[str]) -> dict[str, str]:
+    """``["LABEL=MODEL", ...]`` -> ``{LABEL: MODEL}``; a bare ``MODEL`` is its own label. Duplicates are refused."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        label, sep, model = spec.partition("=")
+        label, model = (label, model) if sep else (spec, spec)
+        if not label or not model:
+            raise BlurkitError(f"--model '{spec}': expected LABEL=MODEL or MODEL")
+        if label in out:
+            raise BlurkitError(f"--model: the label '{label}' is given twice")
+        out[label] = model
+    return out
+
+
+def compare_models_cli(specs: Sequence[str], domain: str, profile: str | Profile, name: str,
+                       out_dir: str | Path | None = None, limit: int | None = None) -> pd.DataFrame:
+    """``blurkit reconstruct``: :func:`reconstruction_compare` of the given models, saved with provenance under
+    ``out_dir`` (default ``results/<profile>``) as ``<name>.csv`` and ``<name>_per_pair.csv``; returns the summary."""
+    from blurkit.images import sha256_file
+    from blurkit.kernel_space import checkpoint_path
+    from blurkit.paths import RESULTS_DIR
+    from blurkit.profiles import get_profile
+    from blurkit.provenance import provenance, save_result, timed
+
+    prof = get_profile(profile)
+    labels = parse_model_labels(specs)
+    models = {label: KernelSpace.load(spec) for label, spec in labels.items()}
+    used = {}
+    for label, spec in labels.items():
+        prov = models[label].provenance or {}
+        used[label] = {"model": spec, "sha256": sha256_file(checkpoint_path(spec)),
+                       "code_stride": models[label].config.code_stride, "steps": prov.get("steps"),
+                       "final_val_psnr": prov.get("final_val_psnr"), "command": prov.get("command"),
+                       "git_commit": prov.get("git_commit")}
+    with timed() as t:
+        per_pair, summary = reconstruction_compare(models, domain, prof, limit)
+    record = provenance(config={"data": domain, "profile": prof.name, "limit": limit, "models": used}, seed=None,
+                        wall_time_s=t["wall_time_s"])
+    out = Path(out_dir) if out_dir is not None else RESULTS_DIR / prof.name
+    save_result(per_pair, f"{name}_per_pair", out, record)
+    save_result(summary, name, out, record)
+    return summary
 
 
 def reconstruction_scatter(per_pair: pd.DataFrame, title: str = "") -> Figure:

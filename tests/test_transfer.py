@@ -134,3 +134,35 @@ def test_reconstruction_per_pair_and_the_noise_free_ceiling(pip_photo_manifest: 
     assert np.abs(noise_free_blur(folder, name) - read_image(folder / "blur" / name)).max() <= 0.5 / 255 + 1e-6
     with pytest.raises(BlurkitError, match="not a pair"):
         noise_free_blur(folder, "nope.png")
+
+
+def test_reconstruct_cli_compares_models(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture) -> None:
+    import json
+
+    import pandas as pd
+
+    from blurkit.default_data import build_default
+
+    build_default("smoke", domains=("reds-like",), progress=False)
+    coarse = KernelSpace.load(tiny_model)
+    fine = KernelSpace("smoke-fine")
+    fine.init_from(coarse)
+    fine_path = fine.save(tmp_path / "fine.pt", provenance={"steps": 7})
+    args = ["reconstruct", "-m", f"coarse={tiny_model}", "-m", f"fine={fine_path}", "--data", "reds-like",
+            "--limit", "3", "--out-dir", str(tmp_path / "res"), "--name", "ablation"]
+    assert main(args) == 0
+    summary = pd.read_csv(tmp_path / "res" / "ablation.csv")
+    per_pair = pd.read_csv(tmp_path / "res" / "ablation_per_pair.csv")
+    assert list(summary.model) == ["coarse", "fine"] and list(summary.code_stride) == [128, 32]
+    assert summary.delta_vs_first.iloc[0] == 0 and abs(summary.delta_vs_first.iloc[1]) < 1e-3  # exact init
+    assert summary.steps.iloc[1] == 7 and len(per_pair) == 2 * summary.pairs.iloc[0] and set(per_pair.model) == {"coarse", "fine"}
+    moving = per_pair[per_pair.model == "coarse"].moving_objects > 0
+    coarse_pp = per_pair[per_pair.model == "coarse"].psnr_reconstruction
+    if moving.any():
+        assert summary.psnr_moving_object.iloc[0] == pytest.approx(coarse_pp[moving].mean(), abs=1e-3)
+    meta = json.loads((tmp_path / "res" / "ablation.meta.json").read_text())
+    assert len(meta["config"]["models"]["fine"]["sha256"]) == 64 and meta["config"]["data"] == "reds-like"
+    capsys.readouterr()
+    assert main(["reconstruct", "-m", "a=x.pt", "-m", "a=y.pt"]) == 2
+    assert "given twice" in capsys.readouterr().err
