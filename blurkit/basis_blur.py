@@ -80,9 +80,16 @@ class BasisBlur(nn.Module):
         flat = self.logits.flatten(1).softmax(dim=1)
         return flat.view(self.n_basis, self.size, self.size)
 
-    def forward(self, x: torch.Tensor, weight_logits: torch.Tensor) -> torch.Tensor:
-        m = weight_logits.float().softmax(dim=1)  # (B, N, H, W)
+    def forward(self, x: torch.Tensor, weight_logits: torch.Tensor,
+                extra: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """The mixture; ``extra = (blurred (B, C, H, W), logit (B, 1, H, W))`` adds one more, image-specific member
+        (:mod:`blurkit.dynamic_kernel`)."""
+        logits = weight_logits.float()
         blurred = basis_convolve(x, self.kernels())  # (B, C, N, H, W)
+        if extra is not None:
+            logits = torch.cat([logits, extra[1].float()], dim=1)
+            blurred = torch.cat([blurred, extra[0].float()[:, :, None]], dim=2)
+        m = logits.softmax(dim=1)  # (B, N [+ 1], H, W)
         return (blurred * m[:, None]).sum(dim=2).to(x.dtype)
 
 

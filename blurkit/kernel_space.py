@@ -32,6 +32,9 @@ from blurkit.paths import PACKAGE_DIR
 FORMAT_VERSION = 1
 MODELS_DIR = PACKAGE_DIR / "models"
 SHIPPED: dict[str, str] = {"default": "reds-like"}  # short names -> file stem in MODELS_DIR
+# parameters that must move by O(1) and learn at BASIS_LR_SCALE x lr: the basis kernels, the tone curve, and the
+# biases of the dynamic kernel (its weight matrices see all kdim inputs at once and keep the networks' rate)
+FAST_PREFIXES = ("F.basis.", "F.tone.", "F.dyn.to_kernel.bias", "F.dyn.to_logit.bias")
 _KEYS = ("format_version", "config", "state_dict", "provenance", "extra")
 
 
@@ -114,8 +117,8 @@ class KernelSpace(nn.Module):
         return kernel_size_for(h, w, self.config.code_stride)
 
     def init_from(self, other: "KernelSpace") -> list[str]:
-        """Copy the weights of a trained kernel space that differs from this one in ``code_stride`` and
-        ``tone_knots`` at most.
+        """Copy the weights of a trained kernel space that differs from this one in ``code_stride``,
+        ``tone_knots`` and ``dynamic_kernel`` at most.
 
         This is how a fine-grid model (``cpu-fine``) or one with a tone curve (``cpu-tone``) starts from a trained
         ``cpu`` one: every shared weight is copied, and the modules only this one has start as identities (zero
@@ -123,10 +126,10 @@ class KernelSpace(nn.Module):
         names of the weights that were not copied.
         """
         mine = dataclasses.replace(self.config, code_stride=other.config.code_stride,
-                                   tone_knots=other.config.tone_knots)
+                                   tone_knots=other.config.tone_knots, dynamic_kernel=other.config.dynamic_kernel)
         if mine != other.config:
             raise BlurkitError(f"cannot initialise a {self.config} kernel space from a {other.config} one: only "
-                               "code_stride and tone_knots may differ")
+                               "code_stride, tone_knots and dynamic_kernel may differ")
         try:
             missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
         except RuntimeError as exc:
@@ -136,8 +139,8 @@ class KernelSpace(nn.Module):
         return list(missing)
 
     def parameter_groups(self, lr: float) -> list[dict]:
-        """Adam parameter groups: everything at ``lr``; the basis kernels and tone curve (if any) faster."""
-        fast = [p for n, p in self.named_parameters() if n.startswith(("F.basis.", "F.tone."))]
+        """Adam parameter groups: everything at ``lr``, the parameters named by :data:`FAST_PREFIXES` faster."""
+        fast = [p for n, p in self.named_parameters() if n.startswith(FAST_PREFIXES)]
         ids = {id(p) for p in fast}
         groups = [{"params": [p for p in self.parameters() if id(p) not in ids], "lr": lr}]
         if fast:

@@ -17,7 +17,7 @@ from blurkit.errors import UnknownNameError
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
 HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
-                "code_stride": 128, "tone_knots": 0}  # fields absent from older checkpoints, with the values those checkpoints used
+                "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False}  # fields absent from older checkpoints, with the values those checkpoints used
 CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
@@ -48,6 +48,8 @@ class KernelSpaceConfig:
         tone_knots: segments of a learned monotone tone curve around the basis head's blur (blurkit's option,
             :mod:`blurkit.tone_curve`; 0: none): F blurs ``phi(x)`` and maps the result back with ``phi^-1``, so
             it can blur in an approximately linear domain as cameras do. Starts as the identity.
+        dynamic_kernel: F also reads a ``basis_size`` px kernel off every code and adds the image blurred by it
+            to the basis mixture (blurkit's option, :mod:`blurkit.dynamic_kernel`).
     """
 
     nf: int = 64
@@ -63,6 +65,7 @@ class KernelSpaceConfig:
     g_estimate: bool = False
     code_stride: int = 128
     tone_knots: int = 0
+    dynamic_kernel: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -81,6 +84,10 @@ class KernelSpaceConfig:
         if self.code_stride not in CODE_STRIDES or isinstance(self.code_stride, bool):
             raise ValueError(f"KernelSpaceConfig.code_stride must be one of {CODE_STRIDES}, got {self.code_stride!r}")
         _check_int("tone_knots", self.tone_knots, minimum=0)
+        if not isinstance(self.dynamic_kernel, bool):
+            raise ValueError(f"KernelSpaceConfig.dynamic_kernel must be a bool, got {self.dynamic_kernel!r}")
+        if self.dynamic_kernel and self.head != "basis":
+            raise ValueError("KernelSpaceConfig.dynamic_kernel needs head='basis' (it joins the basis mixture)")
         if self.tone_knots and self.head != "basis":
             raise ValueError("KernelSpaceConfig.tone_knots needs head='basis' (the curve wraps the basis blur)")
         if self.basis_size % 2 == 0:
@@ -140,6 +147,8 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "cpu-fine": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32),
     # the cpu networks with a learned tone curve around the basis blur; refined from "cpu"
     "cpu-tone": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32),
+    # cpu-tone plus a kernel read off every code (the shipped reds-like, refined from "cpu-tone")
+    "cpu-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32, dynamic_kernel=True),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
@@ -153,6 +162,10 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "smoke-tone": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
         n_res_pre=1, n_res_post=1, n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, tone_knots=8,
+    ),
+    "smoke-dynamic": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16), n_res_pre=1, n_res_post=1,
+        n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, tone_knots=8, dynamic_kernel=True,
     ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),

@@ -15,6 +15,8 @@ Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurk
   a 1x1 convolution of k, upsampled to the image, is added to those logits (a direct path from k to the blur).
   With ``tone_knots`` the basis blur runs on ``phi(x)`` for a learned monotone curve phi and is mapped back with
   ``phi^-1`` (:mod:`blurkit.tone_curve`): cameras blur in the linear domain, before their response curve.
+  With ``dynamic_kernel`` every code cell also gets its own kernel, read off k, as one more member of the
+  mixture (:mod:`blurkit.dynamic_kernel`).
 
 Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.blocks.init_convs_`);
 the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
@@ -51,6 +53,7 @@ from blurkit.blocks import (
     pad_to_multiple,
 )
 from blurkit.basis_blur import BasisBlur
+from blurkit.dynamic_kernel import DynamicKernel
 from blurkit.netconfig import KernelSpaceConfig
 from blurkit.tone_curve import ToneCurve
 
@@ -89,6 +92,7 @@ class BlurOperator(nn.Module):
         self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
         self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
         self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
+        self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride) if config.dynamic_kernel else None
         self.ratio = DOWNSCALE // config.code_stride
         self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
         self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None
@@ -155,8 +159,10 @@ class BlurOperator(nn.Module):
             kw = self.k_weights(k.to(out.dtype))
             kw = Fnn.interpolate(kw, scale_factor=self.config.code_stride, mode="nearest")
             kw = kw[..., : out.shape[-2], : out.shape[-1]]
-            if self.tone is None:
-                y = self.basis(x3, out[:, 3:] + kw) + out[:, :3]
-            else:  # blur in the learned domain phi(x), map back with phi^-1
-                y = self.tone.inverse(self.basis(self.tone(x3), out[:, 3:] + kw)).to(x3.dtype) + out[:, :3]
+            xb = x3 if self.tone is None else self.tone(x3)  # blur in the learned domain phi(x) if there is one
+            extra = None
+            if self.dyn is not None:
+                extra = self.dyn(xb, k.expand(x3.shape[0], -1, -1, -1) if k.shape[0] != x3.shape[0] else k)
+            yb = self.basis(xb, out[:, 3:] + kw, extra)
+            y = (yb if self.tone is None else self.tone.inverse(yb).to(x3.dtype)) + out[:, :3]
         return y.mean(dim=1, keepdim=True) if grey else y

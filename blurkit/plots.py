@@ -74,3 +74,25 @@ def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = 
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     return fig
+
+
+def tone_curves(learned: dict[str, tuple[np.ndarray, np.ndarray]],
+                cameras: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> Figure:
+    """Learned tone curves (display intensity -> F's blur domain, solid) beside the cameras' true inverse
+    response curves (dashed), and the identity (the plain basis head's domain).
+
+    Each entry maps a label to ``(display, value)`` arrays of equal length on [0, 1].
+    """
+    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    ax.plot([0, 1], [0, 1], color="#bbbbbb", lw=1, label="identity (no curve)")
+    for i, (label, (xs, ys)) in enumerate(learned.items()):
+        ax.plot(xs, ys, color=f"C{i}", lw=2, label=f"learned: {label}")
+    for i, (label, (xs, ys)) in enumerate((cameras or {}).items()):
+        ax.plot(xs, ys, color=f"C{i}", lw=1.2, ls="--", label=f"true inverse CRF: {label}")
+    ax.set_xlabel("display intensity (x)")
+    ax.set_ylabel("intensity F blurs in")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    return fig

@@ -135,6 +135,28 @@ def compare_models_cli(specs: Sequence[str], domain: str, profile: str | Profile
     return summary
 
 
+def tone_curve_figure(models: dict[str, KernelSpace]) -> Figure | None:
+    """The learned tone curve of every model that has one (:mod:`blurkit.tone_curve`) beside the inverse
+    response curve of the camera its domain simulates (when the label names a default domain); ``None`` when no
+    model has a curve."""
+    from blurkit.crf import CRF
+    from blurkit.domains import DOMAINS
+    from blurkit.plots import tone_curves
+
+    grid = torch.linspace(0, 1, 257)
+    learned, cameras = {}, {}
+    for label, model in models.items():
+        curve = model.F.tone
+        if curve is None:
+            continue
+        with torch.no_grad():
+            learned[label] = (grid.numpy(), curve(grid).numpy())
+        if label in DOMAINS:
+            crf = DOMAINS[label].crf
+            cameras[f"{label} ({crf})"] = (grid.numpy(), CRF(crf).inverse(grid).numpy())
+    return tone_curves(learned, cameras) if learned else None
+
+
 def reconstruction_scatter(per_pair: pd.DataFrame, title: str = "") -> Figure:
     """Reconstruction PSNR against blur strength (PSNR of y vs x), one dot per pair, by moving objects.
 

@@ -33,8 +33,8 @@ from blurkit.kernel_space import KernelSpace
 from blurkit.photos import load_manifest, load_photo, prepare_photos, select
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
-from blurkit.transfer_report import (reconstruction_per_pair, reconstruction_scatter, reconstruction_table, transfer_grid,
-                                     transfer_ground_truth_table, transfer_rows)
+from blurkit.transfer_report import (reconstruction_per_pair, reconstruction_scatter, reconstruction_table,
+                                     tone_curve_figure, transfer_grid, transfer_ground_truth_table, transfer_rows)
 
 prof = get_profile(profile)
 build_default(prof, progress=False)
@@ -56,6 +56,15 @@ recon.round(2)
 # %%
 fig_pairs = reconstruction_scatter(per_pair, f"{models[0]} kernel space on its own test pairs")
 per_pair.groupby("moving_objects")[["psnr_blurry", "psnr_reconstruction", "psnr_noise_free"]].agg(["mean", "count"]).round(2)
+
+# %% [markdown]
+# A kernel space with a learned tone curve (`cpu-tone`, see README) blurs φ(x) and maps the result back with φ⁻¹:
+# cameras average blur in the linear domain, before their response curve. The curve is learned from the pairs
+# alone; the dashed line is the inverse response curve the domain's synthesis really used.
+
+# %%
+fig_tone = tone_curve_figure(kspaces)
+"no model here has a tone curve" if fig_tone is None else fig_tone
 
 # %%
 truth.round(2)
@@ -81,6 +90,8 @@ save_result(recon, "07_reconstruction", results_dir, record)
 save_result(truth, "07_transfer_vs_truth", results_dir, record)
 save_result(per_pair, "07_reconstruction_per_pair", results_dir, record)
 save_figure(fig_pairs, "07_reconstruction_scatter", results_dir, record)
+if fig_tone is not None:
+    save_figure(fig_tone, "07_tone_curve", results_dir, record)
 
 # %% tags=["nbval-check-output"]
 print("transfers drawn:", len(rows), "| grayscale target stays 1 channel:", rows[1]["y_hat"].shape[-1] == 1)

@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Train the kernel spaces shipped in blurkit/models/ with the committed command, then copy them in unchanged.
-#   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS] [NET]     e.g. bash scripts/train_shipped.sh reds-like 1
+#   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS] [NET] [INIT_NET]
+#   e.g. bash scripts/train_shipped.sh reds-like 1
 # Resumable: re-running continues the run from its last checkpoint; STEPS (default: the cpu profile's) extends a
 # finished run, the cosine schedule warm-restarting every restart_period steps. NET (default: cpu) picks another
-# network preset; a fine-grid one (cpu-fine) trains in runs/cpu-DOMAIN-fine, initialised from runs/cpu-DOMAIN/model.pt
-# (train that first). The provenance (command, data manifest hash, commit, steps, wall time, final validation PSNR,
-# the initialising model's hash) travels inside the .pt and in the .json beside it.
+# network preset: cpu-X trains in runs/cpu-DOMAIN-X, initialised from the finished run of INIT_NET (default cpu:
+# runs/cpu-DOMAIN/model.pt; train that first). The shipped reds-like: cpu 12000, then cpu-tone 3000, then
+# cpu-dynamic 3000 steps from cpu-tone. The provenance (command, data manifest hash, commit, steps, wall time, final
+# validation PSNR, the initialising model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-domain="$1"; threads="${2:-2}"; steps="${3:-}"; net="${4:-cpu}"
-run="runs/cpu-$domain"
+domain="$1"; threads="${2:-2}"; steps="${3:-}"; net="${4:-cpu}"; init_net="${5:-cpu}"
+run_of() { if [ "$1" = cpu ]; then echo "runs/cpu-$domain"; else echo "runs/cpu-$domain-${1#cpu-}"; fi; }
+run="$(run_of "$net")"
 init=()
 if [ "$net" != "cpu" ]; then
-  init=(--net "$net" --init "$run/model.pt")
-  run="runs/cpu-$domain-${net#cpu-}"
+  init=(--net "$net" --init "$(run_of "$init_net")/model.pt")
 fi
 .venv/bin/blurkit data prepare --profile cpu
 .venv/bin/blurkit train --profile cpu --data "$domain" "${init[@]}" --out "$run" --resume --threads "$threads" \

@@ -70,3 +70,14 @@ def test_f_with_the_curve_starts_exactly_at_the_plain_model_and_trains_it() -> N
         KernelSpace("smoke-tone").init_from(KernelSpace("smoke-residual"))
     with pytest.raises(BlurkitError, match="weights this one lacks"):
         plain.init_from(toned)  # the curve would be dropped silently
+
+
+def test_tone_curve_figure_draws_learned_and_camera_curves() -> None:
+    from blurkit.transfer_report import tone_curve_figure
+
+    plain, toned = KernelSpace("smoke"), KernelSpace("smoke-tone")
+    assert tone_curve_figure({"reds-like": plain}) is None
+    fig = tone_curve_figure({"reds-like": toned, "gopro-like": plain, "mine": KernelSpace("smoke-tone")})
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert labels == ["identity (no curve)", "learned: reds-like", "learned: mine",
+                      "true inverse CRF: reds-like (filmic)"]
