@@ -52,12 +52,12 @@ class CRF:
     def forward(self, linear: torch.Tensor) -> torch.Tensor:
         """Linear signal in [0, 1] -> image intensity in [0, 1] (any shape)."""
         lin, out = _tables(self.name)
-        return _interp(linear.clamp(0, 1), lin, out)
+        return interp_monotone(linear.clamp(0, 1), lin, out)
 
     def inverse(self, image: torch.Tensor) -> torch.Tensor:
         """Image intensity in [0, 1] -> linear signal in [0, 1] (any shape)."""
         lin, out = _tables(self.name)
-        return _interp(image.clamp(0, 1), out, lin)
+        return interp_monotone(image.clamp(0, 1), out, lin)
 
 
 @lru_cache(maxsize=None)
@@ -73,11 +73,11 @@ def _tables(name: str) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(lin).float(), torch.from_numpy(out).float()
 
 
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear interpolation of ``fp(xp)`` at ``x`` (``xp`` non-decreasing)."""
+def interp_monotone(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
+    """Piecewise-linear interpolation of ``fp(xp)`` at ``x`` (``xp`` non-decreasing); differentiable in x, xp, fp."""
     xp = xp.to(x.dtype)
     fp = fp.to(x.dtype)
-    idx = torch.searchsorted(xp, x.contiguous(), right=True).clamp(1, len(xp) - 1)
+    idx = torch.searchsorted(xp.detach(), x.contiguous(), right=True).clamp(1, len(xp) - 1)
     x0, x1 = xp[idx - 1], xp[idx]
     f0, f1 = fp[idx - 1], fp[idx]
     w = torch.where(x1 > x0, (x - x0) / (x1 - x0).clamp_min(1e-12), torch.zeros_like(x))

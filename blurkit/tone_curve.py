@@ -18,6 +18,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
+from blurkit.crf import interp_monotone
+
 _IDENTITY_LOGIT = math.log(math.e - 1.0)  # softplus of this is 1: equal segments, the identity curve
 
 
@@ -51,20 +53,12 @@ class ToneCurve(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``phi(x)``: display intensity -> the learned blur domain."""
         xs, ys = self.nodes()
-        return _interp(x, xs, ys)
+        return interp_monotone(x.float().clamp(0, 1), xs, ys)
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
         """``psi(u) = phi^-1(u)``: the learned blur domain -> display intensity."""
         xs, ys = self.nodes()
-        return _interp(u, ys, xs)
-
-
-def _interp(x: torch.Tensor, xp: torch.Tensor, fp: torch.Tensor) -> torch.Tensor:
-    """Piecewise-linear ``fp(xp)`` at ``x`` (``xp`` increasing from 0 to 1); differentiable in x, xp and fp."""
-    x = x.float().clamp(0, 1)
-    idx = torch.searchsorted(xp.detach(), x.contiguous(), right=True).clamp(1, len(xp) - 1)
-    x0, x1, f0, f1 = xp[idx - 1], xp[idx], fp[idx - 1], fp[idx]
-    return f0 + (x - x0) * (f1 - f0) / (x1 - x0)
+        return interp_monotone(u.float().clamp(0, 1), ys, xs)
 
 
 __all__ = ["ToneCurve"]
