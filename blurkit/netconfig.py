@@ -149,6 +149,9 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "cpu-tone": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32),
     # cpu-tone plus a kernel read off every code (the shipped reds-like, refined from "cpu-tone")
     "cpu-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32, dynamic_kernel=True),
+    # cpu-dynamic on a 32 px code grid: every cell its own kernel (moving objects); refined from "cpu-dynamic"
+    "cpu-fine-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32, tone_knots=32,
+                                          dynamic_kernel=True),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
@@ -166,6 +169,11 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "smoke-dynamic": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16), n_res_pre=1, n_res_post=1,
         n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, tone_knots=8, dynamic_kernel=True,
+    ),
+    "smoke-fine-dynamic": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16), n_res_pre=1, n_res_post=1,
+        n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, code_stride=32, tone_knots=8,
+        dynamic_kernel=True,
     ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
