@@ -67,3 +67,19 @@ def test_starts_near_the_plain_model_and_learns() -> None:
             assert p.grad is not None and float(p.grad.abs().sum()) > 0, name
     fast = {id(p) for p in dyn.parameter_groups(1e-4)[1]["params"]}
     assert id(dyn.F.dyn.to_logit.bias) in fast and id(dyn.F.dyn.to_kernel.weight) not in fast
+
+
+def test_fine_grid_starts_from_the_coarse_dynamic_model() -> None:
+    torch.manual_seed(0)
+    coarse = KernelSpace("smoke-dynamic").eval()
+    for p in coarse.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    fine = KernelSpace("smoke-fine-dynamic").eval()
+    fresh = fine.init_from(coarse)
+    assert all(not n.startswith("F.dyn.") and not n.startswith("F.tone.") for n in fresh)  # both carried over
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.rand(1, 3, 70, 90, generator=g), torch.rand(1, 3, 70, 90, generator=g)
+    k = fine.encode(x, y)
+    assert k.shape[-2:] == (4, 4)  # padded to 128 x 128, one code per 32 px cell
+    assert fine.F.dyn.kernels(k).shape == (1, 4, 4, 15, 15)
+    torch.testing.assert_close(fine(x, y), coarse(x, y), atol=1e-4, rtol=0)
