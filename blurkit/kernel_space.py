@@ -116,6 +116,18 @@ class KernelSpace(nn.Module):
         """Spatial size of k for an ``h x w`` image: one code per ``config.code_stride`` px (128: the paper's)."""
         return kernel_size_for(h, w, self.config.code_stride)
 
+    def code_norm(self, k: torch.Tensor) -> torch.Tensor:
+        """``‖k‖₂`` in units of the paper's 128 px code grid: the norm times ``code_stride / 128``.
+
+        The ``λ‖k‖₂`` term of Eq. 6 and of kernel retrieval uses it, so that a finer grid (more codes per 128 px
+        tile) is not penalised more: a fine code that repeats one coarse code over its tile has the coarse code's
+        norm. At the paper's stride it is exactly ``‖k‖₂``.
+
+        Shape:
+            k ``(B, kdim, h_k, w_k)`` -> scalar.
+        """
+        return torch.linalg.vector_norm(k) * (self.config.code_stride / 128)
+
     def init_from(self, other: "KernelSpace") -> list[str]:
         """Copy the weights of a trained kernel space that differs from this one in ``code_stride``,
         ``tone_knots`` and ``dynamic_kernel`` at most.

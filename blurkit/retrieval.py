@@ -1,8 +1,8 @@
 """Kernel retrieval (paper Sec. 4.2.2, Table 3, Fig. 5): step (B) of Algorithm 1 alone.
 
 Given a sharp/blurry pair (x, y) and a kernel space trained on some domain, find the code k that makes
-``F(x, k)`` match y: minimise ``ρ(y, F(x, k)) + λ‖k‖₂`` over k with x and F fixed. k is either a kernel Deep Image
-Prior from noise (``k_param="dip"``, as the paper) or a code started from G's estimate ``G(x, y)``
+``F(x, k)`` match y: minimise ``ρ(y, F(x, k)) + λ‖k‖₂`` (``‖k‖₂`` by :meth:`KernelSpace.code_norm`) over k with x
+and F fixed. k is either a kernel Deep Image Prior from noise (``k_param="dip"``, as the paper) or a code started from G's estimate ``G(x, y)``
 (``k_param="code"``, the fast path). The quality of the retrieved kernel is the PSNR between ``F(x, k*)`` and y.
 """
 
@@ -77,7 +77,7 @@ def _one(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, cfg: DeblurConfig
             k = k_of(False)
             y_hat = model.apply(x, k)
             data = charbonnier(y_hat, y, cfg.charbonnier_eps)
-            k_norm = torch.linalg.vector_norm(k)
+            k_norm = model.code_norm(k)
             p = float(psnr(y_hat, y)[0])
         rows.append({"image": index, "step": step, "loss": float(data + cfg.lam * k_norm), "data": float(data),
                      "k_norm": float(k_norm), "psnr": p, "time_s": time.perf_counter() - t0})
@@ -89,7 +89,7 @@ def _one(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, cfg: DeblurConfig
     for step in range(1, cfg.steps + 1):
         opt.zero_grad(set_to_none=True)
         k = k_of(True)
-        loss = charbonnier(model.apply(x, k), y, cfg.charbonnier_eps) + cfg.lam * torch.linalg.vector_norm(k)
+        loss = charbonnier(model.apply(x, k), y, cfg.charbonnier_eps) + cfg.lam * model.code_norm(k)
         loss.backward()
         opt.step()
         sched.step()

@@ -6,7 +6,11 @@
 # finished run, the cosine schedule warm-restarting every restart_period steps. NET (default: cpu) picks another
 # network preset: cpu-X trains in runs/cpu-DOMAIN-X, initialised from the finished run of INIT_NET (default cpu:
 # runs/cpu-DOMAIN/model.pt; train that first). The shipped reds-like: cpu 12000, then cpu-tone 3000, then
-# cpu-dynamic 3000 steps from cpu-tone. The provenance (command, data manifest hash, commit, steps, wall time, final
+# cpu-dynamic 3000 steps from cpu-tone (shipped as reds-like-dynamic), then cpu-fine-dynamic 6000 from cpu-dynamic:
+#   bash scripts/train_shipped.sh reds-like 2 12000
+#   bash scripts/train_shipped.sh reds-like 2 3000 cpu-tone
+#   bash scripts/train_shipped.sh reds-like 2 3000 cpu-dynamic cpu-tone
+#   bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic The provenance (command, data manifest hash, commit, steps, wall time, final
 # validation PSNR, the initialising model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

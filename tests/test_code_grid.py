@@ -181,3 +181,13 @@ def test_training_a_fine_net_from_a_coarse_run(pair_dir: Path, tmp_path: Path) -
     assert "F.k_inject.weight" in init["fresh_weights"]
     with pytest.raises(BlurkitError, match="may differ"):
         train("smoke", pair_dir, tmp_path / "bad", steps=2, net="smoke-residual", init=base, progress=False)
+
+
+def test_code_norm_is_in_units_of_the_128_px_grid() -> None:
+    """λ‖k‖₂ must not grow with the grid: a fine code repeating a coarse one has the coarse code's norm."""
+    coarse, fine = KernelSpace("smoke"), KernelSpace("smoke-fine")
+    k = torch.randn(1, coarse.config.kdim, 2, 3)
+    assert float(coarse.code_norm(k)) == pytest.approx(float(torch.linalg.vector_norm(k)))
+    k_fine = k.repeat_interleave(4, dim=-2).repeat_interleave(4, dim=-1)  # each 128 px cell as 4 x 4 cells of 32
+    assert float(fine.code_norm(k_fine)) == pytest.approx(float(coarse.code_norm(k)), rel=1e-5)
+    assert float(fine.code_norm(k_fine)) < float(torch.linalg.vector_norm(k_fine)) / 3
