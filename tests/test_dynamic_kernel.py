@@ -47,13 +47,18 @@ def test_bad_input() -> None:
         KernelSpaceConfig(head="basis", dynamic_kernel=1)
 
 
-def test_starts_near_the_plain_model_and_learns() -> None:
+def _started_from(base: str, net: str) -> tuple[KernelSpace, KernelSpace, list[str]]:
+    """(a perturbed ``base`` model, a ``net`` model initialised from it, the weights that were not copied)."""
     torch.manual_seed(0)
-    plain = KernelSpace("smoke").eval()
-    for p in plain.parameters():
+    before = KernelSpace(base).eval()
+    for p in before.parameters():
         p.data.add_(0.05 * torch.randn_like(p))
-    dyn = KernelSpace("smoke-dynamic").eval()
-    fresh = dyn.init_from(plain)
+    after = KernelSpace(net).eval()
+    return before, after, after.init_from(before)
+
+
+def test_starts_near_the_plain_model_and_learns() -> None:
+    plain, dyn, fresh = _started_from("smoke", "smoke-dynamic")
     assert set(fresh) == {"F.tone.logits", "F.dyn.to_kernel.weight", "F.dyn.to_kernel.bias",
                           "F.dyn.to_logit.weight", "F.dyn.to_logit.bias"}
     g = torch.Generator().manual_seed(1)
@@ -70,12 +75,7 @@ def test_starts_near_the_plain_model_and_learns() -> None:
 
 
 def test_fine_grid_starts_from_the_coarse_dynamic_model() -> None:
-    torch.manual_seed(0)
-    coarse = KernelSpace("smoke-dynamic").eval()
-    for p in coarse.parameters():
-        p.data.add_(0.05 * torch.randn_like(p))
-    fine = KernelSpace("smoke-fine-dynamic").eval()
-    fresh = fine.init_from(coarse)
+    coarse, fine, fresh = _started_from("smoke-dynamic", "smoke-fine-dynamic")
     assert all(not n.startswith("F.dyn.") and not n.startswith("F.tone.") for n in fresh)  # both carried over
     g = torch.Generator().manual_seed(2)
     x, y = torch.rand(1, 3, 70, 90, generator=g), torch.rand(1, 3, 70, 90, generator=g)
