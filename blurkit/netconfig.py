@@ -143,13 +143,13 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "paper-basis": KernelSpaceConfig(**_PAPER_WIDTHS, **_KERNEL_AWARE),
     # slim networks for 2 CPU cores, with the basis head and kernel estimate (the shipped models)
     "cpu": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE),
-    # the cpu networks with a 32 px code grid (k: kdim x H/32 x W/32); the shipped reds-like, refined from "cpu"
+    # the cpu networks with a 32 px code grid (k: kdim x H/32 x W/32); refined from "cpu"
     "cpu-fine": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32),
     # the cpu networks with a learned tone curve around the basis blur; refined from "cpu"
     "cpu-tone": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32),
-    # cpu-tone plus a kernel read off every code (the shipped reds-like, refined from "cpu-tone")
+    # cpu-tone plus a kernel read off every code (shipped as reds-like-dynamic, refined from "cpu-tone")
     "cpu-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32, dynamic_kernel=True),
-    # cpu-dynamic on a 32 px code grid: every cell its own kernel (moving objects); refined from "cpu-dynamic"
+    # cpu-dynamic on a 32 px code grid, every cell its own kernel (the shipped reds-like, refined from "cpu-dynamic")
     "cpu-fine-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32, tone_knots=32,
                                           dynamic_kernel=True),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
