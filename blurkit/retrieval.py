@@ -3,7 +3,8 @@
 Given a sharp/blurry pair (x, y) and a kernel space trained on some domain, find the code k that makes
 ``F(x, k)`` match y: minimise ``ρ(y, F(x, k)) + λ‖k‖₂`` (``‖k‖₂`` by :meth:`KernelSpace.code_norm`) over k with x
 and F fixed. k is either a kernel Deep Image Prior from noise (``k_param="dip"``, as the paper) or a code started
-from G's estimate ``G(x, y)`` (``k_param="code"``, the fast path). The quality of the retrieved kernel is the PSNR between ``F(x, k*)`` and y.
+from G's estimate ``G(x, y)`` (``k_param="code"``, the fast path). The quality of the retrieved kernel is the PSNR
+between ``F(x, k*)`` and y.
 """
 
 from __future__ import annotations
