@@ -10,8 +10,9 @@
 #   bash scripts/train_shipped.sh reds-like 2 12000
 #   bash scripts/train_shipped.sh reds-like 2 3000 cpu-tone
 #   bash scripts/train_shipped.sh reds-like 2 3000 cpu-dynamic cpu-tone
-#   bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic The provenance (command, data manifest hash, commit, steps, wall time, final
-# validation PSNR, the initialising model's hash) travels inside the .pt and in the .json beside it.
+#   bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic
+# The provenance (command, data manifest hash, commit, steps, wall time, final validation PSNR, the initialising
+# model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 domain="$1"; threads="${2:-2}"; steps="${3:-}"; net="${4:-cpu}"; init_net="${5:-cpu}"
