@@ -35,7 +35,7 @@ class TrainConfig:
     """How F and G are trained (paper Eq. 4; supplement Sec. 3).
 
     Attributes:
-        net: network preset of :data:`blurkit.netconfig.NET_PRESETS`.
+        net: network preset of :data:`blurkit.space.netconfig.NET_PRESETS`.
         crop: side of the random training crops (px); a multiple of 128 wastes no padding.
         batch_size: crops per step (the global batch; split across DDP ranks).
         steps: optimisation steps.

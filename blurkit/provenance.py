@@ -21,7 +21,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from blurkit.images import atomic_path, write_text
+from blurkit.files import atomic_path, write_text
 from blurkit.paths import REPO_DIR
 
 _PACKAGES = ("blurkit", "torch", "numpy", "scipy", "scikit-image", "scikit-learn", "pandas", "pillow")

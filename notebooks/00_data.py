@@ -15,7 +15,7 @@
 # # 00 · The embedded default data
 #
 # Real photographs shipped by installed packages (scikit-image, scikit-learn, Debian wallpaper packages), cut
-# into crops and blurred by `blurkit.synthesis`: a camera trajectory rendered as sub-frames, object motion,
+# into crops and blurred by `blurkit.data.synthesis`: a camera trajectory rendered as sub-frames, object motion,
 # averaging through the inverse camera response, noise. Three domains stand in for REDS, GOPRO and HIDE;
 # `uniform-8` convolves with the eight fixed motion kernels (Table 1). The split is by photo.
 
@@ -25,10 +25,10 @@ seed = 0
 results_dir = "../results/smoke"
 
 # %%
-from blurkit.data_report import load_pairs, split_is_disjoint, summarize_default
-from blurkit.default_data import DEFAULT_DOMAINS, build_default, default_set
-from blurkit.kernels import eight_kernels
-from blurkit.photos import manifest_hash, prepare_photos
+from blurkit.data.data_report import load_pairs, split_is_disjoint, summarize_default
+from blurkit.data.default_data import DEFAULT_DOMAINS, build_default, default_set
+from blurkit.data.kernels import eight_kernels
+from blurkit.data.photos import manifest_hash, prepare_photos
 from blurkit.plots import show_kernels, show_pairs
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed

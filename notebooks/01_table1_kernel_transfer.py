@@ -31,9 +31,9 @@ model = "uniform-8"
 # %%
 import matplotlib.pyplot as plt
 
-from blurkit.kernel_space import KernelSpace
-from blurkit.kernels import eight_kernels
-from blurkit.levin_protocol import disjoint_crops, kernel_transfer_psnr
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.data.kernels import eight_kernels
+from blurkit.experiments.levin_protocol import disjoint_crops, kernel_transfer_psnr
 from blurkit.paper import compare
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed

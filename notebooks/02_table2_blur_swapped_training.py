@@ -32,10 +32,10 @@ threads = None
 # %%
 from pathlib import Path
 
-from blurkit.baseline_report import table2
-from blurkit.datasets import resolve_pairs
-from blurkit.default_data import build_default
-from blurkit.images import read_image
+from blurkit.experiments.baseline_report import table2
+from blurkit.data.datasets import resolve_pairs
+from blurkit.data.default_data import build_default
+from blurkit.data.images import read_image
 from blurkit.plots import paper_vs_ours, show_pairs
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed

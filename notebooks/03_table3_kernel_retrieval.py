@@ -32,10 +32,10 @@ config = "fast"
 pairs_per_domain = None
 
 # %%
-from blurkit.deblur_config import DEBLUR_PRESETS
-from blurkit.deblur_report import load_pairs, retrieval_figure, retrieval_rows, table3
-from blurkit.default_data import build_default
-from blurkit.kernel_space import KernelSpace
+from blurkit.deblur.deblur_config import DEBLUR_PRESETS
+from blurkit.experiments.deblur_report import load_pairs, retrieval_figure, retrieval_rows, table3
+from blurkit.data.default_data import build_default
+from blurkit.space.kernel_space import KernelSpace
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 

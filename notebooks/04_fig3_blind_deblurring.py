@@ -39,12 +39,12 @@ threads = None
 # %%
 from pathlib import Path
 
-from blurkit.baseline_report import ensure_baseline, method_baseline
-from blurkit.deblur_report import (deblur_methods, load_pairs, method_blurry, method_classical, method_ours,
+from blurkit.experiments.baseline_report import ensure_baseline, method_baseline
+from blurkit.experiments.deblur_report import (deblur_methods, load_pairs, method_blurry, method_classical, method_ours,
                                    method_selfdeblur, methods_figure, methods_summary)
-from blurkit.default_data import build_default
-from blurkit.kernel_space import KernelSpace
-from blurkit.metrics import lpips_status
+from blurkit.data.default_data import build_default
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.deblur.metrics import lpips_status
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 

@@ -33,10 +33,10 @@ threads = None
 # %%
 from pathlib import Path
 
-from blurkit.baseline_report import table4
-from blurkit.datasets import resolve_pairs
-from blurkit.default_data import build_default
-from blurkit.images import read_image
+from blurkit.experiments.baseline_report import table4
+from blurkit.data.datasets import resolve_pairs
+from blurkit.data.default_data import build_default
+from blurkit.data.images import read_image
 from blurkit.plots import paper_vs_ours, show_pairs
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
@@ -55,7 +55,7 @@ rows = {name: [(read_image(s), read_image(b), s.name) for s, b in resolve_pairs(
 fig_pairs = show_pairs(rows, n=3)
 fig = paper_vs_ours(table, "Table 4: SRN-Deblur, motion-blur augmentation alone vs combined with transferred kernels")
 record = provenance(config=prof, seed=seed, wall_time_s=t["wall_time_s"], models=models, work_dir=str(work_dir),
-                    motion_blur="blurkit.kernels.motion_kernel (imgaug unavailable with NumPy 2)")
+                    motion_blur="blurkit.data.kernels.motion_kernel (imgaug unavailable with NumPy 2)")
 save_figure(fig, "05_table4_blur_augmentation", results_dir, record)
 save_figure(fig_pairs, "05_augmented_pairs", results_dir, record)
 save_result(table, "05_table4_blur_augmentation", results_dir, record)

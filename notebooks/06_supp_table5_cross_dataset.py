@@ -35,8 +35,8 @@ threads = None
 # %%
 from pathlib import Path
 
-from blurkit.baseline_report import supp_table5
-from blurkit.default_data import build_default
+from blurkit.experiments.baseline_report import supp_table5
+from blurkit.data.default_data import build_default
 from blurkit.plots import paper_vs_ours
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed

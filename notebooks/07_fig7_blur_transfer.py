@@ -27,13 +27,13 @@ results_dir = "../results/smoke"
 models = ["reds-like", "gopro-like"]
 
 # %%
-from blurkit.datasets import resolve_pairs
-from blurkit.default_data import DEFAULT_DOMAINS, build_default
-from blurkit.kernel_space import KernelSpace
-from blurkit.photos import load_manifest, load_photo, prepare_photos, select
+from blurkit.data.datasets import resolve_pairs
+from blurkit.data.default_data import DEFAULT_DOMAINS, build_default
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.data.photos import load_manifest, load_photo, prepare_photos, select
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
-from blurkit.transfer_report import (reconstruction_per_pair, reconstruction_scatter, reconstruction_table,
+from blurkit.experiments.transfer_report import (reconstruction_per_pair, reconstruction_scatter, reconstruction_table,
                                      tone_curve_figure, transfer_grid, transfer_ground_truth_table, transfer_rows)
 
 prof = get_profile(profile)

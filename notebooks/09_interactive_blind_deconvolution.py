@@ -20,7 +20,7 @@
 #   min over x, k of  ρ(y, F(x, k)) + λ‖k‖₂ + γ · mean(|∇x|^α),
 #
 # and watch the estimate x, the kernel and the loss and PSNR curves evolve. Solvers: ours
-# (`ours-smoke` / `ours-fast` / `ours-paper`, the presets of `blurkit.deblur_config`), SelfDeblur
+# (`ours-smoke` / `ours-fast` / `ours-paper`, the presets of `blurkit.deblur.deblur_config`), SelfDeblur
 # (`selfdeblur-smoke` / `selfdeblur-fast`, its own kernel image) and the classical ℓ0 MAP baseline (`classical`).
 # λ, γ and α only change our method. For our method the "kernel" is the code k of the kernel space: it is shown as a
 # heat map of its values, not as a point-spread function.
@@ -47,8 +47,8 @@ threads = 1  # torch CPU threads: one is fastest for 64 px images, and robust wh
 import torch
 from IPython.display import display
 
-from blurkit.interactive import LivePlot, controls, make_problem, run, show_figure, summary_figure
-from blurkit.photos import prepare_photos
+from blurkit.teaching.interactive import LivePlot, controls, make_problem, run, show_figure, summary_figure
+from blurkit.data.photos import prepare_photos
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, timed
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from blurkit.images import sha256_file  # noqa: E402
+from blurkit.data.images import sha256_file  # noqa: E402
 
 PLASMA = "/usr/share/wallpapers/{}/contents/images/{}"
 PLASMA_PHOTOS = {  # photographs only (the package also ships illustrations)

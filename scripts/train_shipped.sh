@@ -29,7 +29,7 @@ mkdir -p blurkit/models
 cp "$run/model.pt" "blurkit/models/$domain.pt"
 .venv/bin/python - "$domain" <<'PY'
 import json, sys
-from blurkit.kernel_space import KernelSpace, MODELS_DIR
+from blurkit.space.kernel_space import KernelSpace, MODELS_DIR
 name = sys.argv[1]
 ks = KernelSpace.load(MODELS_DIR / f"{name}.pt")
 info = {"name": name, "parameters": ks.num_parameters(), "config": ks.config.to_dict(), "provenance": ks.provenance}

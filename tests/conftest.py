@@ -13,7 +13,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from blurkit import photos as photos_mod  # noqa: E402
+from blurkit.data import photos as photos_mod  # noqa: E402
 from blurkit.paths import MANIFEST_DIR  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 import yaml
 
-from blurkit.notebooks import find_notebook, list_notebooks, run_notebook
+from blurkit.experiments.notebooks import find_notebook, list_notebooks, run_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,0 +1,378 @@
+"""Training and running the learned baselines SRN-Deblur (:mod:`blurkit.baselines.srn`) and DeblurGAN-v2
+(:mod:`blurkit.baselines.deblurganv2`) on the same paired data as the kernel space.
+
+Batches come from :class:`blurkit.space.train.PairBank`: batch ``s`` depends only on (seed, s), and so do the
+discriminator's local crops, so a run stopped mid-way and resumed from ``last.pt`` ends with exactly the weights of
+a run straight through. Files in the run folder (all written atomically):
+
+* ``last.pt``: the training state (networks, optimisers incl. the discriminator's, schedulers, step, history,
+  configs, provenance), for ``resume``;
+* ``model.pt``: the deblurring network (config as a dict, weights, provenance), written when the run finishes;
+* ``history.csv`` + ``history.meta.json``: loss, training PSNR and validation PSNR per step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from blurkit.baselines.baseline_config import BaselineTrainConfig, get_baseline_config
+from blurkit.baselines.deblurganv2 import (
+    DeblurGANv2Config,
+    DoubleScaleDiscriminator,
+    FPNMobileNetGenerator,
+    double_d_loss,
+    generator_loss,
+    random_boxes,
+)
+from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss
+from blurkit.data.images import read_image, write_image
+from blurkit.data.pairs import Pair, pairs_sha256
+from blurkit.errors import BlurkitError
+from blurkit.files import atomic_path
+from blurkit.profiles import get_profile
+from blurkit.provenance import provenance, save_result
+from blurkit.space.losses import psnr
+from blurkit.space.train import PairBank, _data_manifest_hash, _held_out, check_same_data
+from blurkit.space.train_loop import last_validation, run_steps
+
+FORMAT = "blurkit-baseline"
+FORMAT_VERSION = 1
+
+
+def build_network(model: str, net: str | dict[str, Any]) -> nn.Module:
+    """The deblurring network of a baseline from a preset name or a config dict."""
+    if model == "srn":
+        return SRNDeblur(SRNConfig.from_dict(net) if isinstance(net, dict) else net)
+    if model == "deblurganv2":
+        return FPNMobileNetGenerator(DeblurGANv2Config.from_dict(net) if isinstance(net, dict) else net)
+    get_baseline_config(model, "smoke")  # raises UnknownNameError naming the choices
+    raise AssertionError("unreachable")
+
+
+def _seeded(*key: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(list(key)).generate_state(1)[0]))
+
+
+class BaselineTrainer:
+    """A baseline's networks, Adam optimisers and LR schedules; :meth:`train_step` is one optimisation step.
+
+    ``net`` is the deblurring network (SRN, or the DeblurGAN-v2 generator); ``disc`` is DeblurGAN-v2's
+    double-scale discriminator (``None`` for SRN). The initial weights depend only on ``cfg.seed``.
+    """
+
+    def __init__(self, cfg: BaselineTrainConfig, device: torch.device | str = "cpu") -> None:
+        self.cfg, self.device = cfg, torch.device(device)
+        torch.manual_seed(cfg.seed)
+        self.net = build_network(cfg.model, cfg.net).to(self.device)
+        self.disc = DoubleScaleDiscriminator(cfg.net).to(self.device) if cfg.model == "deblurganv2" else None
+        mods = {"net": self.net} if self.disc is None else {"net": self.net, "disc": self.disc}
+        self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=cfg.betas) for k, m in mods.items()}
+        self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: cfg.lr_factor(s))
+                       for k, o in self.opts.items()}
+
+    def train_step(self, sharp: torch.Tensor, blur: torch.Tensor, step: int) -> tuple[dict[str, float], torch.Tensor]:
+        """One step on a batch; returns the losses and the (detached) full-size prediction.
+
+        Shape:
+            sharp, blur ``(B, 3, H, W)`` in [0, 1] -> prediction ``(B, 3, H, W)``.
+        """
+        cfg, dev = self.cfg, self.device
+        sharp, blur = sharp.to(dev), blur.to(dev)
+        self.net.train()
+        autocast = torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16)
+        if self.disc is None:
+            with autocast:
+                outs = self.net(blur)
+            loss = srn_loss(outs, sharp)
+            self._update("net", loss)
+            return {"loss": float(loss.detach())}, outs[-1].detach().float()
+        self.disc.train()
+        boxes = random_boxes(sharp.shape[0], sharp.shape[-2], sharp.shape[-1], self.disc.config.local_crop,
+                             _seeded(cfg.seed, step, 0, 1))
+        with autocast:
+            fake = self.net(blur)
+            d_loss = double_d_loss(self.disc, sharp, fake, boxes)
+        self._update("disc", d_loss)
+        self.disc.requires_grad_(False)
+        try:
+            with autocast:
+                g_loss, content, adv = generator_loss(self.disc, sharp, fake, boxes)
+            self._update("net", g_loss)
+        finally:
+            self.disc.requires_grad_(True)
+        return ({"loss": float(g_loss.detach()), "content": float(content.detach()), "adv": float(adv.detach()),
+                 "d_loss": float(d_loss.detach())}, fake.detach().float())
+
+    def _update(self, name: str, loss: torch.Tensor) -> None:
+        opt = self.opts[name]
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.scheds[name].step()
+
+    @property
+    def lr(self) -> float:
+        return float(self.opts["net"].param_groups[0]["lr"])
+
+    @torch.no_grad()
+    def predict(self, blur: torch.Tensor) -> torch.Tensor:
+        """The network's sharp estimate in eval mode. Shape: ``(B, C, H, W) -> (B, C, H, W)``."""
+        return predict(self.net, blur.to(self.device))
+
+    def state_dict(self) -> dict[str, Any]:
+        mods = {"net": self.net} if self.disc is None else {"net": self.net, "disc": self.disc}
+        return {"modules": {k: m.state_dict() for k, m in mods.items()},
+                "optimizers": {k: o.state_dict() for k, o in self.opts.items()},
+                "schedulers": {k: s.state_dict() for k, s in self.scheds.items()}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["modules"]["net"])
+        if self.disc is not None:
+            self.disc.load_state_dict(state["modules"]["disc"])
+        for k, o in self.opts.items():
+            o.load_state_dict(state["optimizers"][k])
+            self.scheds[k].load_state_dict(state["schedulers"][k])
+
+
+@torch.no_grad()
+def predict(net: nn.Module, blur: torch.Tensor) -> torch.Tensor:
+    """Run a baseline network in eval mode on any size; the final (full-scale) estimate, clamped to [0, 1].
+
+    Shape:
+        ``(B, 1 or 3, H, W) -> (B, same C, H, W)``.
+    """
+    was_training = net.training
+    net.eval()
+    try:
+        out = net(blur)
+    finally:
+        net.train(was_training)
+    return (out[-1] if isinstance(out, list) else out).float().clamp(0, 1)
+
+
+@torch.no_grad()
+def validate(net: nn.Module, pairs: Sequence[Pair], device: torch.device) -> float:
+    """Mean PSNR (dB) of the network's estimate against the sharp image over full-size held-out pairs."""
+    vals = []
+    for s, b in pairs:
+        x = torch.from_numpy(read_image(s)).permute(2, 0, 1)[None].to(device)
+        y = torch.from_numpy(read_image(b)).permute(2, 0, 1)[None].to(device)
+        vals.append(float(psnr(predict(net, y), x)))
+    return float(np.mean(vals)) if vals else float("nan")
+
+
+class RunBusyError(BlurkitError):
+    """Another process is training the same run folder."""
+
+
+def lock_run(out: Path) -> IO[str]:
+    """Take the run folder's exclusive lock (``out/.lock``, released when the returned file is closed).
+
+    Raises :class:`RunBusyError` at once if another process holds it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / ".lock", "w")  # noqa: SIM115 (the caller keeps it open for the run's duration)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunBusyError(f"'{out}' is being trained by another process; wait for it or choose another --out") from None
+    return fh
+
+
+@dataclass
+class BaselineResult:
+    run_dir: Path
+    model: str
+    step: int
+    val_psnr: float | None
+    wall_time_s: float
+    history: pd.DataFrame
+
+
+def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path) -> tuple[list[Pair], list[Pair]]:
+    """(training pairs, validation pairs) a baseline with training config ``cfg`` uses from ``data``."""
+    return _held_out(data, get_profile(cfg.net), cfg.val_pairs)
+
+
+def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | Path, out: str | Path,
+                   resume: bool = False, steps: int | None = None, stop_after: int | None = None,
+                   device: str | None = None, progress: bool = True, threads: int | None = None) -> BaselineResult:
+    """Train ``srn`` or ``deblurganv2`` on paired data; see the module docstring.
+
+    ``data`` is anything :func:`blurkit.data.datasets.resolve_pairs` takes; validation uses its test split, or the last
+    5% of a folder. ``steps`` overrides the profile's step count; ``stop_after`` ends this call early (tests, time
+    slices) and a later call with ``resume=True`` continues.
+    """
+    cfg = get_baseline_config(model, profile)
+    if steps:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out)
+    _lock = lock_run(out)  # held until this call returns: one process trains a run folder at a time  # noqa: F841
+    ckpt_path = out / "last.pt"
+    if ckpt_path.exists() and not resume:
+        raise BlurkitError(f"'{out}' already holds a run; pass --resume to continue it or choose another --out")
+    train_pairs, val_pairs = baseline_pairs(cfg, data)
+    bank = PairBank(train_pairs, cfg.crop)
+    data_sha256 = pairs_sha256(train_pairs)
+    trainer = BaselineTrainer(cfg, dev)
+    step, history, wall_before = 0, [], 0.0
+    if resume and ckpt_path.exists():
+        state = _load(ckpt_path)
+        saved = {k: v for k, v in state.get("train_config", {}).items() if k != "steps"}
+        if state.get("model") != model or saved != {k: v for k, v in cfg.to_dict().items() if k != "steps"}:
+            raise BlurkitError(f"cannot resume '{ckpt_path}': it was trained with another model or training config "
+                               f"(saved: {state.get('model')}, {saved})")
+        check_same_data(ckpt_path, run_data_sha256(state), data_sha256)
+        trainer.load_state_dict(state["trainer"])
+        step, history, wall_before = state["step"], state["history"], state["wall_time_s"]
+    meta = {"model": model, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
+            "data_sha256": data_sha256,
+            "train_config": cfg.to_dict(), "net_config": trainer.net.config.to_dict(),
+            "net_parameters": sum(p.numel() for p in trainer.net.parameters()), "train_pairs": len(bank),
+            "val_pairs": len(val_pairs), "device": str(dev)}
+    start = time.perf_counter()
+
+    def record(step: int) -> dict:
+        return provenance(config=meta, seed=cfg.seed, wall_time_s=wall_before + time.perf_counter() - start,
+                          steps=step, final_val_psnr=last_validation(history))
+
+    def save_state(step: int) -> None:
+        state = {"format": FORMAT + "-train", "model": model, "train_config": cfg.to_dict(),
+                 "net_config": trainer.net.config.to_dict(), "trainer": trainer.state_dict(), "step": step,
+                 "history": history, "wall_time_s": wall_before + time.perf_counter() - start,
+                 "provenance": record(step)}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(state, tmp)
+
+    def train_step(step: int) -> dict[str, float]:
+        sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size)
+        losses, pred = trainer.train_step(sharp, blur, step)
+        return {**losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()), "lr": trainer.lr}
+
+    end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
+    step, last_val = run_steps(step, end, cfg.steps, history, train_step,
+                               (lambda: validate(trainer.net, val_pairs, dev)) if val_pairs else None,
+                               cfg.val_every, cfg.ckpt_every, save_state, f"train {model} {cfg.net}", progress)
+    hist = pd.DataFrame(history)
+    rec_final = record(step)
+    save_result(hist, "history", out, rec_final)
+    if step >= cfg.steps:
+        obj = {"format": FORMAT, "format_version": FORMAT_VERSION, "model": model,
+               "config": trainer.net.config.to_dict(), "train_config": cfg.to_dict(),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in trainer.net.state_dict().items()},
+               "provenance": rec_final, "extra": {"steps": step, "val_psnr": last_val}}
+        with atomic_path(out / "model.pt") as tmp:
+            torch.save(obj, tmp)
+    return BaselineResult(out, model, step, last_val, wall_before + time.perf_counter() - start, hist)
+
+
+def run_data_sha256(checkpoint: dict[str, Any]) -> str | None:
+    """The training-data fingerprint a baseline checkpoint (``last.pt`` or ``model.pt``) records, if any."""
+    config = (checkpoint.get("provenance") or {}).get("config") or {}
+    return config.get("data_sha256") if isinstance(config, dict) else None
+
+
+def _load(path: Path) -> dict[str, Any]:
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a bad file
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise BlurkitError(f"cannot read baseline checkpoint '{path}': corrupt or not a checkpoint ({first})") \
+            from None
+    if not isinstance(obj, dict) or not str(obj.get("format", "")).startswith(FORMAT):
+        raise BlurkitError(f"'{path}' is not a blurkit baseline checkpoint (SRN or DeblurGAN-v2)")
+    return obj
+
+
+def load_baseline(run_or_checkpoint: str | os.PathLike, map_location: str | torch.device = "cpu") -> nn.Module:
+    """The deblurring network of a run folder (its ``model.pt``, else ``last.pt``) or of a checkpoint file.
+
+    The network is returned in eval mode with ``model_name`` and ``provenance`` attributes.
+    """
+    path = Path(run_or_checkpoint).expanduser()
+    if path.is_dir():
+        path = next((p for p in (path / "model.pt", path / "last.pt") if p.is_file()), path / "model.pt")
+    if not path.is_file():
+        raise BlurkitError(f"no trained baseline at '{path}'; train one with `blurkit baseline train srn "
+                           f"--profile cpu --data gopro-like --out RUN`")
+    obj = _load(path)
+    config = obj.get("config", obj.get("net_config"))
+    weights = obj["state_dict"] if "state_dict" in obj else obj["trainer"]["modules"]["net"]
+    try:
+        net = build_network(obj["model"], config)
+        net.load_state_dict(weights)
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+        raise BlurkitError(f"'{path}' does not match its config: {exc}") from None
+    net.model_name = obj["model"]
+    net.provenance = obj.get("provenance")
+    return net.to(map_location).eval()
+
+
+def deblur_with_baseline(run_or_checkpoint: str | os.PathLike | nn.Module, images: Sequence[str | os.PathLike],
+                         out_dir: str | os.PathLike, device: str | None = None, skip_existing: bool = False,
+                         progress: bool = True, threads: int | None = None) -> pd.DataFrame:
+    """Deblur image files with a trained baseline; write PNGs of the inputs' sizes and ``deblur_log.csv``.
+
+    Grayscale inputs are expanded to RGB for the network and the estimate averaged back to one channel. Missing
+    or unreadable inputs fail before any work starts. Returns the log table (one row per image).
+    """
+    from blurkit.deblur.deblur_files import output_names
+
+    if threads:
+        torch.set_num_threads(threads)
+    paths = [Path(p) for p in images]
+    if not paths:
+        raise BlurkitError("no input images given")
+    if missing := [str(p) for p in paths if not p.is_file()]:
+        raise BlurkitError(f"input image(s) not found: {', '.join(missing[:5])}")
+    decoded = [read_image(p, mode="keep") for p in paths]
+    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    net = run_or_checkpoint if isinstance(run_or_checkpoint, nn.Module) else load_baseline(run_or_checkpoint)
+    net = net.to(dev)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [str(Path(n).with_suffix(".png")) for n in output_names(paths)]
+    if len(set(names)) < len(names):  # a.jpg and a.png side by side: keep the whole name
+        names = [n if n.lower().endswith(".png") else n + ".png" for n in output_names(paths)]
+    rows: list[dict[str, Any]] = []
+    start = time.perf_counter()
+    base = {"model": getattr(net, "model_name", type(net).__name__),
+            "checkpoint": "in-memory" if isinstance(run_or_checkpoint, nn.Module) else str(run_or_checkpoint)}
+    for path, img, name in tqdm(list(zip(paths, decoded, names)), desc="baseline deblur", unit="img",
+                                disable=not progress):
+        target = out / name
+        row = {"input": str(path), "output": str(target), "height": img.shape[0], "width": img.shape[1]}
+        if skip_existing and target.exists():
+            rows.append({**row, "status": "skipped (exists)", "wall_s": 0.0})
+            continue
+        t0 = time.perf_counter()
+        y = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(dev)
+        write_image(target, predict(net, y)[0].permute(1, 2, 0).cpu().numpy())
+        rows.append({**row, "status": "done", "wall_s": time.perf_counter() - t0})
+        _write_log(rows, out, base, net, start)
+    return _write_log(rows, out, base, net, start)
+
+
+def _write_log(rows: list[dict], out: Path, base: dict, net: nn.Module, start: float) -> pd.DataFrame:
+    table = pd.DataFrame(rows, columns=["input", "output", "status", "height", "width", "wall_s"])
+    record = provenance(config=getattr(net, "config", None), wall_time_s=time.perf_counter() - start, **base,
+                        model_provenance=getattr(net, "provenance", None))
+    save_result(table, "deblur_log", out, record)
+    return table

@@ -1,0 +1,48 @@
+"""``blurkit bench``: benchmarks reported as ratios against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from blurkit.cli.app import PROFILE_OPT, app
+
+bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("deblur")
+def bench_deblur_cmd(
+    profile: str = PROFILE_OPT,
+    model: str = typer.Option("default", "--model", "-m", help="Kernel space (default: shipped reds-like)."),
+    data: str = typer.Option("gopro-like", "--data", help="Test domain whose held-out pairs are deblurred."),
+    images: int = typer.Option(3, "--images", help="How many test images."),
+    paper_steps: Optional[int] = typer.Option(None, "--paper-steps", help="Cap the paper schedule's outer steps "
+                                              "(default: the paper preset's 5000)."),
+    out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for deblur.csv + .meta.json."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    selfdeblur: bool = typer.Option(True, "--selfdeblur/--no-selfdeblur", help="Also run SelfDeblur on the images."),
+) -> None:
+    """PSNR versus wall time of the paper-faithful schedule and the fast path on the same images."""
+    from blurkit.experiments.bench_deblur import bench_deblur
+
+    summary = bench_deblur(out, profile=profile, model=model, domain=data, n_images=images,
+                           paper_steps=paper_steps, threads=threads, with_selfdeblur=selfdeblur)
+    typer.echo(summary.to_string(index=False))
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    out_dir: Path = typer.Option(Path("results/bench"), "--out-dir", help="Where train.csv and its meta go."),
+    batch: int = typer.Option(2, help="Images per step."),
+    repeats: int = typer.Option(3, help="Timed steps per case (best is reported)."),
+    max_seconds: float = typer.Option(60.0, help="Stop timing a case after this long."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+) -> None:
+    """Training it/s of each profile's networks at 128^2 and 256^2, with and without bf16 / channels-last."""
+    from blurkit.experiments.bench import bench_train
+
+    df = bench_train(out_dir, batch=batch, repeats=repeats, max_seconds=max_seconds, threads=threads)
+    typer.echo(df.round(3).to_string(index=False))

@@ -1,0 +1,62 @@
+"""``blurkit data``: list, prepare the embedded default data, synthesise blur (plus swap / augment / motion-blur)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from blurkit.cli.app import PROFILE_OPT, app
+from blurkit.cli.blur_data import register as register_blur_data
+
+data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "
+                       "augment with a kernel space.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+register_blur_data(data_app)  # data swap / augment / motion-blur (Sec. 3.4, 4.1.2, 4.4)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Show every dataset (real and embedded default) as present / missing / corrupt."""
+    import pandas as pd
+
+    from blurkit.data.data_status import status_table
+
+    table: pd.DataFrame = status_table()
+    with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 200):
+        typer.echo(table.to_string(index=False))
+
+
+@data_app.command("prepare")
+def data_prepare(profile: str = PROFILE_OPT,
+                 force: bool = typer.Option(False, help="Re-verify and rebuild the prepared photos.")) -> None:
+    """Verify the photos' checksums, store them, and build the default sets of a profile."""
+    from blurkit.data.default_data import build_default
+    from blurkit.data.photos import prepare_photos
+    from blurkit.paths import data_root
+    from blurkit.profiles import get_profile
+
+    prof = get_profile(profile)
+    report = prepare_photos(force=force)
+    typer.echo(report.summary())
+    built = build_default(prof)
+    typer.echo(f"default sets for profile '{prof.name}' ({len(built)}) under {data_root() / 'default' / prof.name}")
+
+
+@data_app.command("synth")
+def data_synth(
+    domain: str = typer.Option(..., "--domain", "-d", help="reds-like, gopro-like, hide-like or uniform-8."),
+    n: int = typer.Option(..., "--n", help="Number of pairs."),
+    size: int = typer.Option(..., "--size", help="Side of the square crops (px)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives byte-identical files."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder (gets sharp/, blur/, manifest.json)."),
+    split: str = typer.Option("train", "--split", help="Which photos to cut from: train or test."),
+    from_dir: Optional[Path] = typer.Option(None, "--from", help="Use your own sharp images instead of the photos."),
+) -> None:
+    """Write a paired folder of synthetic blurry images (sharp/ and blur/, same file names)."""
+    from blurkit.data.default_data import folder_sources, photo_sources, synth_folder
+
+    sources = folder_sources(from_dir) if from_dir else photo_sources(split)
+    path = synth_folder(domain, n, size, seed, out, split, sources)
+    typer.echo(f"wrote {n} pairs to {path}")

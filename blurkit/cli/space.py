@@ -1,0 +1,67 @@
+"""The kernel-space commands: ``blurkit train`` (F and G), ``reconstruct`` (an ablation) and ``transfer``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from blurkit.cli.app import PROFILE_OPT, app
+
+
+@app.command("train")
+def train_cmd(
+    profile: str = PROFILE_OPT,
+    data: str = typer.Option(..., "--data", help="A default set (reds-like, gopro-like, hide-like, uniform-8), a real "
+                             "dataset (gopro, reds, hide) or a folder with sharp/ and blur/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (last.pt, model.pt, history.csv)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's (paper, "
+                                      "paper-basis, cpu, cpu-fine, cpu-residual, smoke, smoke-fine, smoke-residual)."),
+    init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model (model.pt or shipped "
+                                       "name) instead of random weights; a 128 px-grid model may seed a -fine net."),
+) -> None:
+    """Train F and G jointly (Charbonnier loss, Eq. 4); under torchrun it trains with DDP."""
+    from blurkit.space.train import train
+
+    result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads, net=net,
+                   init=init)
+    val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
+    typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
+
+
+@app.command("reconstruct")
+def reconstruct_cmd(
+    models: list[str] = typer.Option(..., "--model", "-m", help="LABEL=MODEL, repeatable; MODEL is a shipped name or "
+                                     "a model.pt path (the first is the reference of delta_vs_first)."),
+    data: str = typer.Option("reds-like", "--data", help="Default domain whose held-out test pairs are used."),
+    profile: str = PROFILE_OPT,
+    name: str = typer.Option("reconstruction_compare", "--name", help="Result name: <name>.csv (one row per model) "
+                             "and <name>_per_pair.csv."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N test pairs."),
+) -> None:
+    """Compare kernel spaces on F(x, G(x, y)) vs y over held-out pairs, split by moving objects (an ablation)."""
+    from blurkit.experiments.transfer_report import compare_models_cli
+
+    summary = compare_models_cli(models, data, profile, name, out_dir, limit)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+
+
+@app.command("transfer")
+def transfer_cmd(
+    model: str = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "
+                              "model.pt path."),
+    source_sharp: Path = typer.Option(..., "--source-sharp", help="Sharp image of the source pair."),
+    source_blur: Path = typer.Option(..., "--source-blur", help="Blurry image of the source pair."),
+    target: Path = typer.Option(..., "--target", help="Sharp image to blur (any size; grayscale stays grayscale)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output PNG."),
+) -> None:
+    """Transfer the blur of a sharp/blurry pair onto another image: F(target, G(sharp, blur))."""
+    from blurkit.space.transfer import transfer_files
+
+    typer.echo(f"wrote {transfer_files(model, source_sharp, source_blur, target, out)}")

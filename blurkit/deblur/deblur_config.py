@@ -1,0 +1,123 @@
+"""Settings of blind deblurring (paper Sec. 3.2, Eq. 6; supplement Sec. 2.4, 3): a frozen dataclass and presets.
+
+Presets (``blurkit deblur --profile``):
+
+* ``paper``: Algorithm 1 as written: DIPs for x and k from noise, alternating (inner k steps, then an x step),
+  5000 outer steps and 300 warm-up steps as in the official code, λ = 6e-4, γ = 2e-2, α = 0.66, Adam (0.9, 0.99).
+* ``fast``: the default for users: x starts from y as pixels, k starts from G's estimate and is refined as a
+  code; a few hundred joint steps (see ``blurkit bench deblur`` for what it costs and gives).
+* ``smoke``: tiny, for tests and CI (seconds).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from blurkit.deblur.dip import DIPConfig
+from blurkit.errors import UnknownNameError
+
+Schedule = Literal["alternating", "joint"]
+XParam = Literal["dip", "pixels"]
+KParam = Literal["dip", "code"]
+KInit = Literal["noise", "extract"]
+
+
+@dataclass(frozen=True)
+class DeblurConfig:
+    """How x and k are optimised.
+
+    Attributes:
+        schedule: ``alternating`` (Algorithm 1: ``inner_k_steps`` k updates with x fixed, then one x update) or
+            ``joint`` (one loss, both updated every step).
+        x_param: ``dip`` (x = G_x(z_x), Eq. 7) or ``pixels`` (x itself, starting from y).
+        k_param: ``dip`` (k = G_k(z_k)) or ``code`` (k itself).
+        k_init: ``noise`` (a randomly initialised prior) or ``extract`` (start from G(x0, y), x0 the warm-up x).
+        steps: outer steps (x updates).
+        inner_k_steps: k updates per outer step (``alternating`` only).
+        reinit_k: re-initialise the kernel prior at each outer step (Algorithm 1, lines 4-5, read literally).
+        warmup_steps: steps fitting the image prior to y (MSE) before deblurring (``x_param="dip"``), and the
+            kernel prior to its initial code (``k_init="extract"``).
+        x_lr, k_lr: Adam learning rates; both decay by ``lr_decay`` every ``steps // 5`` steps.
+        betas: Adam betas (supplement: 0.9, 0.99).
+        lam: weight of ``||k||_2`` (supplement: 6e-4).
+        gamma: weight of the hyper-Laplacian prior (supplement: 2e-2).
+        alpha: exponent of the hyper-Laplacian prior (official code: 0.66).
+        charbonnier_eps: epsilon of the data term.
+        reg_noise_std: std of the noise added to the priors' inputs at each step (official code: 1e-3).
+        log_every: trace period in steps.
+        dip: sizes of the priors.
+    """
+
+    schedule: Schedule = "joint"
+    x_param: XParam = "dip"
+    k_param: KParam = "dip"
+    k_init: KInit = "noise"
+    steps: int = 5000
+    inner_k_steps: int = 1
+    reinit_k: bool = False
+    warmup_steps: int = 300
+    x_lr: float = 5e-4
+    k_lr: float = 5e-4
+    betas: tuple[float, float] = (0.9, 0.99)
+    lam: float = 6e-4
+    gamma: float = 2e-2
+    alpha: float = 0.66
+    charbonnier_eps: float = 1e-3
+    reg_noise_std: float = 1e-3
+    lr_decay: float = 0.7
+    log_every: int = 50
+    dip: DIPConfig = field(default_factory=DIPConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "betas", tuple(self.betas))
+        if isinstance(self.dip, dict):
+            object.__setattr__(self, "dip", DIPConfig(**self.dip))
+        choices = {"schedule": ("alternating", "joint"), "x_param": ("dip", "pixels"), "k_param": ("dip", "code"),
+                   "k_init": ("noise", "extract")}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"DeblurConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name, minimum in (("steps", 1), ("inner_k_steps", 1), ("warmup_steps", 0), ("log_every", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ValueError(f"DeblurConfig.{name} must be an integer >= {minimum}, got {value!r}")
+        for name in ("x_lr", "k_lr", "lam", "gamma", "alpha", "charbonnier_eps", "reg_noise_std", "lr_decay"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"DeblurConfig.{name} must be a number >= 0, got {value!r}")
+        if self.k_param == "code" and self.k_init == "noise":
+            raise ValueError("DeblurConfig: k_param='code' needs k_init='extract' (a code has no prior to start from)")
+
+    def replace(self, **changes: Any) -> "DeblurConfig":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON data (tuples become lists)."""
+        d = dataclasses.asdict(self)
+        d["betas"] = list(self.betas)
+        d["dip"]["widths"] = list(self.dip.widths)
+        return d
+
+
+DEBLUR_PRESETS: dict[str, DeblurConfig] = {
+    "paper": DeblurConfig(schedule="alternating", x_param="dip", k_param="dip", k_init="noise", steps=5000,
+                          inner_k_steps=2, warmup_steps=300, log_every=50),
+    "fast": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="extract", steps=300,
+                         warmup_steps=0, x_lr=2e-3, k_lr=2e-2, log_every=10),
+    "smoke": DeblurConfig(schedule="joint", x_param="dip", k_param="dip", k_init="noise", steps=12,
+                          warmup_steps=4, x_lr=1e-2, k_lr=1e-2, log_every=4,
+                          dip=DIPConfig(z_channels=4, widths=(8, 8, 8), skip=2, kz_channels=4, k_width=8)),
+}
+
+
+def deblur_config(name: str | DeblurConfig) -> DeblurConfig:
+    """The preset called ``name`` (a :class:`DeblurConfig` passes through)."""
+    if isinstance(name, DeblurConfig):
+        return name
+    try:
+        return DEBLUR_PRESETS[name]
+    except KeyError:
+        raise UnknownNameError(f"unknown deblur profile '{name}'; choose one of: {', '.join(DEBLUR_PRESETS)}") from None

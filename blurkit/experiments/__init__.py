@@ -1,0 +1,5 @@
+"""Experiments: the protocol behind each paper table and figure, the benchmarks, the work-folder cache and the
+papermill driver behind ``blurkit reproduce``.
+
+May import: every lower package (baselines, deblur, space, data) and the shared top-level modules.
+"""

@@ -1,0 +1,71 @@
+"""A blur kernel read directly off each code cell: blurkit's option ``KernelSpaceConfig.dynamic_kernel``.
+
+The basis head (:mod:`blurkit.space.basis_blur`) mixes ``n_basis`` kernels shared by every image, so a motion kernel
+outside their span is only approximated. With this option F also maps every code of k to its own kernel,
+``K(k) = softmax(W k + b)`` over ``basis_size x basis_size`` taps, blurs the image with it (each code cell with its
+own kernel) and adds it to the basis mixture as one more member whose weight logit is a 1x1 convolution of k.
+
+It starts as a delta kernel (no blur) with a weight logit of :data:`INIT_LOGIT`, so a model initialised from one
+without it starts almost where that model was (the new member's share is a fraction of a percent).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fnn
+
+from blurkit.space.basis_blur import basis_convolve
+
+INIT_LOGIT = -6.0  # initial weight logit of the code's own kernel in the basis mixture
+_FLOOR = -9.2  # log(1e-4): initial logit of every tap but the centre
+
+
+class DynamicKernel(nn.Module):
+    """Per-code-cell kernels from k, applied to an image.
+
+    Shape:
+        x ``(B, C, H, W)``, k ``(B, kdim, h_k, w_k)`` with ``h_k = ceil(H / stride)`` (after padding to 128) ->
+        blurred ``(B, C, H, W)`` and weight logit ``(B, 1, H, W)``.
+    """
+
+    def __init__(self, kdim: int, size: int, stride: int) -> None:
+        super().__init__()
+        self.size, self.stride = size, stride
+        self.to_kernel = nn.Linear(kdim, size * size)
+        self.to_logit = nn.Conv2d(kdim, 1, 1)
+        with torch.no_grad():
+            self.to_kernel.weight.zero_()
+            self.to_kernel.bias.fill_(_FLOOR)
+            self.to_kernel.bias[(size * size) // 2] = 0.0
+            self.to_logit.weight.zero_()
+            self.to_logit.bias.fill_(INIT_LOGIT)
+
+    def kernels(self, k: torch.Tensor) -> torch.Tensor:
+        """The kernel of every code cell, non-negative and summing to 1.
+
+        Shape:
+            ``(B, kdim, h_k, w_k) -> (B, h_k, w_k, size, size)``.
+        """
+        b, _, hk, wk = k.shape
+        logits = self.to_kernel(k.float().permute(0, 2, 3, 1))
+        return logits.softmax(dim=-1).view(b, hk, wk, self.size, self.size)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = x.shape
+        kern = self.kernels(k)
+        hk, wk = kern.shape[1:3]
+        blurred = torch.cat([basis_convolve(x[i:i + 1], kern[i].reshape(hk * wk, self.size, self.size))
+                             for i in range(b)])  # (B, C, cells, H, W): the whole image under each cell's kernel
+        if hk * wk == 1:
+            out = blurred[:, :, 0]
+        else:  # keep, at every pixel, the image blurred by its own cell's kernel
+            rows = torch.arange(h, device=x.device) // self.stride
+            cols = torch.arange(w, device=x.device) // self.stride
+            cell = (rows[:, None] * wk + cols[None, :]).expand(b, c, 1, h, w)
+            out = blurred.gather(2, cell)[:, :, 0]
+        logit = Fnn.interpolate(self.to_logit(k.float()), scale_factor=self.stride, mode="nearest")[..., :h, :w]
+        return out, logit
+
+
+__all__ = ["DynamicKernel", "INIT_LOGIT"]

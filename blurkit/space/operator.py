@@ -1,0 +1,168 @@
+"""F, the blur operator family: ``y = F(x, k)`` blurs a sharp image x with an encoded kernel k.
+
+Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurkit.space.netconfig.KernelSpaceConfig`:
+
+* PreprocessBlock on x (``nf x H/4 x W/4``);
+* encoder: five Conv(3, 2, 1) -> LeakyReLU(0.1) with widths ``f_widths``; every level's output is kept;
+* at the bottleneck (``H/128``) k is concatenated to the last encoder output;
+* decoder: five ConvTranspose2d(3, stride 2, padding 1, output_padding 1) -> LeakyReLU(0.1). The first takes
+  ``f_widths[-1] + kdim`` channels; each later one takes the previous decoder output concatenated with the encoder
+  output of the same resolution. Output widths are ``f_widths[3], f_widths[2], f_widths[1], f_widths[0], nf``
+  (paper: TransConv(1024,512), (1024,256), (512,128), (256,64), (128,64));
+* PostprocessBlock -> residual r (``3 x H x W``); **F returns x + r** (``head="residual"``, the paper's).
+  With ``head="basis"`` (blurkit's option, :mod:`blurkit.space.basis_blur`) the PostprocessBlock also outputs
+  ``n_basis`` weight logits per pixel and **F returns sum_b softmax(m)_b (x conv K_b) + r** with learned kernels K_b;
+  a 1x1 convolution of k, upsampled to the image, is added to those logits (a direct path from k to the blur).
+  With ``tone_knots`` the basis blur runs on ``phi(x)`` for a learned monotone curve phi and is mapped back with
+  ``phi^-1`` (:mod:`blurkit.space.tone_curve`): cameras blur in the linear domain, before their response curve.
+  With ``dynamic_kernel`` every code cell also gets its own kernel, read off k, as one more member of the
+  mixture (:mod:`blurkit.space.dynamic_kernel`).
+
+Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.space.blocks.init_convs_`);
+the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
+fresh F is close to the identity (``|F(x, k) - x|`` about 0.005 on [0, 1] images) but not equal to it: a zero init
+would give every parameter upstream of that layer a zero gradient at the first step.
+
+With ``config.code_stride`` s < 128 (blurkit's option) k has one code per s px: it is average-pooled to the
+bottleneck for the concatenation above, and a 1x1 convolution of k (zero at initialisation) is added to the input
+of the decoder level at ``H/s``; the basis head's k path is upsampled by s instead of 128.
+
+Any size is accepted: x is padded to the next multiple of 128 and the output cropped back. k must have spatial
+size ``ceil(H/128) x ceil(W/128)`` times ``128/s`` and batch size B or 1 (a batch of 1 is shared by every image).
+A 1-channel x is expanded to 3 channels and the output averaged back to 1 channel.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as Fnn
+
+from blurkit.space.basis_blur import BasisBlur
+from blurkit.space.blocks import (
+    DOWNSCALE,
+    PostprocessBlock,
+    PreprocessBlock,
+    as_rgb,
+    conv3x3,
+    crop_to,
+    init_convs_,
+    kernel_size_for,
+    lrelu,
+    pad_to_multiple,
+)
+from blurkit.space.dynamic_kernel import DynamicKernel
+from blurkit.space.netconfig import KernelSpaceConfig
+from blurkit.space.tone_curve import ToneCurve
+
+RESIDUAL_INIT_SCALE = 0.01  # scale of the last convolution's initial weights: a fresh F is nearly the identity
+
+
+def _up(c_in: int, c_out: int) -> nn.Sequential:
+    """TransConv(c_in, c_out, 3, 2, 1) with output_padding 1 (exactly doubles the size) -> LeakyReLU(0.1)."""
+    return nn.Sequential(nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1), lrelu())
+
+
+class BlurOperator(nn.Module):
+    """F: an encoder-decoder with skip connections, conditioned on k at the bottleneck.
+
+    Shape:
+        x ``(B, C, H, W)`` with C in {1, 3}, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, C, H, W)``, where
+        ``(h_k, w_k) = kernel_size_for(H, W, code_stride)`` (``ceil(H/128), ceil(W/128)`` for the paper's F).
+    """
+
+    def __init__(self, config: KernelSpaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        nf, fw = config.nf, config.f_widths
+        self.pre = PreprocessBlock(nf, config.n_res_pre)
+        enc: list[nn.Module] = []
+        c_in = nf
+        for width in fw:
+            enc.append(nn.Sequential(conv3x3(c_in, width, stride=2), lrelu()))
+            c_in = width
+        self.enc = nn.ModuleList(enc)
+        outs = [fw[3], fw[2], fw[1], fw[0], nf]
+        ins = [fw[4] + config.kdim] + [outs[j - 1] + fw[4 - j] for j in range(1, 5)]
+        self.dec = nn.ModuleList([_up(i, o) for i, o in zip(ins, outs)])
+        n_weights = config.n_basis if config.head == "basis" else 0
+        self.post = PostprocessBlock(nf, config.n_res_post, out_channels=3 + n_weights)
+        self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
+        self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
+        self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
+        self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride) if config.dynamic_kernel else None
+        self.ratio = DOWNSCALE // config.code_stride
+        self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
+        self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None
+        if self.k_inject is not None:
+            nn.init.zeros_(self.k_inject.weight)
+            nn.init.zeros_(self.k_inject.bias)
+        init_convs_(self.enc)
+        init_convs_(self.dec)
+        with torch.no_grad():
+            self.post.conv_last.weight.mul_(RESIDUAL_INIT_SCALE)
+            if n_weights:  # a fresh basis head starts on the delta kernel (no blur): weight logit 0 raised
+                self.post.conv_last.bias[3] = 4.0  # softmax weight 0.78 with 15 others
+
+    def check_kernel(self, x: torch.Tensor, k: torch.Tensor) -> None:
+        """Raise ``ValueError`` naming both shapes unless k fits x (batch B or 1, kdim, kernel_size_for(H, W))."""
+        if not isinstance(k, torch.Tensor):
+            raise TypeError(f"k must be a torch.Tensor, got {type(k).__name__}")
+        want = (self.config.kdim, *kernel_size_for(x.shape[-2], x.shape[-1], self.config.code_stride))
+        ok = k.dim() == 4 and k.shape[0] in (1, x.shape[0]) and tuple(k.shape[1:]) == want
+        if not ok:
+            raise ValueError(
+                f"k of shape {tuple(k.shape)} does not fit x of shape {tuple(x.shape)}: "
+                f"expected (B or 1, {want[0]}, {want[1]}, {want[2]}) = (batch, kdim, H/{self.config.code_stride}, "
+                f"W/{self.config.code_stride}) with H and W padded to multiples of 128"
+            )
+
+    def residual(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """The PostprocessBlock's output: the residual r (channels 0-2), then the basis weight logits if any.
+
+        Shape:
+            x ``(B, 3, H, W)``, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, 3 [+ n_basis], H, W)``.
+        """
+        xp, size = pad_to_multiple(x)
+        h = self.pre(xp)
+        skips = []
+        for level in self.enc:
+            h = level(h)
+            skips.append(h)
+        if k.shape[0] != h.shape[0]:
+            k = k.expand(h.shape[0], -1, -1, -1)
+        k = k.to(h.dtype)
+        coarse = Fnn.avg_pool2d(k, self.ratio) if self.ratio > 1 else k
+        h = torch.cat([h, coarse], dim=1)
+        for j in range(5):
+            if j:
+                h = torch.cat([h, skips[4 - j]], dim=1)
+            if j == self.inject_level and self.k_inject is not None:
+                h = h + self.k_inject(k)
+            h = self.dec[j](h)
+        return crop_to(self.post(h), size)
+
+    def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Blur x with kernel k: ``x + r``, or with the basis head ``sum_b m_b (x conv K_b) + r``.
+
+        Shape:
+            x ``(B, C, H, W)``, k ``(B or 1, kdim, h_k, w_k)`` -> ``(B, C, H, W)``.
+        """
+        x3, grey = as_rgb(x, "x")
+        self.check_kernel(x3, k)
+        out = self.residual(x3, k)
+        if self.basis is None:
+            y = x3 + out
+        else:
+            kw = self.k_weights(k.to(out.dtype))
+            kw = Fnn.interpolate(kw, scale_factor=self.config.code_stride, mode="nearest")
+            kw = kw[..., : out.shape[-2], : out.shape[-1]]
+            xb = x3 if self.tone is None else self.tone(x3)  # blur in the learned domain phi(x) if there is one
+            extra = None
+            if self.dyn is not None:
+                extra = self.dyn(xb, k.expand(x3.shape[0], -1, -1, -1) if k.shape[0] != x3.shape[0] else k)
+            yb = self.basis(xb, out[:, 3:] + kw, extra)
+            y = (yb if self.tone is None else self.tone.inverse(yb).to(x3.dtype)) + out[:, :3]
+        return y.mean(dim=1, keepdim=True) if grey else y

@@ -1,0 +1,284 @@
+"""Learned baselines SRN-Deblur and DeblurGAN-v2 (kornia-style: smoke, exceptions, gradients, losses, overfitting),
+their training (exact resume, clear errors), the predictor and the ``blurkit baseline`` commands."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from blurkit.baselines.baseline_config import BASELINE_PROFILES, BaselineTrainConfig, get_baseline_config
+from blurkit.baselines.baseline_train import (
+    BaselineTrainer,
+    build_network,
+    deblur_with_baseline,
+    load_baseline,
+    predict,
+    train_baseline,
+)
+from blurkit.baselines.deblurganv2 import (
+    GAN_PRESETS,
+    DoubleScaleDiscriminator,
+    double_d_loss,
+    generator_loss,
+    ralsgan_d_loss,
+    ralsgan_g_loss,
+    random_boxes,
+)
+from blurkit.baselines.srn import SRN_PRESETS, SRNDeblur, srn_loss, srn_targets
+from blurkit.cli.baseline import baseline_app
+from blurkit.data.default_data import folder_sources, synth_folder
+from blurkit.data.images import read_image
+from blurkit.data.pairs import pair_folder
+from blurkit.errors import BlurkitError, UnknownNameError
+from blurkit.space.losses import psnr
+from imagegen import rand_rgb, save_png
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+MODELS = ["srn", "deblurganv2"]
+
+
+@pytest.fixture(scope="module")
+def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("baseline-data")
+    for i in range(3):
+        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
+    return synth_folder("gopro-like", 6, 64, 0, root / "pairs", sources=folder_sources(root / "photos"),
+                        progress=False)
+
+
+def _net(model: str, seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_network(model, "smoke")
+
+
+def _final(out: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    return out[-1] if isinstance(out, list) else out
+
+
+def _tiny(model: str, **kw: object) -> BaselineTrainConfig:
+    return dataclasses.replace(get_baseline_config(model, "smoke"), **kw)
+
+
+@pytest.mark.parametrize("model", MODELS)
+class TestNetworks:
+    @pytest.mark.parametrize("shape", [(1, 3, 32, 32), (2, 3, 37, 53), (1, 1, 37, 53), (1, 3, 9, 7)])
+    def test_smoke_shapes(self, model: str, shape: tuple[int, ...]) -> None:
+        net = _net(model).eval()
+        with torch.no_grad():
+            out = net(torch.rand(*shape))
+        if model == "srn":
+            h, w = shape[-2:]
+            assert [o.shape for o in out] == [(shape[0], shape[1], -(-h // s), -(-w // s)) for s in (4, 2, 1)]
+        else:
+            assert out.shape == shape and 0 <= float(out.min()) and float(out.max()) <= 1
+
+    @pytest.mark.parametrize("bad", ["image", torch.rand(3, 16, 16), torch.rand(1, 2, 16, 16)])
+    def test_bad_inputs(self, model: str, bad: object) -> None:
+        with pytest.raises((TypeError, ValueError)):
+            _net(model)(bad)
+
+    def test_seeded_init_and_batch_independence(self, model: str) -> None:
+        a, b = _net(model, 3).eval(), _net(model, 3).eval()
+        for (k, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+            assert torch.equal(p, q), k
+        # Compared in float64: CPU convolution libraries may pick another algorithm for a batch of 2 than for 1, and
+        # a deep network amplifies float32 rounding to ~1e-4. In float64 that rounding stays ~1e-12 of the output
+        # scale, so a tolerance of one float32 ulp of the scale is 4 orders above it and still 4-6 orders below
+        # what a cross-batch leak (batch statistics in eval mode) changes.
+        a = a.double()
+        x = torch.rand(2, 3, 32, 48, dtype=torch.float64)
+        with torch.no_grad():
+            both, single = _final(a(x)), _final(a(x[1:]))
+        tol = torch.finfo(torch.float32).eps * float(both.abs().max())
+        torch.testing.assert_close(both[1:], single, atol=tol, rtol=0)  # eval mode: no batch statistics
+
+    def test_gradients_reach_every_parameter(self, model: str) -> None:
+        g = torch.Generator().manual_seed(0)
+        sharp = torch.rand(2, 3, 64, 64, generator=g)
+        blur = (sharp + 0.1 * torch.rand(2, 3, 64, 64, generator=g)).clamp(0, 1)
+        net = _net(model)
+        if model == "srn":
+            srn_loss(net(blur), sharp).backward()
+            mods = {"net": net}
+        else:
+            disc = DoubleScaleDiscriminator("smoke")
+            boxes = random_boxes(2, 64, 64, disc.config.local_crop, g)
+            fake = net(blur)
+            generator_loss(disc, sharp, fake, boxes)[0].backward()
+            double_d_loss(disc, sharp, fake, boxes).backward()
+            mods = {"net": net, "disc": disc}
+        for part, mod in mods.items():
+            last_bias = {f"{n}.body.{len(d.body) - 1}.bias" for n, d in mod.named_children() if hasattr(d, "body")}
+            for name, p in mod.named_parameters():
+                assert p.grad is not None, (part, name)
+                if part == "disc" and name in last_bias:  # a relativistic loss cancels a constant score shift
+                    assert float(p.grad.abs().sum()) < 1e-6, name
+                else:
+                    assert float(p.grad.abs().sum()) > 0, (part, name)
+
+    def test_presets(self, model: str) -> None:
+        sizes = [sum(p.numel() for p in build_network(model, n).parameters()) for n in ("smoke", "cpu", "paper")]
+        assert sizes == sorted(sizes)
+        assert 3e5 <= sizes[1] <= 1e6  # the cpu preset stays slim
+
+
+def test_paper_settings() -> None:
+    assert SRN_PRESETS["paper"].widths == (32, 64, 128) and SRN_PRESETS["paper"].n_res == 3
+    assert SRN_PRESETS["paper"].kernel_size == 5 and not SRN_PRESETS["paper"].residual
+    gan = GAN_PRESETS["paper"]
+    assert (gan.width_mult, gan.filters, gan.d_layers, gan.local_crop, gan.adv_weight) == (1.0, 64, 3, 70, 0.001)
+    srn, dgan = get_baseline_config("srn", "paper"), get_baseline_config("deblurganv2", "paper")
+    assert (srn.crop, srn.batch_size, srn.lr, srn.lr_end, srn.power) == (256, 16, 1e-4, 1e-6, 0.3)
+    assert (dgan.crop, dgan.batch_size, dgan.lr, dgan.lr_end) == (256, 1, 1e-4, 1e-7)
+    for model in MODELS:
+        assert set(BASELINE_PROFILES[model]) == {"smoke", "cpu", "paper"}
+    with pytest.raises(UnknownNameError, match="srn, deblurganv2"):
+        get_baseline_config("restormer", "smoke")
+    with pytest.raises(UnknownNameError, match="smoke, cpu, paper"):
+        get_baseline_config("srn", "huge")
+
+
+def test_lr_schedules() -> None:
+    srn = _tiny("srn", steps=100, lr=1e-3, lr_end=1e-5)
+    assert srn.lr_factor(0) == 1.0 and srn.lr_factor(100) == pytest.approx(0.01)
+    assert srn.lr_factor(50) == pytest.approx(0.99 * 0.5**0.3 + 0.01)
+    gan = _tiny("deblurganv2", steps=100, lr=1e-3, lr_end=1e-5, decay_start=0.5)
+    assert gan.lr_factor(50) == 1.0 and gan.lr_factor(75) == pytest.approx(0.505)
+    assert gan.lr_factor(100) == pytest.approx(0.01)
+
+
+def test_srn_multiscale_loss() -> None:
+    sharp = torch.rand(2, 3, 37, 53)
+    targets = srn_targets(sharp)
+    assert [t.shape[-2:] for t in targets] == [(10, 14), (19, 27), (37, 53)]
+    assert torch.equal(targets[-1], sharp)
+    assert float(srn_loss(targets, sharp)) == 0.0
+    off = [t + 0.1 for t in targets]
+    assert float(srn_loss(off, sharp)) == pytest.approx(3 * 0.01, rel=1e-4)  # one MSE per scale, summed
+    out = SRNDeblur("smoke")(torch.rand(2, 3, 37, 53))
+    assert srn_loss(out, sharp).dim() == 0
+    with pytest.raises(ValueError, match="3 outputs"):
+        srn_loss(out[1:], sharp)
+
+
+def test_ralsgan_losses_and_crops() -> None:
+    real, fake = torch.full((2, 1, 3, 3), 0.5), torch.full((2, 1, 3, 3), -0.5)
+    assert float(ralsgan_d_loss(real, fake)) == 0.0  # D separates them by exactly the margins
+    assert float(ralsgan_g_loss(real, fake)) == pytest.approx(4.0)
+    assert float(ralsgan_g_loss(fake, real)) == 0.0
+    boxes = random_boxes(3, 40, 50, 24, torch.Generator().manual_seed(1))
+    assert boxes == random_boxes(3, 40, 50, 24, torch.Generator().manual_seed(1))
+    assert all(s == 24 and 0 <= t <= 16 and 0 <= left <= 26 for t, left, s in boxes)
+    global_scores, local_scores = DoubleScaleDiscriminator("smoke")(torch.rand(3, 3, 40, 50), boxes)
+    assert global_scores.shape[0] == local_scores.shape[0] == 3 and local_scores.shape[-1] < global_scores.shape[-1]
+
+
+@pytest.mark.parametrize("model, crop, lr, steps", [("srn", 48, 3e-3, 100), ("deblurganv2", 64, 1e-3, 80)])
+def test_overfits_one_pair(model: str, crop: int, lr: float, steps: int, pair_dir: Path) -> None:
+    s, b = pair_folder(pair_dir)[0]
+    sharp = torch.from_numpy(read_image(s)).permute(2, 0, 1)[None, :, :crop, :crop]
+    blur = torch.from_numpy(read_image(b)).permute(2, 0, 1)[None, :, :crop, :crop]
+    trainer = BaselineTrainer(_tiny(model, steps=steps, batch_size=1, crop=crop, lr=lr))
+    for step in range(steps):
+        trainer.train_step(sharp, blur, step)
+    before, after = float(psnr(blur, sharp)), float(psnr(trainer.predict(blur), sharp))
+    assert after > before + 3.0, (before, after)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_resume_equals_straight_run(model: str, pair_dir: Path, tmp_path: Path) -> None:
+    train_baseline(model, "smoke", pair_dir, tmp_path / "straight", steps=6, progress=False)
+    train_baseline(model, "smoke", pair_dir, tmp_path / "killed", steps=6, stop_after=3, progress=False)
+    assert not (tmp_path / "killed" / "model.pt").exists()
+    assert torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["step"] == 3
+    res = train_baseline(model, "smoke", pair_dir, tmp_path / "killed", steps=6, resume=True, progress=False)
+    assert res.step == 6 and res.val_psnr is not None
+    a = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pt", weights_only=True)
+    for part in a["trainer"]["modules"]:  # the network and, for DeblurGAN-v2, the discriminator
+        for k, v in a["trainer"]["modules"][part].items():
+            assert torch.equal(v, b["trainer"]["modules"][part][k]), (part, k)
+    assert a["trainer"]["schedulers"] == b["trainer"]["schedulers"]
+    assert [h["loss"] for h in a["history"]] == [h["loss"] for h in b["history"]]
+    ckpt = torch.load(tmp_path / "straight" / "model.pt", weights_only=True)
+    assert ckpt["model"] == model and ckpt["config"] == build_network(model, "smoke").config.to_dict()
+    assert ckpt["provenance"]["steps"] == 6 and ckpt["provenance"]["git_commit"]
+    assert (tmp_path / "straight" / "history.csv").exists()
+    with pytest.raises(BlurkitError, match="--resume"):
+        train_baseline(model, "smoke", pair_dir, tmp_path / "straight", steps=6, progress=False)
+    other = "srn" if model == "deblurganv2" else "deblurganv2"
+    with pytest.raises(BlurkitError, match="cannot resume"):
+        train_baseline(other, "smoke", pair_dir, tmp_path / "killed", steps=6, resume=True, progress=False)
+
+
+def test_training_errors(pair_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(UnknownNameError, match="unknown baseline 'unet'"):
+        train_baseline("unet", "smoke", pair_dir, tmp_path / "r", progress=False)
+    with pytest.raises(BlurkitError, match="unknown dataset"):
+        train_baseline("srn", "smoke", tmp_path / "nowhere", tmp_path / "r", progress=False)
+    with pytest.raises(BlurkitError, match="no trained baseline"):
+        load_baseline(tmp_path / "nowhere")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(BlurkitError, match="cannot read baseline checkpoint"):
+        load_baseline(tmp_path / "junk.pt")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_predictor_writes_images_of_the_input_size(model: str, tmp_path: Path) -> None:
+    rgb = save_png(tmp_path / "in" / "odd.png", rand_rgb(37, 53, seed=1))
+    grey = save_png(tmp_path / "in" / "grey.png", rand_rgb(30, 41, seed=2)[..., 0])
+    net = _net(model)
+    table = deblur_with_baseline(net, [rgb, grey], tmp_path / "out", progress=False)
+    assert list(table.status) == ["done", "done"]
+    out_rgb, out_grey = read_image(tmp_path / "out" / "odd.png", mode="keep"), read_image(
+        tmp_path / "out" / "grey.png", mode="keep")
+    assert out_rgb.shape == (37, 53, 3) and out_grey.shape == (30, 41, 1)
+    x = torch.from_numpy(read_image(rgb)).permute(2, 0, 1)[None]
+    expect = np.clip(np.rint(predict(net, x)[0].permute(1, 2, 0).numpy() * 255), 0, 255) / 255
+    assert np.abs(out_rgb - expect).max() < 1e-6
+    log = pd.read_csv(tmp_path / "out" / "deblur_log.csv")
+    assert list(log.height) == [37, 30] and (tmp_path / "out" / "deblur_log.meta.json").exists()
+    with pytest.raises(BlurkitError, match="not found"):
+        deblur_with_baseline(net, [tmp_path / "missing.png"], tmp_path / "out", progress=False)
+
+
+def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
+    parent = typer.Typer()
+    parent.add_typer(baseline_app, name="baseline")
+    runner = CliRunner()
+    for model in MODELS:
+        run = tmp_path / model
+        res = runner.invoke(parent, ["baseline", "train", model, "--profile", "smoke", "--data", str(pair_dir),
+                                     "--out", str(run), "--steps", "2", "--device", "cpu", "--threads", "1"])
+        assert res.exit_code == 0, res.output
+        assert f"{model}: step 2" in res.output and (run / "model.pt").exists()
+        assert load_baseline(run).model_name == model
+        blurry = pair_folder(pair_dir)[-1][1]
+        res = runner.invoke(parent, ["baseline", "deblur", str(blurry), "--model", str(run), "-o",
+                                     str(tmp_path / f"out-{model}")])
+        assert res.exit_code == 0, res.output
+        assert read_image(tmp_path / f"out-{model}" / blurry.name).shape == read_image(blurry).shape
+    res = runner.invoke(parent, ["baseline", "train", "srn", "--data", str(pair_dir), "--out", str(tmp_path / "srn")])
+    assert isinstance(res.exception, BlurkitError) and "--resume" in str(res.exception)
+    res = runner.invoke(parent, ["baseline", "--help"])
+    assert res.exit_code == 0 and "train" in res.output and "deblur" in res.output
+
+
+def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
+    from blurkit.baselines.baseline_train import RunBusyError, lock_run
+
+    held = lock_run(tmp_path / "run")
+    try:
+        with pytest.raises(RunBusyError, match="another process"):
+            train_baseline("srn", "smoke", tmp_path / "nowhere", tmp_path / "run")
+    finally:
+        held.close()
+    lock_run(tmp_path / "run").close()  # free again once released
