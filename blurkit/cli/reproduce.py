@@ -1,4 +1,4 @@
-"""``blurkit reproduce`` (notebooks through papermill) and ``blurkit profiles``."""
+"""``blurkit reproduce`` (notebooks through papermill), ``blurkit profiles`` and ``blurkit report``."""
 
 from __future__ import annotations
 
@@ -32,9 +32,29 @@ def reproduce(
 
 
 @app.command("profiles")
-def profiles() -> None:
-    """List the profiles and their settings."""
+def profiles(nets: bool = typer.Option(False, "--nets", help="List the kernel-space network presets instead.")) -> None:
+    """List the profiles and their settings (or, with --nets, the network presets)."""
+    if nets:
+        from blurkit.experiments.report import net_presets_table
+
+        typer.echo(net_presets_table().to_markdown(index=False))
+        return
     from blurkit.profiles import PROFILES
 
     for prof in PROFILES.values():
         typer.echo(f"{prof.name:6s} {prof.description}\n       {prof.to_dict()}")
+
+
+@app.command("report")
+def report(check: bool = typer.Option(False, "--check", help="Only list stale pages; exit 1 if any.")) -> None:
+    """Regenerate the README status table, docs/results.md and the preset table from results/."""
+    from blurkit.experiments.report import stale_pages, write_report
+    from blurkit.paths import REPO_DIR
+
+    pages = stale_pages() if check else write_report()
+    for page in pages:
+        typer.echo(f"{'stale' if check else 'wrote'} {page.relative_to(REPO_DIR)}")
+    if check and pages:
+        raise typer.Exit(1)
+    if not pages:
+        typer.echo("generated pages are up to date")

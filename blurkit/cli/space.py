@@ -20,8 +20,8 @@ def train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's (paper, "
-                                      "paper-basis, cpu, cpu-fine, cpu-residual, smoke, smoke-fine, smoke-residual)."),
+    net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's; "
+                                      "`blurkit profiles --nets` lists them."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model (model.pt or shipped "
                                        "name) instead of random weights; a 128 px-grid model may seed a -fine net."),
 ) -> None:

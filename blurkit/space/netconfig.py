@@ -2,8 +2,8 @@
 
 ``paper`` follows the supplement's Tables 1-4 exactly (about 41.6 M parameters); ``cpu`` is a slimmer network
 that trains on 2 CPU cores; ``smoke`` is tiny, for tests and CI. ``cpu`` and ``smoke`` use blurkit's basis head in
-F and kernel estimate in G (``paper-basis`` adds them at the paper's widths); ``cpu-residual`` / ``smoke-residual``
-keep the paper's heads at the small widths.
+F and kernel estimate in G; ``cpu-residual`` / ``smoke-residual``
+keep the paper's heads at the small widths. ``blurkit profiles --nets`` lists every preset with its options.
 """
 
 from __future__ import annotations
@@ -139,8 +139,6 @@ _KERNEL_AWARE = dict(head="basis", g_estimate=True)  # blurkit's additions (see 
 NET_PRESETS: dict[str, KernelSpaceConfig] = {
     # the supplement's networks exactly
     "paper": KernelSpaceConfig(**_PAPER_WIDTHS),
-    # the paper's widths with blurkit's basis head in F and the kernel estimate in G
-    "paper-basis": KernelSpaceConfig(**_PAPER_WIDTHS, **_KERNEL_AWARE),
     # slim networks for 2 CPU cores, with the basis head and kernel estimate (the shipped models)
     "cpu": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE),
     # the cpu networks with a 32 px code grid (k: kdim x H/32 x W/32); refined from "cpu"
