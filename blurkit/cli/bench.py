@@ -46,3 +46,37 @@ def bench_train_cmd(
 
     df = bench_train(out_dir, batch=batch, repeats=repeats, max_seconds=max_seconds, threads=threads)
     typer.echo(df.round(3).to_string(index=False))
+
+
+@bench_app.command("ladder")
+def bench_ladder_cmd(
+    sets: list[str] = typer.Option(["reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8"], "--set",
+                                   help="MODEL>DATA, repeatable: a kernel space and the test domain it deblurs."),
+    methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
+                                      help="Repeatable: blurry, true_code, fast, paper, selfdeblur, classical, srn, "
+                                      "deblurganv2, no_blur_margin."),
+    baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
+    n: int = typer.Option(16, "--n", help="Images per set: the most textured test crops."),
+    paper_steps: int = typer.Option(200, "--paper-steps", help="Cap of the paper schedule's outer steps."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Every deblurring method on the same textured test images per set; resumes from its per-image CSV."""
+    import torch
+
+    from blurkit.errors import BlurkitError
+    from blurkit.experiments.ladder import run_ladder
+    from blurkit.paths import RESULTS_DIR
+
+    if threads:
+        torch.set_num_threads(threads)
+    runs = {}
+    for item in baseline:
+        key, sep, path = item.partition("=")
+        if not sep:
+            raise BlurkitError(f"--baseline takes NAME=RUN_DIR, got '{item}'")
+        runs[key] = Path(path)
+    summary = run_ladder(out_dir or RESULTS_DIR / profile, sets, methods, profile=profile, n=n,
+                         baseline_runs=runs, paper_steps=paper_steps)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -18,7 +18,8 @@ def deblur_cmd(
                               "model.pt path."),
     profile: str = typer.Option("fast", "--profile", "-p", help="smoke (seconds, CI), fast (default) or paper "
                                 "(Algorithm 1 with the official step counts)."),
-    save_kernel: bool = typer.Option(False, "--save-kernel", help="Also save each code k as <name>.kernel.pt."),
+    save_kernel: bool = typer.Option(False, "--save-kernel", help="Also save each code k as <name>.kernel.pt and its "
+                                     "PSF field as <stem>.psf.png."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),
     seed: int = typer.Option(0, "--seed", help="Seed of image i is seed + i."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),

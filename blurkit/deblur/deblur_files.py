@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from blurkit.data.images import read_image, write_image
 from blurkit.data.pairs import unique_names
 from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
+from blurkit.deblur.psf import save_psf_png
 from blurkit.deblur.solver import deblur
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
@@ -38,7 +39,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     """Deblur each input file into ``out_dir`` (same name; grayscale stays grayscale); return the log table.
 
     With ``save_kernel`` the code k is saved beside each image as ``<name>.kernel.pt`` (a ``(1, kdim, h, w)``
-    tensor). Missing or unreadable inputs fail before any work starts.
+    tensor) and drawn as ``<stem>.psf.png``, the PSFs it applies on a 32 px grid (:mod:`blurkit.deblur.psf`). Missing or unreadable inputs fail before any work starts.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -70,6 +71,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         if save_kernel:
             with atomic_path(out / f"{name}.kernel.pt") as tmp:
                 torch.save(res.k.clone(), tmp)
+            save_psf_png(out / f"{Path(name).stem}.psf.png", ks, res.k, tuple(y.shape[-2:]))
         rows.append({"input": str(path), "output": str(target), "status": "done", "wall_s": res.wall_s[0],
                      "final_loss": float(res.trace["loss"].iloc[-1])})
         _write_log(rows, out, record_base, start)

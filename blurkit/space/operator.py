@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
-from blurkit.space.basis_blur import BasisBlur
+from blurkit.space.basis_blur import BasisBlur, _pad_reflect
 from blurkit.space.blocks import (
     DOWNSCALE,
     PostprocessBlock,
@@ -144,6 +144,27 @@ class BlurOperator(nn.Module):
             h = self.dec[j](h)
         return crop_to(self.post(h), size)
 
+    def linearise(self, x: torch.Tensor, k: torch.Tensor) -> "LinearisedBlur":
+        """F with its mixture weights and residual frozen at ``x``: a blur that is linear in the blur-domain image.
+
+        With the basis head, ``F(x, k) = psi(sum_b m_b(x, k) (phi(x) conv K_b)) + r(x, k)``; holding ``m`` and ``r`` at
+        ``x`` leaves ``A u = sum_b m_b (u conv K_b)`` (plus the code's dynamic kernel), linear in ``u = phi(x)``, so
+        an x-step becomes a deconvolution (:mod:`blurkit.deblur.linear_xstep`). Only the basis head has this form.
+
+        Shape:
+            x ``(B, 3, H, W)``, k ``(B or 1, kdim, h_k, w_k)``.
+        """
+        if self.basis is None:
+            raise ValueError("only F with the basis head (KernelSpaceConfig.head='basis') can be linearised")
+        self.check_kernel(x, k)
+        k = k.expand(x.shape[0], -1, -1, -1) if k.shape[0] != x.shape[0] else k
+        out = self.residual(x, k)
+        kw = Fnn.interpolate(self.k_weights(k.to(out.dtype)), scale_factor=self.config.code_stride, mode="nearest")
+        logits = out[:, 3:] + kw[..., : out.shape[-2], : out.shape[-1]]
+        if self.dyn is not None:
+            logits = torch.cat([logits, self.dyn(x[:, :1], k)[1]], dim=1)
+        return LinearisedBlur(self, k, logits.float().softmax(dim=1), out[:, :3])
+
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Blur x with kernel k: ``x + r``, or with the basis head ``sum_b m_b (x conv K_b) + r``.
 
@@ -166,3 +187,74 @@ class BlurOperator(nn.Module):
             yb = self.basis(xb, out[:, 3:] + kw, extra)
             y = (yb if self.tone is None else self.tone.inverse(yb).to(x3.dtype)) + out[:, :3]
         return y.mean(dim=1, keepdim=True) if grey else y
+
+
+def _fast_size(n: int) -> int:
+    """The smallest 2-3-5-smooth integer >= n (a fast FFT length)."""
+    while True:
+        m = n
+        for f in (2, 3, 5):
+            while m % f == 0:
+                m //= f
+        if m == 1:
+            return n
+        n += 1
+
+
+class LinearisedBlur:
+    """The linear part of F at a fixed image (see :meth:`BlurOperator.linearise`).
+
+    Every member of the mixture (the basis kernels, and with a dynamic kernel the kernel of every code cell, masked
+    to its cell) becomes one kernel ``K_j`` with a weight map ``W_j``, so ``A u = sum_j W_j (u conv K_j)``; the kernels'
+    Fourier transforms are computed once here, which makes ``A`` cheap to apply many times (conjugate gradients).
+
+    Attributes:
+        weights: weight maps ``(B, J, H, W)``, summing to 1 over dim 1.
+        residual: F's free residual ``(B, 3, H, W)`` at the linearisation point.
+    """
+
+    def __init__(self, op: BlurOperator, k: torch.Tensor, weights: torch.Tensor, residual: torch.Tensor) -> None:
+        self.op, self.residual = op, residual
+        b, _, h, w = weights.shape
+        size = op.config.basis_size
+        self.pad = size // 2
+        kernels = op.basis.kernels().float()[None].expand(b, -1, -1, -1)  # (B, n_basis, S, S)
+        if op.dyn is not None:  # one kernel per code cell, weighted by the dynamic share inside its cell only
+            cells = op.dyn.kernels(k)  # (B, hk, wk, S, S)
+            hk, wk = cells.shape[1:3]
+            rows = torch.arange(h, device=k.device) // op.config.code_stride
+            cols = torch.arange(w, device=k.device) // op.config.code_stride
+            index = (rows[:, None] * wk + cols[None, :]).flatten()
+            onehot = Fnn.one_hot(index, hk * wk).T.reshape(1, hk * wk, h, w).to(weights.dtype)
+            weights = torch.cat([weights[:, :-1], weights[:, -1:] * onehot], dim=1)
+            kernels = torch.cat([kernels, cells.reshape(b, hk * wk, size, size).float()], dim=1)
+        self.weights = weights
+        self.size = (h, w)
+        self.fft_size = (_fast_size(h + 2 * self.pad), _fast_size(w + 2 * self.pad))  # no wrap-around inside the crop
+        kp = kernels.new_zeros(b, kernels.shape[1], *self.fft_size)
+        kp[..., :size, :size] = kernels
+        self.kernel_ft = torch.fft.rfft2(torch.roll(kp, shifts=(-self.pad, -self.pad), dims=(-2, -1)))
+
+    def to_domain(self, x: torch.Tensor) -> torch.Tensor:
+        """``phi(x)``: display intensities to the blur domain (the identity without a tone curve)."""
+        return x.float() if self.op.tone is None else self.op.tone(x)
+
+    def from_domain(self, u: torch.Tensor) -> torch.Tensor:
+        """``psi(u) = phi^-1(u)``."""
+        return u.float() if self.op.tone is None else self.op.tone.inverse(u)
+
+    def apply(self, u: torch.Tensor) -> torch.Tensor:
+        """``A u``: the frozen mixture applied to a blur-domain image (FFT, reflect-padded borders as in F).
+
+        Shape:
+            u ``(B, 3, H, W)`` -> ``(B, 3, H, W)``.
+        """
+        (h, w), p = self.size, self.pad
+        up = _pad_reflect(u.float(), p)
+        up = Fnn.pad(up, (0, self.fft_size[1] - up.shape[-1], 0, self.fft_size[0] - up.shape[-2]))
+        blurred = torch.fft.irfft2(torch.fft.rfft2(up)[:, :, None] * self.kernel_ft[:, None], s=self.fft_size)
+        return (blurred[..., p:p + h, p:p + w] * self.weights[:, None]).sum(dim=2)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """F evaluated with the frozen weights: ``psi(A phi(x)) + r`` (equals F(x, k) at the linearisation point)."""
+        return self.from_domain(self.apply(self.to_domain(x))) + self.residual

@@ -1,0 +1,182 @@
+"""The deblurring ladder: every method on the same textured test images of each (model > test data) set.
+
+Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
+deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind solver presets (``fast``, ``paper`` capped);
+SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; and ``no_blur_margin``: the true explanation's
+fit of y minus the no-blur explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6
+prefers to leave the image blurry).
+
+Images: the ``n`` test pairs of the data domain whose sharp ``size`` px crop has the largest gradient energy (mean
+squared finite difference), the same for every method. Every (set, method, image) cell is written to the per-image
+CSV as soon as it is done, and a re-run computes only the missing cells.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+from blurkit.deblur.metrics import psnr as np_psnr
+from blurkit.deblur.metrics import ssim as np_ssim
+from blurkit.errors import UnknownNameError
+from blurkit.experiments.deblur_report import (Method, load_pairs, method_blurry, method_classical, method_ours,
+                                               method_selfdeblur, to_image, to_tensor)
+from blurkit.profiles import get_profile
+from blurkit.provenance import provenance, save_result
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import psnr
+
+DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8")
+DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
+WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
+LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
+TRUE_CODE_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True)
+
+
+def parse_set(name: str) -> tuple[str, str]:
+    """``"reds-like>gopro-like"`` -> (model, test domain)."""
+    model, sep, data = name.partition(">")
+    if not sep or not model or not data:
+        raise UnknownNameError(f"a ladder set is written MODEL>DATA (e.g. reds-like>gopro-like), got '{name}'")
+    return model, data
+
+
+def gradient_energy(img: np.ndarray) -> float:
+    """Mean squared horizontal and vertical finite difference of an ``(H, W, C)`` image."""
+    return float(np.mean(np.diff(img, axis=0) ** 2) + np.mean(np.diff(img, axis=1) ** 2))
+
+
+def textured_pairs(domain: str, profile: str, n: int, size: int = 128) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The ``n`` test pairs whose sharp ``size`` px crop has the largest gradient energy, in name order."""
+    pairs = load_pairs(domain, profile, size=size)
+    ranked = sorted(pairs, key=lambda p: -gradient_energy(p[1]))[:n]
+    return sorted(ranked, key=lambda p: p[0])
+
+
+def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP) -> Method:
+    """The non-blind ceiling: k = G(x, y) from the sharp reference, then the linearised deconvolution."""
+    def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            k = model.encode(reference, y)
+        return linear_xstep(model, y, k, config=config), time.perf_counter() - t0
+    return run
+
+
+def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> float:
+    """``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB.
+
+    Shape:
+        x, y ``(1, C, H, W)``.
+    """
+    with torch.no_grad():
+        true_fit = psnr(model(x, y).clamp(0, 1), y)
+        blur_fit = psnr(model(y, y).clamp(0, 1), y)
+    return float(true_fit - blur_fit)
+
+
+def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
+                   paper_steps: int = 200) -> dict[str, Method]:
+    """Methods by name: ``blurry, true_code, fast, paper, smoke, selfdeblur, classical, srn, deblurganv2``."""
+    from blurkit.experiments.bench_deblur import bench_configs
+
+    smoke = get_profile(profile).name == "smoke"
+    factories: dict[str, Callable[[], Method]] = {
+        "blurry": method_blurry,
+        "true_code": method_true_code,
+        "fast": lambda: method_ours("smoke" if smoke else "fast"),
+        "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
+        "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
+        "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
+                                                 {"kernel_size": 31})),
+    }
+    out = {}
+    for name in names:
+        if name == "no_blur_margin":
+            continue
+        if name in ("srn", "deblurganv2"):
+            from blurkit.experiments.baseline_report import method_baseline
+
+            runs = baseline_runs or {}
+            if name not in runs:
+                raise UnknownNameError(f"method '{name}' needs a trained run: pass --baseline {name}=RUN_DIR")
+            out[name] = method_baseline(runs[name])
+        elif name in factories:
+            out[name] = factories[name]()
+        else:
+            known = sorted([*factories, "srn", "deblurganv2", "no_blur_margin"])
+            raise UnknownNameError(f"unknown ladder method '{name}'; choose from {', '.join(known)}")
+    return out
+
+
+def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
+    """One row per (set, method): mean PSNR / SSIM, mean gain over blurry, share made worse, seconds, n."""
+    rows = []
+    for (set_name, method), g in per_image.groupby(["set", "method"], sort=False):
+        if method == "no_blur_margin":
+            rows.append({"set": set_name, "method": method, "psnr": np.nan, "ssim": np.nan,
+                         "gain_db": g["margin_db"].mean(), "worse_frac": np.nan, "sec_per_image": np.nan,
+                         "n": len(g)})
+            continue
+        blurry = per_image[(per_image["set"] == set_name) & (per_image["method"] == "blurry")].set_index("image")
+        gain = g.set_index("image")["psnr"] - blurry["psnr"].reindex(g["image"]).to_numpy()
+        rows.append({"set": set_name, "method": method, "psnr": g["psnr"].mean(), "ssim": g["ssim"].mean(),
+                     "gain_db": gain.mean(), "worse_frac": float((gain < -WORSE_DB).mean()),
+                     "sec_per_image": g["wall_s"].mean(), "n": len(g)})
+    return pd.DataFrame(rows, columns=LADDER_COLUMNS)
+
+
+def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods: Sequence[str] = DEFAULT_METHODS,
+               profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
+               baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
+               name: str = "deblur_ladder") -> pd.DataFrame:
+    """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance."""
+    out_dir = Path(out_dir)
+    per_path = out_dir / f"{name}_per_image.csv"
+    done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+    rows = done.to_dict("records")
+    have = {(r["set"], r["method"], r["image"]) for r in rows}
+    start = time.perf_counter()
+    record = provenance(config={"sets": list(sets), "methods": list(methods), "profile": profile, "n": n,
+                                "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
+                                "paper_steps": paper_steps, "image_rule": "largest gradient energy of the sharp crop"},
+                        seed=seed)
+    for set_name in sets:
+        model_name, domain = parse_set(set_name)
+        model = KernelSpace.load(model_name).eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        pairs = textured_pairs(domain, profile, n, size)
+        fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
+        todo = [(m, i) for m in [*fns, *(["no_blur_margin"] if "no_blur_margin" in methods else [])]
+                for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
+        for method, i in tqdm(todo, desc=f"ladder {set_name}", disable=not progress, mininterval=5):
+            image, x, y = pairs[i]
+            xt, yt = to_tensor(x), to_tensor(y)
+            row = {"set": set_name, "method": method, "image": image}
+            if method == "no_blur_margin":
+                row["margin_db"] = no_blur_margin(model, xt, yt)
+            else:
+                t0 = time.perf_counter()
+                out, wall = fns[method](yt, model, seed + i, xt)
+                img = to_image(out.clamp(0, 1))
+                row.update(psnr=np_psnr(img, x), ssim=np_ssim(img, x), wall_s=wall or time.perf_counter() - t0)
+            rows.append(row)
+            save_result(pd.DataFrame(rows), per_path.stem, out_dir, {**record, "partial": True})
+    per_image = pd.DataFrame(rows)
+    summary = summarise(per_image)
+    record["wall_time_s"] = time.perf_counter() - start
+    save_result(per_image, per_path.stem, out_dir, record)
+    save_result(summary, name, out_dir, record)
+    return summary
+
+
+__all__ = ["DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "gradient_energy", "ladder_methods",
+           "method_true_code", "no_blur_margin", "parse_set", "run_ladder", "summarise", "textured_pairs"]

@@ -1,0 +1,87 @@
+"""The deblurring ladder on a tiny model: image rule, rows and columns, resume, the margin and bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from blurkit.cli import main
+from blurkit.errors import UnknownNameError
+from blurkit.experiments import ladder
+from blurkit.space.kernel_space import KernelSpace
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path) -> Path:
+    torch.manual_seed(0)
+    return KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"note": "untrained"})
+
+
+def test_parse_set_and_unknown_method() -> None:
+    assert ladder.parse_set("reds-like>gopro-like") == ("reds-like", "gopro-like")
+    with pytest.raises(UnknownNameError, match="MODEL>DATA"):
+        ladder.parse_set("reds-like")
+    with pytest.raises(UnknownNameError, match="unknown ladder method 'magic'"):
+        ladder.ladder_methods(["magic"], "smoke", "x")
+    with pytest.raises(UnknownNameError, match="--baseline srn=RUN_DIR"):
+        ladder.ladder_methods(["srn"], "smoke", "x")
+
+
+def test_gradient_energy_orders_texture() -> None:
+    flat, noisy = np.full((8, 8, 3), 0.5), np.random.default_rng(0).random((8, 8, 3))
+    assert ladder.gradient_energy(flat) == 0 < ladder.gradient_energy(noisy)
+
+
+def test_summary_gain_and_worse_share() -> None:
+    per = pd.DataFrame([
+        {"set": "a>b", "method": "blurry", "image": "0", "psnr": 20.0, "ssim": 0.5, "wall_s": 0.0},
+        {"set": "a>b", "method": "blurry", "image": "1", "psnr": 30.0, "ssim": 0.7, "wall_s": 0.0},
+        {"set": "a>b", "method": "m", "image": "0", "psnr": 23.0, "ssim": 0.6, "wall_s": 2.0},
+        {"set": "a>b", "method": "m", "image": "1", "psnr": 29.0, "ssim": 0.7, "wall_s": 4.0},
+        {"set": "a>b", "method": "no_blur_margin", "image": "0", "margin_db": -2.0},
+        {"set": "a>b", "method": "no_blur_margin", "image": "1", "margin_db": -4.0},
+    ])
+    s = ladder.summarise(per).set_index("method")
+    assert list(s.columns) == [c for c in ladder.LADDER_COLUMNS if c != "method"]
+    assert s.loc["m", "gain_db"] == pytest.approx(1.0) and s.loc["m", "worse_frac"] == 0.5
+    assert s.loc["m", "sec_per_image"] == 3.0 and s.loc["blurry", "gain_db"] == 0.0
+    assert s.loc["no_blur_margin", "gain_db"] == -3.0 and s.loc["no_blur_margin", "n"] == 2
+
+
+def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    sets = [f"{tiny_model}>gopro-like"]
+    methods = ["blurry", "true_code", "fast", "no_blur_margin"]
+    summary = ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
+    assert list(summary.method) == methods and (summary.n == 2).all()
+    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
+    assert len(per) == 8 and per.groupby("method").image.apply(sorted).map(tuple).nunique() == 1  # same images
+    assert (tmp_path / "out" / "deblur_ladder.meta.json").exists()
+    blurry = per[per.method == "blurry"].psnr.to_numpy()
+    assert np.isfinite(blurry).all() and np.isfinite(per[per.method == "no_blur_margin"].margin_db).all()
+    calls = []
+    real = ladder.ladder_methods
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        fns = real(*a, **kw)
+        return {m: (lambda f, m: lambda *x: calls.append(m) or f(*x))(f, m) for m, f in fns.items()}
+
+    monkeypatch.setattr(ladder, "ladder_methods", counting)
+    again = ladder.run_ladder(tmp_path / "out", sets, [*methods, "classical"], profile="smoke", n=2, size=32,
+                              progress=False)
+    assert calls == ["classical", "classical"]  # only the missing cells
+    assert "classical" in set(again.method)
+
+
+def test_cli_ladder_bad_set(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "ladder", "--set", "nonsense", "--profile", "smoke"]) == 2
+    assert "MODEL>DATA" in capsys.readouterr().err
