@@ -1,5 +1,6 @@
 # blurkit: two commands do all set-up.
-#   make test       create .venv if missing, install, run the whole test suite (pytest + nbval on the notebooks)
+#   make test       create .venv if missing, install, run the whole test suite (pytest, the notebooks through papermill,
+#                   nbval on the notebooks); writes nothing into the checkout
 #   make reproduce  create .venv, install, fetch the embedded default data, run `blurkit reproduce all --profile smoke`
 PYTHON ?= python3.11
 VENV ?= .venv
@@ -24,9 +25,18 @@ system-photos:
 data: install system-photos
 	$(VENV)/bin/blurkit data prepare --profile $(PROFILE)
 
+# The test run writes nothing into the checkout: the notebooks run once through papermill (`blurkit reproduce`, its
+# parameters and the provenance beside every result are then checked) and once in place by nbval (the stored
+# outputs of each summary cell are compared), with results and the baselines' work cache in a temporary folder.
 test: install system-photos
 	$(PY) -m pytest -q tests
-	$(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+	@set -e; tmp="$$(mktemp -d "$${TMPDIR:-/tmp}/blurkit-test.XXXXXX")"; trap 'rm -rf "$$tmp"' EXIT; \
+	export BLURKIT_WORK_DIR="$$tmp/work"; \
+	echo "+ blurkit reproduce all --profile smoke --results-dir $$tmp/papermill"; \
+	$(VENV)/bin/blurkit reproduce all --profile smoke --results-dir "$$tmp/papermill"; \
+	BLURKIT_REPRODUCED="$$tmp/papermill" $(PY) -m pytest -q -p no:cacheprovider tests/experiments/test_reproduced.py; \
+	echo "+ pytest --nbval-lax notebooks/ (results in $$tmp/nbval)"; \
+	BLURKIT_RESULTS_DIR="$$tmp/nbval" $(PY) -m pytest -q --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
 
 reproduce: data
 	$(VENV)/bin/blurkit reproduce all --profile $(PROFILE)

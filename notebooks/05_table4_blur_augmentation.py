@@ -25,8 +25,8 @@
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
-results_dir = "../results/smoke"
-work_dir = None  # default ../runs/<profile>/baselines, shared by notebooks 02, 04, 05, 06: runs train once
+results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
+work_dir = None  # None: $BLURKIT_WORK_DIR, else ../runs/<profile>/baselines; shared by 02, 04, 05, 06
 models = {"reds-like": "reds-like", "gopro-like": "gopro-like"}
 threads = None
 
@@ -38,11 +38,13 @@ from blurkit.data.datasets import resolve_pairs
 from blurkit.data.default_data import build_default
 from blurkit.data.images import read_image
 from blurkit.plots import paper_vs_ours, show_pairs
+from blurkit.experiments.notebooks import results_folder, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
-work_dir = work_dir or f"../runs/{prof.name}/baselines"
+results_dir = results_folder(prof.name, results_dir)
+work_dir = work_folder(prof.name, work_dir)
 build_default(prof, progress=False)
 with timed() as t:
     table = table4(prof.name, Path(work_dir), models, seed=seed, threads=threads, progress=False)
@@ -61,6 +63,8 @@ save_figure(fig_pairs, "05_augmented_pairs", results_dir, record)
 save_result(table, "05_table4_blur_augmentation", results_dir, record)
 
 # %% tags=["nbval-check-output"]
-print("rows:", list(table.entry))
-print("finite PSNR:", bool(table.ours.notna().all()), "| claim_holds is boolean:",
-      set(map(type, table.claim_holds)) == {bool})
+# Key numbers, stable across CPUs and thread counts (SRN-Deblur at 1 vs 2 threads: 1e-4 dB): PSNR to 0.1 dB.
+# claim_holds: the gap combined - motion-only has the paper's sign.
+for r in table.itertuples():
+    print(f"{r.entry:18s} ours {r.ours:.1f} dB (blurry input {r.blurry_psnr:.1f}) | gap: ours {r.gap_ours:+.1f}, "
+          f"paper {r.gap_paper:+.2f} | claim holds: {r.claim_holds}")

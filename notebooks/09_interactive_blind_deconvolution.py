@@ -31,7 +31,7 @@
 # %% tags=["parameters"]
 profile = "smoke"
 seed = 0
-results_dir = "../results/smoke"
+results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
 image = "skimage-chelsea"  # a test photo id (or an index into the prepared test photos)
 blur = "kernel 3"  # "kernel 1" .. "kernel 8", or a domain: reds-like, gopro-like, hide-like, uniform-8
 solver = None  # None: our method at the profile's preset (smoke -> ours-smoke, cpu -> ours-fast, paper -> ours-paper)
@@ -49,10 +49,12 @@ from IPython.display import display
 
 from blurkit.teaching.interactive import LivePlot, controls, make_problem, run, show_figure, summary_figure
 from blurkit.data.photos import prepare_photos
+from blurkit.experiments.notebooks import results_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, timed
 
 prof = get_profile(profile)
+results_dir = results_folder(prof.name, results_dir)
 if threads:
     torch.set_num_threads(threads)
 prepare_photos()
@@ -90,8 +92,11 @@ display(controls(problem.image, blur, solver, model, lam=lam, gamma=gamma, alpha
                  profile=prof.name, seed=seed, size=size))
 
 # %% tags=["nbval-check-output"]
-print("solver:", solver, "| image shape:", tuple(result.x.shape), "| same as the blurry input:",
-      result.x.shape == problem.blurry.shape)
+# Key numbers, stable across CPUs and thread counts (1 vs 2 threads: 1e-4 dB, SSIM 7e-4): PSNR to 0.1 dB, SSIM to
+# 0.01. At smoke the estimate is not expected to beat the input; the numbers pin what this run gives.
+m = result.metrics
+print("solver:", solver, "| estimate shaped as the blurry input:", result.x.shape == problem.blurry.shape,
+      "| true kernel known:", problem.true_kernel is not None, "| figure saved:", png.exists())
 print("trace rows:", len(result.trace), "| live plot recorded them all:", len(live.rows) == len(result.trace))
-print("metrics finite:", all(v == v and abs(v) != float("inf") for v in result.metrics.values()))
-print("true kernel known:", problem.true_kernel is not None, "| figure saved:", png.exists())
+print(f"PSNR: blurry {m['psnr_blurry']:.1f} dB, estimate {m['psnr']:.1f} dB | "
+      f"SSIM: blurry {m['ssim_blurry']:.2f}, estimate {m['ssim']:.2f}")

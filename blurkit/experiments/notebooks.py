@@ -1,23 +1,49 @@
 """Running the numbered notebooks headless with papermill (``blurkit reproduce``).
 
 Each notebook has a cell tagged ``parameters`` (``profile``, ``seed``, ``results_dir``); papermill injects the
-values and writes the executed copy to ``results/<profile>/notebooks/``. The notebooks write their own tables and
+values and writes the executed copy to ``<results_dir>/notebooks/``. The notebooks write their own tables and
 figures (with provenance) into ``results_dir``.
+
+Where a notebook runs without an injected ``results_dir`` (opened in Jupyter, or executed in place by nbval), it
+asks :func:`results_folder`: ``$BLURKIT_RESULTS_DIR`` when set, else ``results/<profile>/``; the notebooks that
+train baselines ask :func:`work_folder` for their cache (``$BLURKIT_WORK_DIR``, else ``runs/<profile>/baselines``).
+``make test`` points both at a temporary folder, so a test run never writes into the checkout.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from pathlib import Path
 from typing import Any
 
 from blurkit.errors import BlurkitError, UnknownNameError
-from blurkit.paths import NOTEBOOK_DIR, RESULTS_DIR
+from blurkit.paths import NOTEBOOK_DIR, REPO_DIR, RESULTS_DIR
 from blurkit.profiles import get_profile
 
 _NB = re.compile(r"^(\d\d)_(.+)\.ipynb$")
+RESULTS_ENV = "BLURKIT_RESULTS_DIR"
+WORK_ENV = "BLURKIT_WORK_DIR"
+
+
+def results_folder(profile: str, results_dir: str | os.PathLike | None = None) -> Path:
+    """Where a notebook run writes its results: ``results_dir`` if given, else ``$BLURKIT_RESULTS_DIR``, else
+    ``results/<profile>/`` of the repository."""
+    if results_dir:
+        return Path(results_dir)
+    env = os.environ.get(RESULTS_ENV)
+    return Path(env).expanduser() if env else RESULTS_DIR / get_profile(profile).name
+
+
+def work_folder(profile: str, work_dir: str | os.PathLike | None = None) -> Path:
+    """The resumable cache of the baseline notebooks (kernel-space datasets, trained baselines): ``work_dir`` if
+    given, else ``$BLURKIT_WORK_DIR``, else ``runs/<profile>/baselines`` of the repository (git-ignored)."""
+    if work_dir:
+        return Path(work_dir)
+    env = os.environ.get(WORK_ENV)
+    return Path(env).expanduser() if env else REPO_DIR / "runs" / get_profile(profile).name / "baselines"
 
 
 def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
@@ -55,7 +81,7 @@ def run_notebook(path: Path, profile: str, results_dir: Path | None = None, seed
     import papermill as pm
 
     prof = get_profile(profile)
-    results_dir = Path(results_dir) if results_dir else RESULTS_DIR / prof.name
+    results_dir = results_folder(prof.name, results_dir)
     out = results_dir / "notebooks" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
     params = {"profile": prof.name, "seed": seed, "results_dir": str(results_dir.resolve())}
