@@ -141,6 +141,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+    if len(done):  # cells of other sets or methods than asked for now are left out of the tables
+        done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
     rows = done.to_dict("records")
     have = {(r["set"], r["method"], r["image"]) for r in rows}
     start = time.perf_counter()
