@@ -40,7 +40,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
-from blurkit.space.basis_blur import BasisBlur, _pad_reflect
+from blurkit.space.basis_blur import BasisBlur, _pad_reflect, fast_fft_size
 from blurkit.space.blocks import (
     DOWNSCALE,
     PostprocessBlock,
@@ -189,18 +189,6 @@ class BlurOperator(nn.Module):
         return y.mean(dim=1, keepdim=True) if grey else y
 
 
-def _fast_size(n: int) -> int:
-    """The smallest 2-3-5-smooth integer >= n (a fast FFT length)."""
-    while True:
-        m = n
-        for f in (2, 3, 5):
-            while m % f == 0:
-                m //= f
-        if m == 1:
-            return n
-        n += 1
-
-
 class LinearisedBlur:
     """The linear part of F at a fixed image (see :meth:`BlurOperator.linearise`).
 
@@ -230,7 +218,7 @@ class LinearisedBlur:
             kernels = torch.cat([kernels, cells.reshape(b, hk * wk, size, size).float()], dim=1)
         self.weights = weights
         self.size = (h, w)
-        self.fft_size = (_fast_size(h + 2 * self.pad), _fast_size(w + 2 * self.pad))  # no wrap-around inside the crop
+        self.fft_size = (fast_fft_size(h + 2 * self.pad), fast_fft_size(w + 2 * self.pad))  # no wrap inside the crop
         kp = kernels.new_zeros(b, kernels.shape[1], *self.fft_size)
         kp[..., :size, :size] = kernels
         self.kernel_ft = torch.fft.rfft2(torch.roll(kp, shifts=(-self.pad, -self.pad), dims=(-2, -1)))
