@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 baseline_app = typer.Typer(help="Learned baselines: SRN-Deblur (CVPR 2018) and DeblurGAN-v2 (ICCV 2019), trained "
-                           "here on the same paired data.", no_args_is_help=True)
+                           "here on the same paired data.", no_args_is_help=True, rich_markup_mode=None)
 
 
 @baseline_app.command("train")
