@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from PIL import Image, ImageFile
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from blurkit.errors import ImageReadError, ImageSizeError
 from blurkit.files import atomic_path
@@ -57,6 +57,9 @@ def _decode(path: Path) -> np.ndarray:
                 arr = np.asarray(im.convert("RGB"))
     except ImageReadError:
         raise
+    except UnidentifiedImageError:  # PIL's message names an in-memory buffer object, not the file
+        raise ImageReadError(f"cannot read image '{path}': not a PNG/JPEG/TIFF/BMP/WebP image (its bytes are no "
+                             "image format this reads)") from None
     except Exception as exc:  # PIL raises many kinds for bad files
         raise ImageReadError(f"cannot read image '{path}': {exc}") from None
     if path.suffix.lower() == ".png" and arr.dtype == np.uint8 and _png_bit_depth(data) == 16:
