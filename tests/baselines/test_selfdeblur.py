@@ -106,9 +106,11 @@ def test_deterministic_per_seed() -> None:
     c = selfdeblur(y, "smoke", seed=5, progress=False)
     assert torch.equal(a.x, b.x) and torch.equal(a.kernel, b.kernel)
     assert not torch.equal(a.x, c.x)
-    # image i of a batch uses seed + i, whatever else is in the batch
-    pair = selfdeblur(torch.cat([y, y]), "smoke", seed=3, progress=False)
-    torch.testing.assert_close(pair.x[1:], a.x)
+    # image i of a batch is solved alone with seed + i, whatever else is in the batch: the same arithmetic as a
+    # batch of one, so equal (and a tolerance would not help an optimisation this sensitive to rounding)
+    other = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(9))
+    pair = selfdeblur(torch.cat([other, y]), "smoke", seed=3, progress=False)
+    assert torch.equal(pair.x[1:], a.x) and torch.equal(pair.kernel[1:], a.kernel)
 
 
 def test_conv_valid_is_a_true_convolution() -> None:
@@ -157,13 +159,15 @@ def test_short_run_recovers_a_known_blur() -> None:
     res = selfdeblur(y, cfg, reference=truth, progress=False)
     trace = res.trace
     assert trace["step"].tolist() == [0, 40, 80, 120, 160, 200, 240]
-    assert trace["psnr"].notna().all() and (trace["psnr"] > 5).all()
-    assert trace["loss"].iloc[-1] < 0.05 * trace["loss"].iloc[0]
+    # floors: the measured value on this machine minus a margin (min trace PSNR 11.9 dB, loss ratio 0.0023, kernel
+    # L1 0.34, re-blur PSNR 38.4 dB)
+    assert trace["psnr"].notna().all() and (trace["psnr"] > 10.0).all()
+    assert trace["loss"].iloc[-1] < 0.01 * trace["loss"].iloc[0]
     torch.testing.assert_close(torch.tensor(trace["loss"].to_numpy()), torch.tensor(trace["mse"].to_numpy()))
     uniform = torch.full((ks, ks), 1.0 / ks**2)
     assert _shift_invariant_l1(uniform, truth_k) > 1.5
-    assert _shift_invariant_l1(res.kernel[0], truth_k) < 0.7
+    assert _shift_invariant_l1(res.kernel[0], truth_k) < 0.5
     # the returned estimate explains y: re-blur with the returned kernel over the central crop's interior
     p = ks // 2
-    assert float(psnr(conv_valid(res.x, res.kernel), y[..., p:-p, p:-p])[0]) > 25.0
+    assert float(psnr(conv_valid(res.x, res.kernel), y[..., p:-p, p:-p])[0]) > 35.0
     assert float(psnr(res.x, truth)[0]) == pytest.approx(trace["psnr"].iloc[-1], abs=1e-4)

@@ -10,6 +10,7 @@ from scipy import ndimage
 from blurkit.data.crf import CRF, crf_names
 from blurkit.data.kernels import LEVIN_SIZES, convolve, eight_kernels, motion_kernel, random_kernels
 from blurkit.errors import UnknownNameError
+from tests.tolerances import sum_tol
 
 
 def test_eight_kernels_are_fixed_normalised_and_levin_sized() -> None:
@@ -41,19 +42,36 @@ def test_convolve_matches_scipy_and_delta_is_identity() -> None:
     k = eight_kernels()[4]
     out = convolve(torch.from_numpy(img), k).numpy()
     ref = np.stack([[ndimage.convolve(img[b, c], k, mode="mirror") for c in range(3)] for b in range(2)])
-    np.testing.assert_allclose(out, ref, atol=1e-5)
+    # a normalised non-negative kernel on [0, 1] images: float32 accumulation of k.size terms of total weight 1
+    np.testing.assert_allclose(out, ref, atol=sum_tol(k.size), rtol=0)
     delta = np.zeros((5, 5), np.float32)
     delta[2, 2] = 1
-    np.testing.assert_allclose(convolve(torch.from_numpy(img), delta).numpy(), img, atol=1e-6)
+    np.testing.assert_array_equal(convolve(torch.from_numpy(img), delta).numpy(), img)  # 1 * x + 0 * ... is exact
 
 
 def test_convolve_per_item_kernels_and_gradients() -> None:
-    img = torch.rand(2, 1, 16, 16, requires_grad=True)
-    ks = torch.from_numpy(np.stack([eight_kernels()[6], eight_kernels()[7]]))
-    out = convolve(img, ks)
-    assert out.shape == img.shape
+    """Item i is blurred by kernel i (not by the other one, not by a mix), and the gradient flows back through it."""
+    rng = np.random.default_rng(1)
+    kernels = [eight_kernels()[6], eight_kernels()[7]]  # both 23 px, different paths
+    img = torch.from_numpy(rng.random((2, 2, 64, 64))).requires_grad_(True)  # float64: the comparison is exact
+    out = convolve(img, torch.from_numpy(np.stack(kernels)))
+    assert out.shape == img.shape and out.dtype == torch.float64
+    x = img.detach().numpy()
+    for i, k in enumerate(kernels):
+        for c in range(2):
+            own = ndimage.convolve(x[i, c], k.astype(np.float64), mode="mirror")
+            other = ndimage.convolve(x[i, c], kernels[1 - i].astype(np.float64), mode="mirror")
+            np.testing.assert_allclose(out[i, c].detach().numpy(), own, atol=sum_tol(k.size, dtype=np.float64),
+                                       rtol=0)
+            assert np.abs(own - other).max() > 0.05  # the check would see a swapped kernel
     out.sum().backward()
-    assert img.grad is not None and torch.isfinite(img.grad).all()
+    # d(sum of outputs)/d(pixel) is the item's kernel sum (1 up to its float32 normalisation) wherever no reflected
+    # copy of the pixel is read
+    for i, k in enumerate(kernels):
+        inner = img.grad[i, :, 22:42, 22:42]
+        want = torch.full_like(inner, float(k.astype(np.float64).sum()))
+        torch.testing.assert_close(inner, want, atol=sum_tol(k.size, dtype=np.float64), rtol=0)
+    assert torch.isfinite(img.grad).all() and img.grad.min() > 0
 
 
 @pytest.mark.parametrize("name", crf_names())

@@ -66,10 +66,16 @@ def test_deterministic(model):
 
 
 def test_batch_results_do_not_depend_on_batch(model):
+    """Image i of a batch is solved alone with seed + i: the same arithmetic as a batch of one, so the results are
+    equal, not just close. (A tolerance would not help: the smoke solver is chaotic, a one-ulp change of y moves
+    its x by 0.18, so a result that took another path would differ by far more than any rounding tolerance.)"""
     y = _images(b=2)
     both = deblur(model, y, "smoke", seed=0, progress=False)
     second = deblur(model, y[1:], "smoke", seed=1, progress=False)
-    assert torch.allclose(both.x[1:], second.x, atol=1e-6)
+    assert torch.equal(both.x[1:], second.x) and torch.equal(both.k[1:], second.k)
+    other = y.clone()
+    other[0] = _images(b=1, seed=9)[0]  # another first image leaves the second one's result as it was
+    assert torch.equal(deblur(model, other, "smoke", seed=0, progress=False).x[1:], both.x[1:])
 
 
 def test_model_left_unchanged(model):
@@ -119,5 +125,5 @@ def test_known_operator_images_get_closer_to_the_truth():
         y = model.apply(x_true, k_true).clamp(0, 1)
     cfg = DEBLUR_PRESETS["fast"].replace(steps=150, gamma=0.0, lam=0.0)
     res = deblur(model, y, cfg, reference=x_true, progress=False)
-    assert float(psnr(res.x, x_true)) > float(psnr(y, x_true)) + 1.0
+    assert float(psnr(res.x, x_true)) > float(psnr(y, x_true)) + 8.0  # measured +10.0 dB, 2 dB margin
     assert isinstance(res.trace, pd.DataFrame)

@@ -26,6 +26,7 @@ from blurkit.space.extractor import KernelExtractor
 from blurkit.space.kernel_space import KernelSpace, resize_kernel
 from blurkit.space.netconfig import NET_PRESETS, KernelSpaceConfig, net_preset
 from blurkit.space.operator import BlurOperator
+from tests.tolerances import float64_copy, ulp_tol
 
 SMOKE = NET_PRESETS["smoke"]
 
@@ -136,8 +137,8 @@ class TestBlurOperator:
 
     def test_paper_preset(self) -> None:
         ks = _model("paper")
-        assert ks.num_parameters("G") == pytest.approx(PAPER_G, rel=0.01)
-        assert ks.num_parameters("F") == pytest.approx(PAPER_F, rel=0.01)
+        assert ks.num_parameters("G") == PAPER_G  # exact: one missing ResBlock(64) would be 73_856 short
+        assert ks.num_parameters("F") == PAPER_F
         assert ks.num_parameters() == ks.num_parameters("F") + ks.num_parameters("G")
         assert PAPER_F + PAPER_G == 41_638_403  # the hand count itself
         with torch.no_grad():
@@ -202,11 +203,19 @@ class TestBlurOperator:
         with torch.no_grad():
             k = ks.encode(x, y)
             out = ks.apply(x, k)
-            assert (ks.apply(x, k + 1.0) - out).abs().max() > 1e-6  # k conditions F
+            assert (ks.apply(x, k + 1.0) - out).abs().max() > 1e-3  # k conditions F (measured 0.015)
             assert (k[0] - k[1]).abs().max() > 0  # different pairs, different kernels
-            for i in range(2):  # no mixing across the batch
-                torch.testing.assert_close(ks.apply(x[i : i + 1], k[i : i + 1]), out[i : i + 1])
-                torch.testing.assert_close(ks.encode(x[i : i + 1], y[i : i + 1]), k[i : i + 1])
+        # No mixing across the batch, compared in float64 (tests/tolerances.py): in float32 a batch of 1 and of 2 may
+        # take different convolution algorithms (6e-7 apart on this CPU); in float64 they agree to ~1e-15, and a
+        # float32 ulp of the output scale stays far below what mixing two images would change.
+        ks64, x64, y64 = float64_copy(ks), x.double(), y.double()
+        with torch.no_grad():
+            k64 = ks64.encode(x64, y64)
+            out64 = ks64.apply(x64, k64)
+            for i in range(2):
+                one = slice(i, i + 1)
+                torch.testing.assert_close(ks64.apply(x64[one], k64[one]), out64[one], atol=ulp_tol(out64), rtol=0)
+                torch.testing.assert_close(ks64.encode(x64[one], y64[one]), k64[one], atol=ulp_tol(k64), rtol=0)
 
     def test_gradients(self) -> None:
         ks = _model()
