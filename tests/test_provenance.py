@@ -27,7 +27,9 @@ KEYS = {"config", "seed", "git_commit", "versions", "device", "wall_time_s", "cr
 
 
 def test_provenance_has_all_keys() -> None:
+    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # "created" is to the second
     rec = provenance()
+    after = dt.datetime.now(dt.timezone.utc)
     assert KEYS <= set(rec)
     assert rec["config"] is None and rec["seed"] is None and rec["wall_time_s"] is None
     assert rec["versions"]["torch"] == metadata.version("torch")
@@ -37,7 +39,7 @@ def test_provenance_has_all_keys() -> None:
     assert rec["command"] == " ".join(sys.argv)
     created = dt.datetime.fromisoformat(rec["created"])
     assert created.tzinfo is not None
-    assert abs((dt.datetime.now(dt.timezone.utc) - created).total_seconds()) < 60
+    assert before <= created <= after  # the call's own time, however long a busy machine took over it
     assert rec["git_commit"] == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", rec["git_commit"])
     json.dumps(rec)  # serialisable as is
 
@@ -137,17 +139,20 @@ def test_save_figure_writes_png_and_meta(tmp_path: Path) -> None:
 
 
 def test_timed_measures_a_sleep() -> None:
+    start = time.perf_counter()
     with timed() as t:
         assert t == {}
         time.sleep(0.05)
-    assert 0.05 <= t["wall_time_s"] < 0.5
+    outside = time.perf_counter() - start
+    assert 0.05 <= t["wall_time_s"] <= outside  # at least the sleep, at most the time around the block
 
 
 def test_timed_records_even_on_error() -> None:
+    start = time.perf_counter()
     with pytest.raises(ValueError):
         with timed() as t:
             raise ValueError("x")
-    assert 0.0 <= t["wall_time_s"] < 0.5
+    assert 0.0 <= t["wall_time_s"] <= time.perf_counter() - start
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -38,9 +38,10 @@ def _blurred(sharp: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.clip(y + np.random.default_rng(0).normal(0, 0.002, y.shape), 0, 1)
 
 
-# measured (astronaut 128 px, noise sigma 0.002, kernel box 21): default preset, 15 px kernel: +10.7 dB,
-# similarity 0.96 (delta 0.49); fast preset, 13 px kernel: +3.3 dB, similarity 0.93 (delta 0.36)
-@pytest.mark.parametrize("preset, kernel_index, min_gain", [("default", 2, 6.0), ("fast", 4, 1.5)])
+# measured (astronaut 128 px, noise sigma 0.002, kernel box 21): default preset, 15 px kernel: +10.65 dB,
+# similarity 0.958 (delta 0.49); fast preset, 13 px kernel: +3.33 dB, similarity 0.927 (delta 0.36). Floors: the
+# gain less 1 dB (default) or 0.8 dB (fast), the similarity less 0.05.
+@pytest.mark.parametrize("preset, kernel_index, min_gain", [("default", 2, 9.6), ("fast", 4, 2.5)])
 def test_blind_deconvolution_quality(sharp: np.ndarray, preset: str, kernel_index: int, min_gain: float) -> None:
     k = _centred(eight_kernels()[kernel_index].astype(np.float64), 21)
     y = _blurred(sharp, k)
@@ -50,8 +51,7 @@ def test_blind_deconvolution_quality(sharp: np.ndarray, preset: str, kernel_inde
     delta = np.zeros((3, 3))
     delta[1, 1] = 1.0
     sim, sim_delta = _kernel_similarity(res.kernel, k), _kernel_similarity(delta, k)
-    assert sim > 0.8 and sim > sim_delta + 0.3, (sim, sim_delta)
-    assert res.wall_s < 20.0
+    assert sim > 0.87 and sim > sim_delta + 0.3, (sim, sim_delta)
 
 
 @pytest.mark.parametrize("shape, ks", [((8, 8), 3), ((8, 8), 21), ((12, 30, 3), 9), ((40, 17), 5)])
@@ -79,7 +79,7 @@ def test_deterministic() -> None:
 def test_delta_kernel_leaves_sharp_image_nearly_unchanged(sharp: np.ndarray) -> None:
     delta = np.zeros((5, 5))
     delta[2, 2] = 1.0
-    assert psnr(hyper_laplacian_deconv(sharp[:48, :48], delta), sharp[:48, :48]) > 30.0
+    assert psnr(hyper_laplacian_deconv(sharp[:48, :48], delta), sharp[:48, :48]) > 50.0  # measured 54.9 dB
 
 
 @pytest.mark.parametrize(

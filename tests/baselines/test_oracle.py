@@ -31,10 +31,11 @@ def sharp() -> np.ndarray:
     return transform.resize(data.astronaut() / 255.0, (96, 96, 3), anti_aliasing=True)
 
 
-# (kernel, min Wiener gain, min RL gain); measured gains: line 2.4 / 3.7 dB, Levin-like 13 px 7.2 / 8.2 dB
+# (kernel, min Wiener gain, min RL gain): the measured gains (line 2.43 / 3.66 dB, Levin-like 13 px 7.15 / 8.19 dB)
+# less a 0.5 dB margin (NumPy FFTs and convolutions: the gains agree across machines to far better than that)
 CASES = {
-    "line": (_line_kernel, 1.5, 2.5),
-    "levin_like": (lambda: eight_kernels()[4].astype(np.float64), 5.0, 6.0),
+    "line": (_line_kernel, 1.9, 3.1),
+    "levin_like": (lambda: eight_kernels()[4].astype(np.float64), 6.6, 7.7),
 }
 
 
@@ -52,8 +53,9 @@ def test_kernel_orientation_matters(sharp: np.ndarray) -> None:
     """Deconvolving with the flipped (wrong-convention) kernel must be clearly worse: catches a flip bug."""
     k = eight_kernels()[4].astype(np.float64)
     y = _blur(sharp, k)
-    assert psnr(wiener(y, k), sharp) > psnr(wiener(y, k[::-1, ::-1]), sharp) + 5.0
-    assert psnr(richardson_lucy(y, k), sharp) > psnr(richardson_lucy(y, k[::-1, ::-1]), sharp) + 5.0
+    # measured: 10.8 dB (Wiener) and 11.8 dB (Richardson-Lucy) better than with the flipped kernel
+    assert psnr(wiener(y, k), sharp) > psnr(wiener(y, k[::-1, ::-1]), sharp) + 9.5
+    assert psnr(richardson_lucy(y, k), sharp) > psnr(richardson_lucy(y, k[::-1, ::-1]), sharp) + 10.5
 
 
 @pytest.mark.parametrize("shape", [(40, 33), (40, 33, 3), (6, 5)])

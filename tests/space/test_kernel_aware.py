@@ -13,6 +13,7 @@ from blurkit.space.basis_blur import BASIS_LR_SCALE, BasisBlur, basis_convolve
 from blurkit.space.kernel_estimate import tile_kernel_estimate
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.netconfig import NET_PRESETS, KernelSpaceConfig
+from tests.gradients import dead_parameters
 from tests.imagegen import rand_rgb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -69,7 +70,7 @@ def test_kernel_estimate_names_the_kernel() -> None:
             assert est.shape == (1, 31 * 31, 1, 1)
             sims = torch.nn.functional.cosine_similarity(est.flatten()[None], templates, dim=1)
             hits += int(sims.argmax()) == i
-    assert hits >= 12, f"the estimate named {hits}/16 kernels (chance: 2)"
+    assert hits >= 14, f"the estimate named {hits}/16 kernels (chance: 2; measured 15)"
 
 
 def test_kernel_estimate_grid_and_bad_size() -> None:
@@ -86,8 +87,8 @@ def test_both_heads_any_size_and_gradients(preset: str) -> None:
     x, y = _image(4, 37)[..., :29], _image(5, 37)[..., :29]
     out = ks(x, y)
     assert out.shape == x.shape
-    out.mean().backward()
-    assert all(p.grad is not None for p in ks.parameters())
+    (out - y).pow(2).mean().backward()
+    assert dead_parameters(ks.named_parameters()) == []  # finite, and not zero everywhere
 
 
 def test_basis_head_depends_on_k() -> None:
@@ -96,7 +97,7 @@ def test_basis_head_depends_on_k() -> None:
     x, y = _image(6, 64), _image(7, 64)
     with torch.no_grad():
         k = ks.encode(x, y)
-        assert (ks.apply(x, k + 3.0) - ks.apply(x, k)).abs().max() > 1e-4
+        assert (ks.apply(x, k + 3.0) - ks.apply(x, k)).abs().max() > 5e-3  # measured 0.024
 
 
 def test_parameter_groups_speed_up_the_basis_only() -> None:

@@ -51,7 +51,7 @@ def test_batches_are_seeded_and_augmented(pair_dir: Path) -> None:
 
 def test_smoke_training_writes_a_loadable_model(pair_dir: Path, tmp_path: Path) -> None:
     res = train("smoke", pair_dir, tmp_path / "run", steps=8, progress=False)
-    assert res.step == 8 and res.val_psnr is not None and res.val_psnr > 10
+    assert res.step == 8 and res.val_psnr is not None and res.val_psnr > 16.5  # measured 18.6 dB, 2 dB margin
     assert set(res.history.columns) >= {"step", "loss", "psnr", "lr", "val_psnr"}
     ks = KernelSpace.load(tmp_path / "run" / "model.pt")
     assert ks.provenance["steps"] == 8 and ks.provenance["wall_time_s"] > 0
@@ -70,7 +70,7 @@ def test_training_lowers_the_loss_on_held_out_pairs(pair_dir: Path, tmp_path: Pa
     fresh = KernelSpace("smoke").to(memory_format=torch.channels_last)
     before = validate(fresh, val, torch.device("cpu"))
     res = train("smoke", pair_dir, tmp_path / "run", steps=40, progress=False)
-    assert res.val_psnr > before + 0.5, (before, res.val_psnr)
+    assert res.val_psnr > before + 4.5, (before, res.val_psnr)  # measured 16.5 -> 22.6 dB (+6.1), 1.6 dB margin
 
 
 def test_resume_equals_straight_run(pair_dir: Path, tmp_path: Path) -> None:

@@ -52,6 +52,22 @@ def test_ctrl_c_saves_the_state_reached_and_propagates() -> None:
 
 def test_no_validation_without_a_validator() -> None:
     history: list = []
-    (_, last_val), _ = _loop(0, 0, 5, history)
-    assert history == [] and last_val is None
+    saved: list[int] = []
+    step, last_val = run_steps(0, 6, 6, history, lambda s: {"loss": 1.0, "psnr": 20.0, "lr": 0.1}, None, val_every=3,
+                               ckpt_every=4, save_state=saved.append, desc="test", progress=False)
+    assert step == 6 and [h["step"] for h in history] == list(range(1, 7))  # it trains ...
+    assert all(h["val_psnr"] is None for h in history) and last_val is None  # ... but never validates
+    assert saved == [4, 6] and last_validation(history) is None
+
+
+def test_last_validation_is_the_latest_recorded() -> None:
+    assert last_validation([]) is None
     assert last_validation([{"val_psnr": None}, {"val_psnr": 31.0}, {"val_psnr": None}]) == 31.0
+    assert last_validation([{"val_psnr": 30.0}, {"val_psnr": 32.0}]) == 32.0
+
+
+def test_a_resumed_loop_keeps_the_last_validation() -> None:
+    history = [{"step": 1, "loss": 1.0, "psnr": 20.0, "lr": 0.1, "val_psnr": 29.0}]
+    step, last_val = run_steps(1, 2, 9, history, lambda s: {"loss": 1.0, "psnr": 20.0, "lr": 0.1}, lambda: 35.0,
+                               val_every=3, ckpt_every=10, save_state=lambda s: None, desc="t", progress=False)
+    assert step == 2 and history[-1]["val_psnr"] is None and last_val == 29.0  # step 2 is off the cadence

@@ -56,7 +56,7 @@ def test_levin_protocol_shapes_and_disjoint_photos(tiny_model: Path) -> None:
     assert torch.equal(S, S2)
     table = kernel_transfer_psnr(KernelSpace.load(tiny_model), eight_kernels()[:2], S, T, progress=False)
     assert list(table.kernel) == ["kernel 1", "kernel 2"] and (table.n_pairs == 6).all()
-    assert np.isfinite(table.psnr_mean).all() and (table.psnr_mean > 5).all()
+    assert np.isfinite(table.psnr_mean).all() and (table.psnr_mean > 30).all()  # measured 33.8, 34.4 dB
 
 
 def test_identity_model_scores_the_blur_gap() -> None:
@@ -76,7 +76,7 @@ def test_identity_model_scores_the_blur_gap() -> None:
 
 def test_bench_times_a_step() -> None:
     secs, n = time_train_step("smoke", 64, 1, bf16=False, channels_last=True, repeats=1)
-    assert 0 < secs < 30 and n == 1
+    assert secs > 0 and n == 1  # how fast is for the benchmarks to say, not a test on a busy machine
 
 
 def test_transfer_ground_truth_table(pip_photo_manifest: Path, tiny_model: Path) -> None:
@@ -87,8 +87,8 @@ def test_transfer_ground_truth_table(pip_photo_manifest: Path, tiny_model: Path)
     table = transfer_ground_truth_table({"tiny": KernelSpace.load(tiny_model)}, ["reds-like"], "smoke",
                                         n_sources=2, n_targets=1)
     assert table.transfers.iloc[0] == 2
-    # an untrained F is close to the identity, so it scores close to leaving the target sharp
-    assert abs(table.psnr_transfer_vs_truth.iloc[0] - table.psnr_sharp_vs_truth.iloc[0]) < 3
+    # an untrained F is close to the identity, so it scores close to leaving the target sharp (measured 0.58 dB)
+    assert abs(table.psnr_transfer_vs_truth.iloc[0] - table.psnr_sharp_vs_truth.iloc[0]) < 1.5
 
 
 def test_other_pairs_code_detects_an_operator_that_ignores_k(tmp_path: Path) -> None:
@@ -101,15 +101,25 @@ def test_other_pairs_code_detects_an_operator_that_ignores_k(tmp_path: Path) -> 
         pairs.append((tmp_path / f"x{i}.png", tmp_path / f"y{i}.png"))
     torch.manual_seed(0)
     model = KernelSpace("smoke")
-    from blurkit.space.train import validate
+    from skimage.metrics import peak_signal_noise_ratio
 
-    own = validate(model, pairs, torch.device("cpu"))
-    assert abs(other_pairs_code_psnr(model, pairs) - own) > 1e-5  # a fresh F reads k (weakly: small init)
+    def own_code_psnr() -> float:  # F(x_i, G(x_i, y_i)) against y_i, measured as other_pairs_code_psnr measures
+        vals = []
+        with torch.no_grad():
+            for s, b in pairs:
+                x, y = (torch.from_numpy(read_image(p)).permute(2, 0, 1)[None] for p in (s, b))
+                out = model(x, y)[0].clamp(0, 1).permute(1, 2, 0).numpy()
+                vals.append(peak_signal_noise_ratio(y[0].permute(1, 2, 0).numpy(), out, data_range=1.0))
+        return float(np.mean(vals))
+
+    # a fresh F reads k, weakly (small init): measured 4.6e-4 dB apart, against 0 when k is ignored
+    assert abs(other_pairs_code_psnr(model, pairs) - own_code_psnr()) > 1e-4
     with torch.no_grad():
         model.F.dec[0][0].weight[model.config.f_widths[-1]:].zero_()  # cut k off (bottleneck ...
         model.F.k_weights.weight.zero_()  # ... and the basis head's direct path)
-    own = validate(model, pairs, torch.device("cpu"))
-    assert other_pairs_code_psnr(model, pairs) == pytest.approx(own, abs=1e-6)
+    # k now only meets exact zeros (0 * k = 0, and adding 0 leaves any sum unchanged, whatever the summation order
+    # a CPU picks), so the two measures run the same arithmetic on the same numbers: equal, not just close
+    assert other_pairs_code_psnr(model, pairs) == own_code_psnr()
 
 
 def test_reconstruction_per_pair_and_the_noise_free_ceiling(pip_photo_manifest: Path, tiny_model: Path) -> None:
@@ -127,7 +137,7 @@ def test_reconstruction_per_pair_and_the_noise_free_ceiling(pip_photo_manifest: 
     assert len(table) == len(pairs) >= 2 and set(table.moving_objects) <= {0, 1}
     assert table.psnr_reconstruction.mean() == pytest.approx(validate(model, pairs, torch.device("cpu")), abs=0.05)
     # reds-like pairs carry noise: the noise-free render differs from the stored image, but only by the noise
-    assert table.psnr_noise_free.between(30, 70).all()
+    assert table.psnr_noise_free.between(40, 52).all()  # measured 42.7 and 46.1 dB
     # uniform-8 has no noise: the render is the stored image up to 8-bit rounding
     folder = default_set("uniform-8", "test", "smoke")
     name = resolve_pairs("uniform-8", "test", "smoke")[0][1].name
