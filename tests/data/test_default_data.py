@@ -75,6 +75,30 @@ def test_synth_folder_is_byte_identical_for_a_seed(pip_photo_manifest: Path, tmp
     assert json.loads((outs[0] / "provenance.json").read_text())["wall_time_s"] >= 0
 
 
+def test_a_pairs_randomness_depends_only_on_seed_domain_split_and_index(tmp_path: Path) -> None:
+    """The first k pairs stay byte-identical when n grows; each of (seed, domain, split, index) changes a pair."""
+    for i in range(2):
+        save_png(tmp_path / "mine" / f"im{i}.png", rand_rgb(60, 60, seed=i))
+    sources = folder_sources(tmp_path / "mine")
+
+    def make(name: str, n: int, seed: int = 0, domain: str = "gopro-like", split: str = "train") -> Path:
+        return synth_folder(domain, n, 32, seed, tmp_path / name, split=split, sources=sources, progress=False)
+
+    small, large = make("small", 3), make("large", 7)
+    for sub in ("sharp", "blur"):
+        for i in range(3):
+            name = f"{i:05d}.png"
+            assert (small / sub / name).read_bytes() == (large / sub / name).read_bytes(), (sub, name)
+    m_small, m_large = (json.loads((d / "manifest.json").read_text()) for d in (small, large))
+    assert m_large["pairs"][:3] == m_small["pairs"]
+    blur = (large / "blur" / "00000.png").read_bytes()
+    for other in (make("seed", 1, seed=1), make("split", 1, split="test"), make("domain", 1, domain="hide-like")):
+        assert (other / "blur" / "00000.png").read_bytes() != blur, other.name
+    # the index: pair 2 is cut from the same photo as pair 0 (two sources), yet crop and motion differ
+    assert m_large["pairs"][2]["source"] == m_large["pairs"][0]["source"]
+    assert m_large["pairs"][2]["params"] != m_large["pairs"][0]["params"]
+
+
 def test_synth_from_own_folder_and_bad_arguments(tmp_path: Path) -> None:
     for i in range(2):
         save_png(tmp_path / "mine" / f"im{i}.png", rand_rgb(40, 50, seed=i))

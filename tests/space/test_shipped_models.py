@@ -1,0 +1,61 @@
+"""The kernel spaces shipped in blurkit/models/: each .json beside a .pt describes that very file.
+
+`scripts/train_shipped.sh` copies a finished run's model.pt in and writes the .json from it (name, parameter count,
+config, provenance). A .pt replaced without re-running that step, or a .json edited by hand, fails here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from blurkit.space.kernel_space import MODELS_DIR, SHIPPED, KernelSpace, checkpoint_path
+from blurkit.space.netconfig import KernelSpaceConfig
+
+SHIPPED_PT = sorted(MODELS_DIR.glob("*.pt"), key=lambda p: p.stem)
+# models trained from another shipped model (train --init): the file their provenance names as the start, by the
+# chain in scripts/train_shipped.sh (reds-like: cpu-fine-dynamic from cpu-dynamic, which is shipped as reds-like-dynamic)
+STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic"}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_every_model_has_its_json_and_the_default_is_shipped() -> None:
+    assert SHIPPED_PT, "no shipped kernel space"
+    assert sorted(p.stem for p in MODELS_DIR.glob("*.json")) == [p.stem for p in SHIPPED_PT]
+    for name, stem in SHIPPED.items():
+        assert checkpoint_path(name) == MODELS_DIR / f"{stem}.pt" and checkpoint_path(name).is_file()
+
+
+@pytest.mark.parametrize("pt", SHIPPED_PT, ids=lambda p: p.stem)
+def test_json_describes_its_checkpoint(pt: Path) -> None:
+    info = json.loads(pt.with_suffix(".json").read_text())
+    ks = KernelSpace.load(pt)  # strict: every weight of the config is in the file and nothing else
+    assert info["name"] == pt.stem
+    # as stored in the .pt (a file from before a config field existed lacks it there and here alike), and read back
+    # as the config of the loaded networks
+    raw = torch.load(pt, map_location="cpu", weights_only=True)
+    assert info["config"] == raw["config"] and KernelSpaceConfig.from_dict(info["config"]) == ks.config
+    assert info["parameters"] == ks.num_parameters()
+    # the provenance is the checkpoint's own record, created time, commit and wall time included: it pins the json
+    # to the training run that made this .pt
+    assert info["provenance"] == ks.provenance
+    prov = ks.provenance
+    assert KernelSpaceConfig.from_dict(prov["config"]["net_config"]) == ks.config
+    assert pt.stem.startswith(prov["config"]["data"]), "a shipped model is named after the domain it learned"
+    assert f"--data {prov['config']['data']}" in prov["command"]
+    assert prov["steps"] > 0 and isinstance(prov["final_val_psnr"], float)
+
+
+@pytest.mark.parametrize("stem", sorted(STARTED_FROM_SHIPPED))
+def test_init_hash_names_the_shipped_starting_model(stem: str) -> None:
+    init = KernelSpace.load(MODELS_DIR / f"{stem}.pt").provenance["config"]["init"]
+    start = MODELS_DIR / f"{STARTED_FROM_SHIPPED[stem]}.pt"
+    assert init["sha256"] == _sha256(start)
+    assert init["steps"] == KernelSpace.load(start).provenance["steps"]
