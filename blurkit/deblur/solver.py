@@ -11,6 +11,7 @@ what else is in the batch. Grayscale images are solved as RGB and averaged back.
 from __future__ import annotations
 
 import time
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
@@ -28,6 +29,7 @@ from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import charbonnier, hyper_laplacian, psnr
 
 Callback = Callable[[dict], None]
+MIN_SIDE = 32  # px: smaller images are solved edge-padded to this side (the DIPs normalise over pixels)
 TRACE_COLUMNS = ["image", "phase", "step", "loss", "data", "k_norm", "prior", "time_s", "psnr"]
 
 
@@ -217,6 +219,8 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
 
     Shape:
         y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, *model.kernel_size(H, W))``.
+        Images with a side under :data:`MIN_SIDE` px (down to 1 x 1) are solved edge-padded to that side and cropped
+        back; their k is the padded image's.
     """
     cfg = deblur_config(config)
     y3, grey = as_rgb(y, "y")
@@ -225,6 +229,13 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         if ref3.shape != y3.shape:
             raise ValueError(f"reference shape {tuple(reference.shape)} differs from y shape {tuple(y.shape)}")
     ref = ref3 if reference is not None else None
+    h, w = y3.shape[-2:]
+    if min(h, w) < MIN_SIDE:  # the priors' normalisation layers need a few pixels: solve on an edge-padded copy
+        pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
+        res = deblur(model, Fnn.pad(y3, pad, mode="replicate"), cfg, seed,
+                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, callback)
+        x = res.x[..., :h, :w]
+        return dataclasses.replace(res, x=x.mean(dim=1, keepdim=True) if grey else x)
     with frozen(model):
         outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
             model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar, callback),
