@@ -232,8 +232,9 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
     h, w = y3.shape[-2:]
     if min(h, w) < MIN_SIDE:  # the priors' normalisation layers need a few pixels: solve on an edge-padded copy
         pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
+        cropped = None if callback is None else (lambda s: callback({**s, "x": s["x"][..., :h, :w]}))  # caller's size
         res = deblur(model, Fnn.pad(y3, pad, mode="replicate"), cfg, seed,
-                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, callback)
+                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped)
         x = res.x[..., :h, :w]
         return dataclasses.replace(res, x=x.mean(dim=1, keepdim=True) if grey else x)
     with frozen(model):
