@@ -14,7 +14,7 @@ from blurkit.cli.app import PROFILE_OPT, app
 def reproduce(
     name: str = typer.Argument(..., help="Notebook name or number (e.g. 00_data, 00) or 'all'."),
     profile: str = PROFILE_OPT,
-    results_dir: Optional[Path] = typer.Option(None, help="Default: results/<profile>/."),
+    results_dir: Optional[Path] = typer.Option(None, help="Default: $BLURKIT_RESULTS_DIR, else results/<profile>/."),
     seed: int = typer.Option(0, help="Seed passed to the notebooks."),
     param: list[str] = typer.Option([], "--param", "-P", help="Another notebook parameter, KEY=VALUE (VALUE read "
                                     "as JSON when it parses, else as a string); repeatable, e.g. -P threads=1."),
