@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as Fnn
+from toymodels import box_blur_kernel_space
 
 from blurkit.deblur.linear_xstep import LinearXStep, _grad, _grad_t, conjugate_gradients, linear_xstep
 from blurkit.space.kernel_space import KernelSpace
@@ -89,19 +90,7 @@ def test_conjugate_gradients_solves_a_spd_system() -> None:
 
 def test_xstep_deconvolves_a_known_blur_better_than_leaving_it() -> None:
     """With F's mixture pinned to one box kernel, the x-step inverts a blur it can represent."""
-    torch.manual_seed(0)
-    ks = KernelSpace("smoke").eval()
-    for p in ks.parameters():
-        p.requires_grad_(False)
-    with torch.no_grad():  # basis kernel 1 := a 5 px horizontal box; the weight logits all but pick it
-        s = ks.config.basis_size
-        box = torch.full((s, s), -30.0)
-        box[s // 2, s // 2 - 2:s // 2 + 3] = 0.0
-        ks.F.basis.logits[1] = box
-        ks.F.post.conv_last.weight.zero_()
-        ks.F.post.conv_last.bias.zero_()
-        ks.F.post.conv_last.bias[3 + 1] = 30.0
-        ks.F.k_weights.weight.zero_()
+    ks = box_blur_kernel_space(5, logit=30.0)
     from skimage import data
 
     x = torch.from_numpy(data.astronaut()[100:164, 180:244].astype("float32") / 255).permute(2, 0, 1)[None]

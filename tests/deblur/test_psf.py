@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from toymodels import box_blur_kernel_space
 
 from blurkit.data.images import read_image
 from blurkit.deblur.psf import point_grid, psf_field, save_psf_png
@@ -15,29 +16,13 @@ from blurkit.space.kernel_space import KernelSpace
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _box_model() -> KernelSpace:
-    """A smoke kernel space whose F applies one 5 px horizontal box everywhere (other members weigh ~e-30)."""
-    torch.manual_seed(0)
-    ks = KernelSpace("smoke").eval()
-    with torch.no_grad():
-        s = ks.config.basis_size
-        box = torch.full((s, s), -40.0)
-        box[s // 2, s // 2 - 2:s // 2 + 3] = 0.0
-        ks.F.basis.logits[1] = box
-        ks.F.post.conv_last.weight.zero_()
-        ks.F.post.conv_last.bias.zero_()
-        ks.F.post.conv_last.bias[4] = 40.0
-        ks.F.k_weights.weight.zero_()
-    return ks
-
-
 def test_point_grid() -> None:
     g = point_grid(64, 96, 32)
     assert g.shape == (1, 3, 64, 96) and int(g[0, 0].sum()) == 6 and g[0, 0, 16, 48] == 1
 
 
 def test_uniform_kernel_is_rendered_at_every_grid_point(tmp_path: Path) -> None:
-    ks = _box_model()
+    ks = box_blur_kernel_space(5)
     k = torch.zeros(1, ks.config.kdim, 1, 1)
     field = psf_field(ks, k, (64, 96), spacing=32)
     want = np.zeros((64, 96))
