@@ -19,13 +19,19 @@ register_blur_data(data_app)  # data swap / augment / motion-blur (Sec. 3.4, 4.1
 @data_app.command("list")
 def data_list() -> None:
     """Show every dataset (real and embedded default) as present / missing / corrupt."""
+    import sys
+
     import pandas as pd
+    from tabulate import tabulate
 
     from blurkit.data.data_status import status_table
 
-    table: pd.DataFrame = status_table()
-    with pd.option_context("display.max_rows", None, "display.max_colwidth", 60, "display.width", 200):
-        typer.echo(table.to_string(index=False))
+    table: pd.DataFrame = status_table().fillna("")
+    colours = {"present": "green", "missing": "yellow", "corrupt": "red"}
+    if sys.stdout.isatty():  # status coloured on a terminal, plain text in a pipe or a log
+        table["status"] = [typer.style(v, fg=colours.get(v)) for v in table["status"]]
+    typer.echo(tabulate(table.values.tolist(), headers=list(table.columns), tablefmt="simple",
+                        disable_numparse=True))
 
 
 @data_app.command("prepare")
