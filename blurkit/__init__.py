@@ -8,7 +8,7 @@ The few names a library user needs are exported here (loaded on first use, so ``
 
 Packages, by layer (imports point down only; ``tests/test_layering.py`` enforces it):
 ``data`` → ``space`` → ``deblur`` → ``baselines`` → ``experiments`` / ``teaching`` → ``cli``,
-all over the shared top-level modules (errors, paths, files, profiles, provenance, paper, plots).
+all over the shared top-level modules (errors, paths, files, profiles, progress, provenance, paper, plots).
 """
 
 from __future__ import annotations

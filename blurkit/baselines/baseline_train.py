@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from blurkit.baselines.baseline_config import BaselineTrainConfig, get_baseline_config
 from blurkit.baselines.deblurganv2 import (
@@ -43,6 +42,7 @@ from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
 from blurkit.profiles import get_profile
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.losses import psnr
 from blurkit.space.train import PairBank, _data_manifest_hash, _held_out, check_same_data
@@ -355,7 +355,7 @@ def deblur_with_baseline(run_or_checkpoint: str | os.PathLike | nn.Module, image
     start = time.perf_counter()
     base = {"model": getattr(net, "model_name", type(net).__name__),
             "checkpoint": "in-memory" if isinstance(run_or_checkpoint, nn.Module) else str(run_or_checkpoint)}
-    for path, img, name in tqdm(list(zip(paths, decoded, names)), desc="baseline deblur", unit="img",
+    for path, img, name in progress_bar(list(zip(paths, decoded, names)), desc="baseline deblur", unit="img",
                                 disable=not progress):
         target = out / name
         row = {"input": str(path), "output": str(target), "height": img.shape[0], "width": img.shape[1]}

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from blurkit.data.domains import DOMAINS, DYNAMIC_DOMAINS, get_domain
 from blurkit.data.images import is_image_file, read_image, write_image
@@ -25,6 +24,7 @@ from blurkit.errors import BlurkitError, DatasetMissingError, ImageSizeError
 from blurkit.files import write_text
 from blurkit.paths import data_root
 from blurkit.profiles import Profile, get_profile
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, timed, write_json
 
 DEFAULT_DOMAINS: tuple[str, ...] = (*DYNAMIC_DOMAINS, "uniform-8")
@@ -80,7 +80,7 @@ def synth_folder(domain: str, n: int, size: int, seed: int, out: Path, split: st
     cache: dict[str, np.ndarray] = {}
     pairs = []
     with timed() as t:
-        for i in tqdm(range(n), desc=f"{dom.name} {split}", unit="pair", disable=not progress, leave=False):
+        for i in progress_bar(range(n), desc=f"{dom.name} {split}", unit="pair", disable=not progress, leave=False):
             src = sources[i % len(sources)]
             if src.id not in cache:
                 cache.clear()  # keep one photo in memory

@@ -14,7 +14,6 @@ from typing import Sequence
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.data.images import read_image, write_image
 from blurkit.data.pairs import unique_names
@@ -23,6 +22,7 @@ from blurkit.deblur.psf import save_psf_png
 from blurkit.deblur.solver import deblur
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace
 
@@ -58,7 +58,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     record_base = {"config": cfg.to_dict(), "seed": seed,
                    "model": str(model) if not isinstance(model, KernelSpace) else "in-memory",
                    "model_provenance": ks.provenance}
-    for i, (path, img, name) in enumerate(tqdm(list(zip(paths, images, names)), desc="deblur", unit="img",
+    for i, (path, img, name) in enumerate(progress_bar(list(zip(paths, images, names)), desc="deblur", unit="img",
                                                disable=not progress)):
         target = out / name
         if skip_existing and target.exists():

@@ -9,6 +9,8 @@ from typing import Callable, Iterator, TypeVar
 import torch.nn as nn
 from tqdm.auto import tqdm
 
+from blurkit.progress import progress_bar
+
 T = TypeVar("T")
 
 
@@ -31,7 +33,7 @@ def frozen(model: nn.Module) -> Iterator[nn.Module]:
 def solve_each(n: int, solve_one: Callable[[int, tqdm | None], T], steps_per_image: int, desc: str,
                progress: bool) -> list[T]:
     """``[solve_one(i, bar) for i in range(n)]`` with one tqdm bar of ``n * steps_per_image`` steps (or None)."""
-    bar = tqdm(total=n * steps_per_image, desc=desc, unit="step", leave=False) if progress else None
+    bar = progress_bar(total=n * steps_per_image, desc=desc, unit="step", leave=False) if progress else None
     try:
         return [solve_one(i, bar) for i in range(n)]
     finally:

@@ -10,8 +10,8 @@ what else is in the batch. Grayscale images are solved as RGB and averaged back.
 
 from __future__ import annotations
 
-import time
 import dataclasses
+import time
 from dataclasses import dataclass
 from typing import Callable
 

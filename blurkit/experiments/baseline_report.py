@@ -24,7 +24,6 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.baselines.baseline_config import get_baseline_config
 from blurkit.baselines.baseline_train import (
@@ -42,6 +41,7 @@ from blurkit.deblur.solver import deblur
 from blurkit.errors import BlurkitError, StaleError
 from blurkit.experiments.work_cache import rebuilt, run_is_stale, set_aside
 from blurkit.paper import compare
+from blurkit.progress import progress_bar
 from blurkit.space.blur_augment import augment_dataset, motion_blur_dataset
 from blurkit.space.blur_swap import swap_dataset
 from blurkit.space.kernel_space import KernelSpace
@@ -212,7 +212,7 @@ def kernel_space_psnr(model: str | KernelSpace, pairs: Sequence[tuple[Path, Path
     ks = KernelSpace.load(model) if not isinstance(model, KernelSpace) else model
     cfg = deblur_config(config)
     vals = []
-    for i, (s, b) in enumerate(tqdm(pairs, desc="kernel-space deblur", disable=not progress, leave=False)):
+    for i, (s, b) in enumerate(progress_bar(pairs, desc="kernel-space deblur", disable=not progress, leave=False)):
         x, y = _tensor(s), _tensor(b)
         vals.append(float(psnr(deblur(ks, y, cfg, seed=seed + i, progress=False).x.clamp(0, 1), x)))
     return {"psnr": float(np.mean(vals)), "n_test": len(pairs)}

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.profiles import PROFILES
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.netconfig import net_preset
@@ -63,7 +63,7 @@ def bench_train(out_dir: Path, sizes: tuple[int, ...] = (128, 256), batch: int =
     rows = []
     jobs = [(p, s, v) for p in PROFILES for s in sizes for v in VARIANTS]
     start = time.perf_counter()
-    for prof, size, (variant, bf16, cl) in tqdm(jobs, desc="bench train", unit="case"):
+    for prof, size, (variant, bf16, cl) in progress_bar(jobs, desc="bench train", unit="case"):
         net = PROFILES[prof].train.net
         secs, n = time_train_step(net, size, batch, bf16, cl, repeats, max_seconds)
         rows.append({"profile": prof, "net": net, "size": size, "batch": batch, "variant": variant,

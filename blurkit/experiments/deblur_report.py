@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 import torch
 from matplotlib.figure import Figure
-from tqdm.auto import tqdm
 
 from blurkit.baselines.classical import blind_deconvolve
 from blurkit.baselines.selfdeblur import selfdeblur
@@ -26,6 +25,7 @@ from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.solver import deblur
 from blurkit.paper import compare
 from blurkit.profiles import Profile
+from blurkit.progress import progress_bar
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
@@ -171,7 +171,7 @@ def deblur_methods(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Kerne
     """
     rows, outputs = [], {m: [] for m in methods}
     total = len(pairs) * len(methods)
-    with tqdm(total=total, desc="deblur methods", disable=not progress, leave=False) as bar:
+    with progress_bar(total=total, desc="deblur methods", disable=not progress, leave=False) as bar:
         for i, (name, x, y) in enumerate(pairs):
             yt, xt = to_tensor(y), to_tensor(x)
             for mname, fn in methods.items():

@@ -20,15 +20,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import UnknownNameError
-from blurkit.experiments.deblur_report import (Method, load_pairs, method_blurry, method_classical, method_ours,
-                                               method_selfdeblur, to_image, to_tensor)
+from blurkit.experiments.deblur_report import (
+    Method,
+    load_pairs,
+    method_blurry,
+    method_classical,
+    method_ours,
+    method_selfdeblur,
+    to_image,
+    to_tensor,
+)
 from blurkit.profiles import get_profile
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
@@ -159,7 +167,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
         todo = [(m, i) for m in [*fns, *(["no_blur_margin"] if "no_blur_margin" in methods else [])]
                 for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
-        for method, i in tqdm(todo, desc=f"ladder {set_name}", disable=not progress, mininterval=5):
+        for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
             image, x, y = pairs[i]
             xt, yt = to_tensor(x), to_tensor(y)
             row = {"set": set_name, "method": method, "image": image}

@@ -14,11 +14,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.data.default_data import pair_rng
 from blurkit.data.kernels import convolve
 from blurkit.data.photos import available, load_manifest, load_photo, prepare_photos, select
+from blurkit.progress import progress_bar
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.train import psnr
 
@@ -59,7 +59,7 @@ def kernel_transfer_psnr(model: KernelSpace, kernels: Sequence[np.ndarray], sour
     """
     model.eval()
     rows = []
-    for ki, k in enumerate(tqdm(kernels, desc="kernels", unit="kernel", disable=not progress)):
+    for ki, k in enumerate(progress_bar(kernels, desc="kernels", unit="kernel", disable=not progress)):
         y_src = convolve(sources, k).clamp(0, 1)
         y_tgt = convolve(targets, k).clamp(0, 1)
         codes = model.encode(sources, y_src)  # (|S|, kdim, h, w)

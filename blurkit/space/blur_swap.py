@@ -31,7 +31,6 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from blurkit.data.datasets import _REAL_SPLITS, resolve_pairs
 from blurkit.data.default_data import DEFAULT_DOMAINS
@@ -40,6 +39,7 @@ from blurkit.data.pairs import Pair, image_names, unique_names
 from blurkit.errors import BlurkitError, DatasetLayoutError, StaleError
 from blurkit.files import write_text
 from blurkit.profiles import Profile, get_profile
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, timed, write_json
 from blurkit.space.kernel_space import KernelSpace
 
@@ -237,7 +237,7 @@ def write_pairs(out: str | os.PathLike, kind: str, settings: dict, jobs: Sequenc
     _write_manifest(out, header, jobs, done)
     todo = sum(1 for j in jobs[:n_want] if j.index not in done)
     written, last_write = 0, time.monotonic()
-    with timed() as t, tqdm(total=todo, desc=kind, unit="pair", disable=not progress, leave=False) as bar:
+    with timed() as t, progress_bar(total=todo, desc=kind, unit="pair", disable=not progress, leave=False) as bar:
         try:
             for start in range(0, n_want, batch_size):
                 batch = list(jobs[start:start + batch_size])

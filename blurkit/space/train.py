@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.distributed as dist
-from tqdm.auto import tqdm
 
 from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import check_same_size, read_image
@@ -31,6 +30,7 @@ from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError, ImageSizeError, StaleError
 from blurkit.files import atomic_path, sha256_file
 from blurkit.profiles import Profile, TrainConfig, get_profile
+from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace, checkpoint_path
 from blurkit.space.losses import charbonnier, psnr
@@ -50,7 +50,7 @@ class PairBank:
         self.crop = crop
         self.x: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
-        for s, b in tqdm(pairs, desc="loading pairs", unit="pair", leave=False, disable=len(pairs) < 200):
+        for s, b in progress_bar(pairs, desc="loading pairs", unit="pair", leave=False, disable=len(pairs) < 200):
             xs, ys = read_image(s), read_image(b)
             check_same_size(xs, ys, s, b)
             if min(xs.shape[:2]) < crop:

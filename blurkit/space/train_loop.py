@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tqdm.auto import tqdm
+from blurkit.progress import progress_bar
 
 
 def last_validation(history: list[dict[str, Any]]) -> float | None:
@@ -30,7 +30,7 @@ def run_steps(step: int, end: int, total: int, history: list[dict[str, Any]],
     interrupt propagates) and once at the end, so a later ``--resume`` continues from where this stopped.
     """
     last_val = last_validation(history)
-    bar = tqdm(total=total, initial=step, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=step, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
     try:
         while step < end:
             logged = train_step(step)

@@ -1,0 +1,28 @@
+"""Progress bars: throttled off a terminal (logs stay readable), tqdm's default on one, a caller's choice wins."""
+
+from __future__ import annotations
+
+import io
+
+from blurkit.progress import LOG_INTERVAL_S, progress_bar
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_log_gets_fewer_updates() -> None:
+    log = io.StringIO()
+    with progress_bar(total=1000, file=log) as bar:
+        assert bar.mininterval == LOG_INTERVAL_S
+        for _ in range(1000):
+            bar.update(1)
+    assert log.getvalue().count("\r") <= 3  # start and close, not a line per update
+
+
+def test_terminal_keeps_tqdm_default_and_caller_wins() -> None:
+    with progress_bar(total=3, file=_Tty()) as bar:
+        assert bar.mininterval == 0.1
+    with progress_bar(total=3, file=io.StringIO(), mininterval=2.0) as bar:
+        assert bar.mininterval == 2.0
