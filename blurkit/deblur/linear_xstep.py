@@ -14,6 +14,7 @@ prior of Eq. 6. x̄ is then updated and F re-linearised.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -66,7 +67,7 @@ def _grad_t(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def conjugate_gradients(normal: "callable", rhs: torch.Tensor, u0: torch.Tensor, iters: int) -> torch.Tensor:
+def conjugate_gradients(normal: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, u0: torch.Tensor, iters: int) -> torch.Tensor:
     """Solve ``normal(u) = rhs`` for a symmetric positive (semi)definite operator, per image of the batch.
 
     Shape:
