@@ -64,8 +64,15 @@ class DynamicKernel(nn.Module):
             cols = torch.arange(w, device=x.device) // self.stride
             cell = (rows[:, None] * wk + cols[None, :]).expand(b, c, 1, h, w)
             out = blurred.gather(2, cell)[:, :, 0]
-        logit = Fnn.interpolate(self.to_logit(k.float()), scale_factor=self.stride, mode="nearest")[..., :h, :w]
-        return out, logit
+        return out, self.weight_logit(k, h, w)
+
+    def weight_logit(self, k: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        """The mixture logit of the dynamic member at every pixel.
+
+        Shape:
+            k ``(B, kdim, h_k, w_k)`` -> ``(B, 1, h, w)``.
+        """
+        return Fnn.interpolate(self.to_logit(k.float()), scale_factor=self.stride, mode="nearest")[..., :h, :w]
 
 
 __all__ = ["DynamicKernel", "INIT_LOGIT"]

@@ -162,7 +162,7 @@ class BlurOperator(nn.Module):
         kw = Fnn.interpolate(self.k_weights(k.to(out.dtype)), scale_factor=self.config.code_stride, mode="nearest")
         logits = out[:, 3:] + kw[..., : out.shape[-2], : out.shape[-1]]
         if self.dyn is not None:
-            logits = torch.cat([logits, self.dyn(x[:, :1], k)[1]], dim=1)
+            logits = torch.cat([logits, self.dyn.weight_logit(k, *x.shape[-2:])], dim=1)
         return LinearisedBlur(self, k, logits.float().softmax(dim=1), out[:, :3])
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
