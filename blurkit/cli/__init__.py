@@ -3,7 +3,7 @@
 May import every blurkit package; nothing imports it.
 """
 
-from blurkit.cli import bench, data, deblur, reproduce, space  # noqa: F401  (each registers its commands)
+from blurkit.cli import bench, data, deblur, evaluate, reproduce, space  # noqa: F401  (each registers its commands)
 from blurkit.cli.app import app, main
 from blurkit.cli.baseline import baseline_app
 

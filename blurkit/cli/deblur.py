@@ -24,14 +24,24 @@ def deblur_cmd(
     seed: int = typer.Option(0, "--seed", help="Seed of image i is seed + i."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
 ) -> None:
-    """Blind deblurring in the kernel space (Eq. 6); each image is written as soon as it is done."""
+    """Blind deblurring in the kernel space (Eq. 6); each image is written as soon as it is done.
+
+    Under torchrun every rank deblurs its share of the inputs; rank 0 writes deblur_log.csv.
+    """
     import torch
 
-    from blurkit.deblur.deblur_files import deblur_files
+    from blurkit.experiments.sharded_deblur import deblur_sharded
+    from blurkit.experiments.sharding import join, leave
 
     if threads:
         torch.set_num_threads(threads)
-    table = deblur_files(inputs, out, model=model, config=profile, seed=seed, save_kernel=save_kernel,
-                         skip_existing=skip_existing)
+    shard = join("cpu")  # under torchrun: this rank's share of the inputs (input i on rank i % world)
+    try:
+        table = deblur_sharded(inputs, out, shard, model=model, config=profile, seed=seed, save_kernel=save_kernel,
+                               skip_existing=skip_existing)
+    finally:
+        leave()
+    if table is None:  # not rank 0: rank 0 reports
+        return
     done = int((table.status == "done").sum())
     typer.echo(f"deblurred {done} image(s), skipped {len(table) - done}, {table.wall_s.sum():.1f} s -> {out}")
