@@ -26,6 +26,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib.figure import Figure
 
 from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import check_same_size, read_image, write_image
@@ -43,6 +44,7 @@ from blurkit.experiments.deblur_report import (
 )
 from blurkit.experiments.evaluate_tables import PER_IMAGE_COLUMNS, evaluation_figure, summarise
 from blurkit.experiments.sharding import Shard
+from blurkit.files import sha256_file
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_figure, save_result, write_json
@@ -166,8 +168,14 @@ def output_path(out: Path, method: str, image: str) -> Path:
     return out / "images" / _slug(method) / f"{Path(image.replace('/', '__')).stem}.png"
 
 
+def cell_key(settings: dict, item: Item) -> dict:
+    """What a stored cell must have been computed from: the settings and the bytes of the image (and reference)."""
+    files = [item.blur] + ([item.sharp] if item.sharp is not None else [])
+    return {**settings, "files_sha256": [sha256_file(f)[:16] for f in files]}
+
+
 def read_cell(path: Path, key: dict) -> dict | None:
-    """A finished cell computed with the settings ``key`` (model, seed, profile), else None."""
+    """A finished cell computed with ``key`` (:func:`cell_key`: model, seed, profile, input bytes), else None."""
     try:
         cell = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -228,8 +236,9 @@ def evaluate(data: str | os.PathLike, methods: Sequence[str | tuple[str, Method]
     specs = _specs(methods, prof)
     items = eval_items(data, split, prof, n)
     key = {"model": model if isinstance(model, str) else "in-memory", "seed": seed, "profile": prof}
+    keys = [cell_key(key, it) for it in items]
     missing = [(s, i, it) for s in specs for i, it in enumerate(items)
-               if read_cell(cell_path(out, s.label, it.name), key) is None]
+               if read_cell(cell_path(out, s.label, it.name), keys[i]) is None]
     shard.barrier()  # every rank has counted the missing cells before any is written
     todo = [(s, i, it) for s, i, it in missing if i % shard.world == shard.rank]  # the shard of rank::world
     ks = _load_model(model, shard.device) if any(s.needs_model for s, _, _ in todo) else None
@@ -240,7 +249,7 @@ def evaluate(data: str | os.PathLike, methods: Sequence[str | tuple[str, Method]
             bar.set_description(f"evaluate {spec.label}", refresh=False)
             row, img = compute_cell(spec, item, i, ks, seed, shard.device)
             write_image(output_path(out, spec.label, item.name), img)
-            write_json(cell_path(out, spec.label, item.name), {**row, "key": key, "rank": shard.rank})
+            write_json(cell_path(out, spec.label, item.name), {**row, "key": keys[i], "rank": shard.rank})
             if row["psnr"] is not None and np.isfinite(row["psnr"]):
                 sums.setdefault(spec.label, []).append(row["psnr"])
             bar.set_postfix(mean_psnr=f"{np.mean(sums[spec.label]):.2f}" if spec.label in sums else "-",
@@ -249,15 +258,16 @@ def evaluate(data: str | os.PathLike, methods: Sequence[str | tuple[str, Method]
     shard.barrier()
     if not shard.is_main:
         return None
-    return _merge(out, items, specs, key, data, split, n, len(missing), time.perf_counter() - start, shard)
+    return _merge(out, items, specs, key, keys, data, split, n, len(missing), time.perf_counter() - start, shard)
 
 
-def _merge(out: Path, items: list[Item], specs: list[MethodSpec], key: dict, data: object, split: str,
+def _merge(out: Path, items: list[Item], specs: list[MethodSpec], key: dict, keys: list[dict], data: object,
+           split: str,
            n: int | None, computed: int, wall: float, shard: Shard) -> Evaluation:
     rows, missing = [], []
     for spec in specs:
-        for item in items:
-            cell = read_cell(cell_path(out, spec.label, item.name), key)
+        for item, item_key in zip(items, keys):
+            cell = read_cell(cell_path(out, spec.label, item.name), item_key)
             if cell is None:
                 missing.append(f"{spec.label} / {item.name}")
             else:
@@ -276,12 +286,17 @@ def _merge(out: Path, items: list[Item], specs: list[MethodSpec], key: dict, dat
                                  "psnr, ssim": "empty for images without a sharp reference"})
     files = {"per_image": save_result(per_image, "per_image", out, record),
              "summary": save_result(summary, "summary", out, record)}
-    fig = evaluation_figure(per_image, lambda m, img: read_image(output_path(out, m, img), mode="rgb"))
+    fig = draw(out, per_image)
     files["figure"] = save_figure(fig, "best_median_worst", out, record)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     return Evaluation(per_image, summary, files, computed)
+
+
+def draw(out: str | os.PathLike, per_image: pd.DataFrame) -> Figure:
+    """The best / median / worst figure of an evaluation folder, from its stored outputs."""
+    return evaluation_figure(per_image, lambda m, img: read_image(output_path(Path(out), m, img), mode="rgb"))
 
 
 def _identity_psnr(items: list[Item]) -> dict[str, float]:
@@ -293,5 +308,5 @@ def _identity_psnr(items: list[Item]) -> dict[str, float]:
     return out
 
 
-__all__ = ["Evaluation", "Item", "METHOD_HELP", "MethodSpec", "cell_path", "compute_cell", "eval_items", "evaluate",
+__all__ = ["Evaluation", "Item", "METHOD_HELP", "MethodSpec", "cell_key", "cell_path", "compute_cell", "draw", "eval_items", "evaluate",
            "output_path", "parse_method", "read_cell"]

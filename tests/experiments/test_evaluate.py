@@ -79,6 +79,10 @@ def test_resume_computes_only_the_missing_cells(tmp_path: Path) -> None:
     assert mix.calls == []
     evaluate(data, [("mix", mix)], out, model=ks, n=4, seed=5, progress=False)  # other settings: recomputed
     assert sorted(mix.calls) == [5, 6, 7, 8]
+    mix.calls.clear()
+    save_png(data / "blur" / "002.png", rand_rgb(H, W, 7))  # a changed input: its cell only
+    evaluate(data, [("mix", mix)], out, model=ks, n=4, seed=5, progress=False)
+    assert mix.calls == [7]
 
 
 def test_tables_files_and_the_gain_over_identity(tmp_path: Path) -> None:
