@@ -7,13 +7,19 @@ Laplacian smoothness prior, :func:`skimage.restoration.wiener`) and :func:`richa
 Boundaries: the blurry image is padded by reflection (``numpy.pad(mode="symmetric")``) by the kernel size on
 every side before deconvolving and cropped back afterwards, so the implicit periodic (Wiener, FFT) or zero
 (Richardson-Lucy) boundary of the solvers lies outside the returned region, which reduces edge ringing.
+
+:func:`kernel_deconvolution` is the linear x-step's solver with the exact kernel (torch): the ladder's ``oracle`` row.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import torch
 from skimage.restoration import richardson_lucy as _sk_rl
 from skimage.restoration import wiener as _sk_wiener
+
+from blurkit.data.kernels import convolve
+from blurkit.deblur.linear_xstep import LinearXStep, deconvolve
 
 #: Default Wiener balance (weight of the Laplacian regulariser relative to the data term). ``1e-2`` suits
 #: 8-bit-quantised or lightly noisy images (noise sigma around 0.5-1 % of the range); use smaller values for
@@ -92,3 +98,19 @@ def richardson_lucy(y: np.ndarray, kernel: np.ndarray, iterations: int = 30) -> 
         raise ValueError(f"iterations must be a positive integer, got {iterations}")
     n = int(iterations)
     return _per_channel(y, kernel, lambda im, k: _sk_rl(np.clip(im, 0.0, None), k, num_iter=n, clip=False))
+
+
+def kernel_deconvolution(y: torch.Tensor, kernel: np.ndarray | torch.Tensor,
+                         config: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True)) -> torch.Tensor:
+    """Non-blind deconvolution with the true kernel and the x-step's own prior and solver.
+
+    The same IRLS / conjugate-gradient solve as :func:`blurkit.deblur.linear_xstep.linear_xstep` (hyper-Laplacian
+    prior, ``config``'s weights), with the exact convolution of :func:`blurkit.data.kernels.convolve` in place of
+    the linearised F: the ceiling of that x-step when the blur is known exactly.
+
+    Shape:
+        y ``(B, C, H, W)`` in [0, 1], kernel ``(kh, kw)`` -> ``(B, C, H, W)`` in [0, 1].
+    """
+    k = torch.as_tensor(check_kernel(np.asarray(kernel)), dtype=torch.float32)
+    y = y.detach().float()
+    return deconvolve(lambda v: convolve(v, k), y, y, config).clamp(0, 1)

@@ -91,6 +91,53 @@ def conjugate_gradients(normal: Callable[[torch.Tensor], torch.Tensor], rhs: tor
     return u
 
 
+def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tensor, u0: torch.Tensor,
+               config: LinearXStep = LinearXStep()) -> torch.Tensor:
+    """``min_u ||apply(u) - target||^2 + gamma * sum w |grad u|^2`` for a linear ``apply``, by IRLS and CG.
+
+    ``config.irls`` reweightings of the hyper-Laplacian prior (and, with ``robust``, of the data term), each
+    solved by ``config.cg_iters`` conjugate-gradient iterations from the previous solution; ``apply``'s adjoint
+    comes from autograd. ``outer`` is not used here.
+
+    Shape:
+        target, u0 ``(B, C, H, W)`` -> ``(B, C, H, W)`` (not clamped).
+    """
+    def fwd(v: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return apply(v)
+
+    def adjoint(w: torch.Tensor) -> torch.Tensor:
+        v = torch.zeros_like(w, requires_grad=True)
+        with torch.enable_grad():
+            (out,) = torch.autograd.grad(apply(v), v, grad_outputs=w)
+        return out
+
+    u = u0.detach().float()
+    for _ in range(config.irls):
+        if config.robust:
+            with torch.no_grad():
+                res = fwd(u) - target
+                wd = config.delta / torch.sqrt(res * res + config.delta ** 2)  # 1 for small residuals
+        else:
+            wd = torch.ones_like(u)
+        rhs_data = adjoint(wd * target)
+        gx, gy = _grad(u)
+        if config.alpha == 2:
+            wx = wy = torch.ones_like(u)
+        else:
+            wx = (gx * gx + config.eps) ** (config.alpha / 2 - 1)
+            wy = (gy * gy + config.eps) ** (config.alpha / 2 - 1)
+            scale = config.eps ** (config.alpha / 2 - 1)  # weights relative to a flat region's
+            wx, wy = wx / scale, wy / scale
+
+        def normal(v: torch.Tensor) -> torch.Tensor:
+            vx, vy = _grad(v)
+            return adjoint(wd * fwd(v)) + config.gamma * _grad_t(wx * vx, wy * vy)
+
+        u = conjugate_gradients(normal, rhs_data, u, config.cg_iters)
+    return u
+
+
 def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch.Tensor | None = None,
                  config: LinearXStep = LinearXStep()) -> torch.Tensor:
     """Deconvolve y with code k through the linearised F, starting at ``x0`` (default: y).
@@ -104,42 +151,10 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
             lin = model.F.linearise(x_bar, k)
             target = lin.to_domain((y - lin.residual).clamp(0, 1))
             u = lin.to_domain(x_bar)
-
-        def apply(v: torch.Tensor) -> torch.Tensor:
-            with torch.no_grad():
-                return lin.apply(v)
-
-        def adjoint(w: torch.Tensor) -> torch.Tensor:
-            v = torch.zeros_like(w, requires_grad=True)
-            with torch.enable_grad():
-                (out,) = torch.autograd.grad(lin.apply(v), v, grad_outputs=w)
-            return out
-
-        for _ in range(config.irls):
-            if config.robust:
-                with torch.no_grad():
-                    res = apply(u) - target
-                    wd = config.delta / torch.sqrt(res * res + config.delta ** 2)  # 1 for small residuals
-            else:
-                wd = torch.ones_like(u)
-            rhs_data = adjoint(wd * target)
-            gx, gy = _grad(u)
-            if config.alpha == 2:
-                wx = wy = torch.ones_like(u)
-            else:
-                wx = (gx * gx + config.eps) ** (config.alpha / 2 - 1)
-                wy = (gy * gy + config.eps) ** (config.alpha / 2 - 1)
-                scale = config.eps ** (config.alpha / 2 - 1)  # weights relative to a flat region's
-                wx, wy = wx / scale, wy / scale
-
-            def normal(v: torch.Tensor) -> torch.Tensor:
-                vx, vy = _grad(v)
-                return adjoint(wd * apply(v)) + config.gamma * _grad_t(wx * vx, wy * vy)
-
-            u = conjugate_gradients(normal, rhs_data, u, config.cg_iters)
+        u = deconvolve(lin.apply, target, u, config)
         with torch.no_grad():
             x_bar = lin.from_domain(u.clamp(0, 1)).clamp(0, 1)
     return x_bar
 
 
-__all__ = ["LinearXStep", "conjugate_gradients", "linear_xstep"]
+__all__ = ["LinearXStep", "conjugate_gradients", "deconvolve", "linear_xstep"]

@@ -2,7 +2,9 @@
 
 Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
 deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind solver presets (``fast``, ``paper`` capped);
-SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; and ``no_blur_margin``: the true explanation's
+SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the
+exact kernel, :func:`blurkit.baselines.oracle.kernel_deconvolution`, on test data whose blur is one recorded kernel
+per image, e.g. ``uniform-8``; skipped elsewhere); and ``no_blur_margin``: the true explanation's
 fit of y minus the no-blur explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6
 prefers to leave the image blurry).
 
@@ -13,6 +15,7 @@ CSV as soon as it is done, and a re-run computes only the missing cells.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -21,6 +24,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from blurkit.baselines.oracle import kernel_deconvolution
+from blurkit.data.default_data import default_dir
+from blurkit.data.kernels import eight_kernels
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
@@ -78,6 +84,25 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP) -> Method:
     return run
 
 
+def known_kernels(domain: str, profile: str) -> dict[str, np.ndarray]:
+    """The recorded kernel of every default test pair of ``domain`` blurred by one uniform kernel (name -> kernel).
+
+    Empty when the domain's blur is not a single recorded kernel per image (camera paths, moving objects).
+    """
+    try:
+        manifest = json.loads((default_dir(profile, domain, "test") / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    kernels = eight_kernels()
+    out = {}
+    for pair in manifest.get("pairs", []):
+        index = pair.get("params", {}).get("kernel_index")
+        if index is None:
+            return {}
+        out[Path(pair["name"]).stem] = kernels[index]
+    return out
+
+
 def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> float:
     """``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB.
 
@@ -107,7 +132,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     }
     out = {}
     for name in names:
-        if name == "no_blur_margin":
+        if name in ("no_blur_margin", "oracle"):
             continue
         if name in ("srn", "deblurganv2"):
             from blurkit.experiments.baseline_report import method_baseline
@@ -119,7 +144,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         elif name in factories:
             out[name] = factories[name]()
         else:
-            known = sorted([*factories, "srn", "deblurganv2", "no_blur_margin"])
+            known = sorted([*factories, "srn", "deblurganv2", "no_blur_margin", "oracle"])
             raise UnknownNameError(f"unknown ladder method '{name}'; choose from {', '.join(known)}")
     return out
 
@@ -156,7 +181,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     start = time.perf_counter()
     record = provenance(config={"sets": list(sets), "methods": list(methods), "profile": profile, "n": n,
                                 "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
-                                "paper_steps": paper_steps, "image_rule": "largest gradient energy of the sharp crop"},
+                                "paper_steps": paper_steps, "oracle": "kernel_deconvolution with true_code_xstep's settings",
+                                "image_rule": "largest gradient energy of the sharp crop"},
                         seed=seed)
     for set_name in sets:
         model_name, domain = parse_set(set_name)
@@ -165,8 +191,9 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
-        todo = [(m, i) for m in [*fns, *(["no_blur_margin"] if "no_blur_margin" in methods else [])]
-                for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
+        kernels = known_kernels(domain, profile) if "oracle" in methods else {}
+        extra = [m for m in ("oracle", "no_blur_margin") if m in methods and (m != "oracle" or kernels)]
+        todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
             image, x, y = pairs[i]
             xt, yt = to_tensor(x), to_tensor(y)
@@ -175,7 +202,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 row["margin_db"] = no_blur_margin(model, xt, yt)
             else:
                 t0 = time.perf_counter()
-                out, wall = fns[method](yt, model, seed + i, xt)
+                if method == "oracle":
+                    out, wall = kernel_deconvolution(yt, kernels[image], TRUE_CODE_XSTEP), None
+                else:
+                    out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))
                 row.update(psnr=np_psnr(img, x), ssim=np_ssim(img, x), wall_s=wall or time.perf_counter() - t0)
             rows.append(row)
@@ -188,5 +218,5 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     return summary
 
 
-__all__ = ["DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "gradient_energy", "ladder_methods",
+__all__ = ["DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "gradient_energy", "known_kernels", "ladder_methods",
            "method_true_code", "no_blur_margin", "parse_set", "run_ladder", "summarise", "textured_pairs"]

@@ -101,3 +101,33 @@ def test_bad_arguments_raise() -> None:
         wiener(np.full((16, 16), np.nan), k)
     with pytest.raises(ValueError, match="shape"):
         wiener(np.zeros(16), k)
+
+
+def test_kernel_deconvolution_matches_the_linear_xstep_on_a_box_model() -> None:
+    """The same solver with the exact kernel: equal to the x-step through a kernel space that applies that kernel."""
+    import torch
+    from toymodels import box_blur_kernel_space
+
+    from blurkit.baselines.oracle import kernel_deconvolution
+    from blurkit.data.kernels import convolve
+    from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+
+    torch.manual_seed(0)
+    ks = box_blur_kernel_space(width=5)
+    box = np.zeros((5, 5))
+    box[2, :] = 1 / 5
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 50, 50), 3, 1)
+    y = convolve(x, torch.as_tensor(box, dtype=torch.float32))
+    cfg = LinearXStep(outer=1, irls=2, cg_iters=30, gamma=0.01, robust=True)
+    got = kernel_deconvolution(y, box, cfg)
+    with torch.no_grad():
+        want = linear_xstep(ks, y, ks.encode(y, y), config=cfg)
+    with torch.no_grad():
+        mismatch = float((ks.apply(x, ks.encode(y, y)) - y).abs().max())  # direct vs FFT convolution
+    op_tol = 8 * torch.finfo(torch.float32).eps * float(y.abs().max())
+    assert mismatch <= op_tol
+    # each CG iteration can amplify the operators' mismatch by at most 1 / gamma (the prior's floor of the normal
+    # operator away from the constant image, which both reproduce exactly)
+    assert float((got - want).abs().max()) <= cfg.irls * cfg.cg_iters * op_tol / cfg.gamma
+    blurry, deblurred = float((y - x).pow(2).mean()), float((got - x).pow(2).mean())
+    assert deblurred < blurry / 4  # the exact kernel gains more than 6 dB here
