@@ -67,7 +67,8 @@ def _grad_t(gx: torch.Tensor, gy: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def conjugate_gradients(normal: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, u0: torch.Tensor, iters: int) -> torch.Tensor:
+def conjugate_gradients(normal: Callable[[torch.Tensor], torch.Tensor], rhs: torch.Tensor, u0: torch.Tensor,
+                        iters: int) -> torch.Tensor:
     """Solve ``normal(u) = rhs`` for a symmetric positive (semi)definite operator, per image of the batch.
 
     Shape:

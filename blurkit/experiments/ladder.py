@@ -181,7 +181,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     start = time.perf_counter()
     record = provenance(config={"sets": list(sets), "methods": list(methods), "profile": profile, "n": n,
                                 "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
-                                "paper_steps": paper_steps, "oracle": "kernel_deconvolution with true_code_xstep's settings",
+                                "paper_steps": paper_steps,
+                                "oracle": "kernel_deconvolution with true_code_xstep's settings",
                                 "image_rule": "largest gradient energy of the sharp crop"},
                         seed=seed)
     for set_name in sets:
