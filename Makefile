@@ -2,13 +2,14 @@
 #   make test       create .venv if missing, install, run the whole test suite (pytest, the notebooks through papermill,
 #                   nbval on the notebooks); writes nothing into the checkout
 #   make reproduce  create .venv, install, fetch the embedded default data, run `blurkit reproduce all --profile smoke`
+#   make lab        install the `lab` extra (JupyterLab) and open the notebooks in it
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= smoke
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install system-photos data test reproduce notebooks clean-venv
+.PHONY: install system-photos data test reproduce notebooks lab clean-venv
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found (set PYTHON=...)"; exit 2; }
@@ -43,6 +44,11 @@ reproduce: data
 
 notebooks: install
 	$(PY) scripts/sync_notebooks.py
+
+# JupyterLab on the notebooks (installs the `lab` extra into the venv first); the interactive notebook 09 needs it.
+lab: install
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,lab]"
+	$(VENV)/bin/jupyter lab notebooks/
 
 clean-venv:
 	rm -rf $(VENV)
