@@ -90,8 +90,8 @@ def main(out: Path) -> None:
     env = {**os.environ, "BLURKIT_RESULTS_DIR": str(tmp / "results"), "OMP_NUM_THREADS": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     lab_cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}", "--LabApp.expose_app_in_browser=True",
-               "--ServerApp.allow_root=True"]
+               f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={tmp}",
+               "--LabApp.expose_app_in_browser=True", "--ServerApp.allow_root=True"]
     lab = subprocess.Popen(lab_cmd, env=env, stdout=subprocess.DEVNULL, stderr=open(tmp / "lab.log", "w"))
     browser = None
     try:

@@ -235,7 +235,7 @@ def evaluate(data: str | os.PathLike, methods: Sequence[str | tuple[str, Method]
     prof = get_profile(profile).name
     specs = _specs(methods, prof)
     items = eval_items(data, split, prof, n)
-    key = {"model": model if isinstance(model, str) else "in-memory", "seed": seed, "profile": prof}
+    key = {"model": str(model) if isinstance(model, (str, os.PathLike)) else "in-memory", "seed": seed, "profile": prof}
     keys = [cell_key(key, it) for it in items]
     missing = [(s, i, it) for s in specs for i, it in enumerate(items)
                if read_cell(cell_path(out, s.label, it.name), keys[i]) is None]
@@ -308,5 +308,5 @@ def _identity_psnr(items: list[Item]) -> dict[str, float]:
     return out
 
 
-__all__ = ["Evaluation", "Item", "METHOD_HELP", "MethodSpec", "cell_key", "cell_path", "compute_cell", "draw", "eval_items", "evaluate",
-           "output_path", "parse_method", "read_cell"]
+__all__ = ["Evaluation", "Item", "METHOD_HELP", "MethodSpec", "cell_key", "cell_path", "compute_cell", "draw",
+           "eval_items", "evaluate", "output_path", "parse_method", "read_cell"]
