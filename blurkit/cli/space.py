@@ -65,3 +65,33 @@ def transfer_cmd(
     from blurkit.space.transfer import transfer_files
 
     typer.echo(f"wrote {transfer_files(model, source_sharp, source_blur, target, out)}")
+
+
+@app.command("train-estimator")
+def train_estimator_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file."),
+    data: str = typer.Option(..., "--data", help="Training pairs: a default set, a real dataset or a pair folder."),
+    profile: str = PROFILE_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Estimator file (default: beside the model, "
+                                       "<model>.estimator.pt, where the fast preset looks for it)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the loss history CSV goes "
+                                               "(default: results/<profile>)."),
+) -> None:
+    """Train the blind code estimator E(y) of a kernel space (F and G frozen): the fast preset's start for k."""
+    import torch
+
+    from blurkit.experiments.notebooks import results_folder
+    from blurkit.provenance import save_result
+    from blurkit.space.code_estimator import CodeEstimator, train_estimator_for
+
+    if threads:
+        torch.set_num_threads(threads)
+    path, history = train_estimator_for(model, data, profile, out, steps)
+    record = CodeEstimator.load(path).provenance
+    folder = results_folder(profile, results_dir)
+    save_result(history, f"code_estimator_{Path(str(model)).stem}", folder, record)
+    val = record.get("final_val_error")
+    typer.echo(f"{path}: final code error {record['final_loss']:.3f} (train), "
+               f"{'n/a' if val is None else f'{val:.3f}'} (held out)")

@@ -4,8 +4,11 @@ Presets (``blurkit deblur --profile``):
 
 * ``paper``: Algorithm 1 as written: DIPs for x and k from noise, alternating (inner k steps, then an x step),
   5000 outer steps and 300 warm-up steps as in the official code, λ = 6e-4, γ = 2e-2, α = 0.66, Adam (0.9, 0.99).
-* ``fast``: the default for users: x starts from y as pixels, k starts from G's estimate and is refined as a
-  code; a few hundred joint steps (see ``blurkit bench deblur`` for what it costs and gives).
+* ``fast``: the default for users: k from the blind code estimator E(y) (:mod:`blurkit.space.code_estimator`),
+  x by the linearised deconvolution (:mod:`blurkit.deblur.linear_xstep`), then the no-reference guard
+  (:mod:`blurkit.deblur.guard`); seconds per image (:mod:`blurkit.deblur.blind_linear`).
+* ``fast-adam``: the earlier fast path: x starts from y as pixels, k from G(y, y) as a code, 300 joint Adam steps
+  (it stays at the blurry input; kept for the record and as kernel retrieval's default).
 * ``smoke``: tiny, for tests and CI (seconds).
 """
 
@@ -16,12 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from blurkit.deblur.dip import DIPConfig
+from blurkit.deblur.linear_xstep import LinearXStep
 from blurkit.errors import UnknownNameError
 
 Schedule = Literal["alternating", "joint"]
 XParam = Literal["dip", "pixels"]
 KParam = Literal["dip", "code"]
-KInit = Literal["noise", "extract"]
+KInit = Literal["noise", "extract", "estimate"]
+XStep = Literal["adam", "linear"]
 
 
 @dataclass(frozen=True)
@@ -33,8 +38,11 @@ class DeblurConfig:
             ``joint`` (one loss, both updated every step).
         x_param: ``dip`` (x = G_x(z_x), Eq. 7) or ``pixels`` (x itself, starting from y).
         k_param: ``dip`` (k = G_k(z_k)) or ``code`` (k itself).
-        k_init: ``noise`` (a randomly initialised prior) or ``extract`` (start from G(x0, y), x0 the warm-up x).
-        steps: outer steps (x updates).
+        k_init: ``noise`` (a randomly initialised prior), ``extract`` (start from G(x0, y), x0 the warm-up x) or
+            ``estimate`` (start from the blind code estimator E(y); ``x_step="linear"`` only).
+        x_step: ``adam`` (gradient steps through F) or ``linear`` (the linearised deconvolution of
+            :mod:`blurkit.deblur.linear_xstep`, with ``linear``'s settings; :mod:`blurkit.deblur.blind_linear`).
+        steps: outer steps (x updates; with ``x_step="linear"``, rounds of k refinement and x-step).
         inner_k_steps: k updates per outer step (``alternating`` only).
         reinit_k: re-initialise the kernel prior at each outer step (Algorithm 1, lines 4-5, read literally).
         warmup_steps: steps fitting the image prior to y (MSE) before deblurring (``x_param="dip"``), and the
@@ -48,6 +56,11 @@ class DeblurConfig:
         reg_noise_std: std of the noise added to the priors' inputs at each step (official code: 1e-3).
         log_every: trace period in steps.
         dip: sizes of the priors.
+        linear: the linear x-step's settings (``x_step="linear"``).
+        k_refine_steps: Adam steps on the code with x fixed before every round but the first (``linear`` only).
+        k_anchor: weight of ``||k - k0||^2 / ||k0||^2`` in the code refinement, k0 the starting code: a Gaussian
+            prior around the estimate that keeps k on the learned manifold, off the no-blur code.
+        guard: apply the no-reference guard (:mod:`blurkit.deblur.guard`) to the result (``linear`` only).
     """
 
     schedule: Schedule = "joint"
@@ -69,24 +82,35 @@ class DeblurConfig:
     lr_decay: float = 0.7
     log_every: int = 50
     dip: DIPConfig = field(default_factory=DIPConfig)
+    x_step: XStep = "adam"
+    linear: LinearXStep = field(default_factory=lambda: LinearXStep(outer=1, gamma=0.1, robust=True))
+    k_refine_steps: int = 0
+    k_anchor: float = 0.0
+    guard: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         if isinstance(self.dip, dict):
             object.__setattr__(self, "dip", DIPConfig(**self.dip))
+        if isinstance(self.linear, dict):
+            object.__setattr__(self, "linear", LinearXStep(**self.linear))
         choices = {"schedule": ("alternating", "joint"), "x_param": ("dip", "pixels"), "k_param": ("dip", "code"),
-                   "k_init": ("noise", "extract")}
+                   "k_init": ("noise", "extract", "estimate"), "x_step": ("adam", "linear")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"DeblurConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name, minimum in (("steps", 1), ("inner_k_steps", 1), ("warmup_steps", 0), ("log_every", 1)):
+        for name, minimum in (("steps", 1), ("inner_k_steps", 1), ("warmup_steps", 0), ("log_every", 1),
+                              ("k_refine_steps", 0)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"DeblurConfig.{name} must be an integer >= {minimum}, got {value!r}")
-        for name in ("x_lr", "k_lr", "lam", "gamma", "alpha", "charbonnier_eps", "reg_noise_std", "lr_decay"):
+        for name in ("x_lr", "k_lr", "lam", "gamma", "alpha", "charbonnier_eps", "reg_noise_std", "lr_decay",
+                     "k_anchor"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"DeblurConfig.{name} must be a number >= 0, got {value!r}")
+        if (self.k_init == "estimate") != (self.x_step == "linear"):
+            raise ValueError("DeblurConfig: k_init='estimate' goes with x_step='linear' (and only with it)")
         if self.k_param == "code" and self.k_init == "noise":
             raise ValueError("DeblurConfig: k_param='code' needs k_init='extract' (a code has no prior to start from)")
 
@@ -105,7 +129,9 @@ class DeblurConfig:
 DEBLUR_PRESETS: dict[str, DeblurConfig] = {
     "paper": DeblurConfig(schedule="alternating", x_param="dip", k_param="dip", k_init="noise", steps=5000,
                           inner_k_steps=2, warmup_steps=300, log_every=50),
-    "fast": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="extract", steps=300,
+    "fast": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="estimate", x_step="linear",
+                         steps=1, warmup_steps=0, k_lr=1e-2, log_every=1, guard=True),
+    "fast-adam": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="extract", steps=300,
                          warmup_steps=0, x_lr=2e-3, k_lr=2e-2, log_every=10),
     "smoke": DeblurConfig(schedule="joint", x_param="dip", k_param="dip", k_init="noise", steps=12,
                           warmup_steps=4, x_lr=1e-2, k_lr=1e-2, log_every=4,

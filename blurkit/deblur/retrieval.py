@@ -104,7 +104,8 @@ def _one(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, cfg: DeblurConfig
     return k, y_hat, start, rows, time.perf_counter() - t0
 
 
-def retrieve_kernel(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config: str | DeblurConfig = "fast",
+def retrieve_kernel(model: KernelSpace, x: torch.Tensor, y: torch.Tensor,
+                    config: str | DeblurConfig = "fast-adam",
                     seed: int = 0, progress: bool = True) -> RetrievalResult:
     """Optimise k so that ``F(x, k)`` matches y for each pair of a batch (step (B) of Algorithm 1).
 

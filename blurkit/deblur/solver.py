@@ -21,12 +21,16 @@ import torch.nn as nn
 import torch.nn.functional as Fnn
 from tqdm.auto import tqdm
 
+from blurkit.deblur.blind_linear import solve_linear_one
 from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
 from blurkit.deblur.dip import ImageDIP, KernelDIP, image_noise, kernel_noise, seeded
+from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import frozen, solve_each
+from blurkit.errors import BlurkitError
 from blurkit.space.blocks import as_rgb
+from blurkit.space.code_estimator import CodeEstimator, estimator_path
 from blurkit.space.kernel_space import KernelSpace
-from blurkit.space.losses import charbonnier, hyper_laplacian, psnr
+from blurkit.space.losses import psnr
 
 Callback = Callable[[dict], None]
 MIN_SIDE = 32  # px: smaller images are solved edge-padded to this side (the DIPs normalise over pixels)
@@ -105,20 +109,6 @@ class _Parts(nn.Module):
 
     def k_params(self) -> list[nn.Parameter]:
         return list(self.k_net.parameters()) if self.cfg.k_param == "dip" else [self.k_code]
-
-
-def objective(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Tensor,
-              cfg: DeblurConfig) -> dict[str, torch.Tensor]:
-    """The terms of Eq. 6: ``data = ρ(y, F(x, k))``, ``k_norm = ‖k‖₂`` (:meth:`KernelSpace.code_norm`: in units of
-    the 128 px grid), ``prior`` (hyper-Laplacian), ``loss``.
-
-    Shape:
-        y, x ``(1, 3, H, W)``, k ``(1, kdim, *model.kernel_size(H, W))`` -> scalars.
-    """
-    data = charbonnier(model.apply(x, k), y, cfg.charbonnier_eps)
-    k_norm = model.code_norm(k)
-    prior = hyper_laplacian(x, cfg.alpha)
-    return {"loss": data + cfg.lam * k_norm + cfg.gamma * prior, "data": data, "k_norm": k_norm, "prior": prior}
 
 
 def _adam(params: list[nn.Parameter], lr: float, cfg: DeblurConfig) -> tuple[torch.optim.Optimizer, object]:
@@ -203,9 +193,18 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
     return x.detach(), k.detach(), rows, time.perf_counter() - t0
 
 
+def code_estimator_for(model: KernelSpace) -> CodeEstimator:
+    """The blind code estimator shipped beside a loaded kernel space (``<checkpoint stem>.estimator.pt``)."""
+    source = getattr(model, "source", None)
+    if source is None:
+        raise BlurkitError("this kernel space was not loaded from a file, so it has no code estimator beside it; "
+                           "pass estimator= (blurkit.space.code_estimator.train_estimator) or choose another preset")
+    return CodeEstimator.load(estimator_path(source))
+
+
 def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fast", seed: int = 0,
            reference: torch.Tensor | None = None, progress: bool = True,
-           callback: Callback | None = None) -> DeblurResult:
+           callback: Callback | None = None, estimator: CodeEstimator | None = None) -> DeblurResult:
     """Blind deblurring of a batch of blurry images with a frozen kernel space.
 
     Args:
@@ -216,6 +215,7 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         reference: sharp images for the PSNR column of the trace (never used by the solver itself).
         progress: show a tqdm bar with the loss and PSNR.
         callback: called at each logged step with ``{"row", "x", "k"}`` (e.g. to plot live).
+        estimator: the blind code estimator for ``k_init="estimate"`` (default: the one beside the model's file).
 
     Shape:
         y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, *model.kernel_size(H, W))``.
@@ -234,13 +234,20 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
         cropped = None if callback is None else (lambda s: callback({**s, "x": s["x"][..., :h, :w]}))  # caller's size
         res = deblur(model, Fnn.pad(y3, pad, mode="replicate"), cfg, seed,
-                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped)
+                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped, estimator)
         x = res.x[..., :h, :w]
         return dataclasses.replace(res, x=x.mean(dim=1, keepdim=True) if grey else x)
+    if cfg.k_init == "estimate" and estimator is None:
+        estimator = code_estimator_for(model)
     with frozen(model):
-        outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
-            model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar, callback),
-            cfg.steps, f"deblur ({cfg.schedule})", progress)
+        if cfg.x_step == "linear":
+            outs = solve_each(y3.shape[0], lambda i, bar: solve_linear_one(
+                model, estimator, y3[i:i + 1].float(), cfg, i, None if ref is None else ref[i:i + 1], bar,
+                callback), cfg.steps, "deblur (linear)", progress)
+        else:
+            outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
+                model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar,
+                callback), cfg.steps, f"deblur ({cfg.schedule})", progress)
     xs, ks, rows, walls = (list(v) for v in zip(*outs))
     rows = [row for per_image in rows for row in per_image]
     x = torch.cat(xs)

@@ -210,6 +210,7 @@ class KernelSpace(nn.Module):
             raise BlurkitError(f"'{path}' does not match its config: {_one_line(exc)}") from None
         model.provenance = ckpt["provenance"]
         model.extra = ckpt["extra"]
+        model.source = path
         return model.to(map_location).eval()
 
 

@@ -14,6 +14,7 @@ from blurkit.data.images import read_image
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.deblur_files import deblur_files, output_names
 from blurkit.deblur.retrieval import RETRIEVAL_COLUMNS, retrieve_kernel
+from blurkit.space.code_estimator import CodeEstimator, estimator_path
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 from imagegen import rand_rgb, save_png
@@ -30,7 +31,10 @@ def model() -> KernelSpace:
 @pytest.fixture
 def tiny_model(tmp_path: Path) -> Path:
     torch.manual_seed(0)
-    return KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"note": "untrained"})
+    path = KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"note": "untrained"})
+    # the fast preset's code estimator, beside the model as `blurkit train-estimator` puts it (untrained: G's copy)
+    CodeEstimator.from_kernel_space(KernelSpace.load(path)).save(estimator_path(path), {"note": "untrained"})
+    return path
 
 
 @pytest.mark.parametrize("k_param", ["dip", "code"])

@@ -115,7 +115,7 @@ def test_config_validation_and_json():
 
 
 def test_known_operator_images_get_closer_to_the_truth():
-    """y = F(x, k) with a known code: the fast path recovers an x closer to the truth than y is."""
+    """y = F(x, k) with a known code: the fast-adam path recovers an x closer to the truth than y is."""
     torch.manual_seed(0)
     model = KernelSpace("smoke").eval()
     g = torch.Generator().manual_seed(2)
@@ -123,7 +123,7 @@ def test_known_operator_images_get_closer_to_the_truth():
     with torch.no_grad():
         k_true = model.encode(x_true, x_true) + 0.5 * torch.randn(1, model.config.kdim, 1, 1, generator=g)
         y = model.apply(x_true, k_true).clamp(0, 1)
-    cfg = DEBLUR_PRESETS["fast"].replace(steps=150, gamma=0.0, lam=0.0)
+    cfg = DEBLUR_PRESETS["fast-adam"].replace(steps=150, gamma=0.0, lam=0.0)
     res = deblur(model, y, cfg, reference=x_true, progress=False)
     assert float(psnr(res.x, x_true)) > float(psnr(y, x_true)) + 8.0  # measured +10.0 dB, 2 dB margin
     assert isinstance(res.trace, pd.DataFrame)

@@ -16,7 +16,8 @@ import torch
 from blurkit.space.kernel_space import MODELS_DIR, SHIPPED, KernelSpace, checkpoint_path
 from blurkit.space.netconfig import KernelSpaceConfig
 
-SHIPPED_PT = sorted(MODELS_DIR.glob("*.pt"), key=lambda p: p.stem)
+SHIPPED_PT = sorted((p for p in MODELS_DIR.glob("*.pt") if not p.name.endswith(".estimator.pt")), key=lambda p: p.stem)
+SHIPPED_ESTIMATORS = sorted(MODELS_DIR.glob("*.estimator.pt"))
 # models trained from another shipped model (train --init): the file their provenance names as the start, by the
 # chain in scripts/train_shipped.sh (reds-like: cpu-fine-dynamic from cpu-dynamic, which is shipped as reds-like-dynamic)
 STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic"}
@@ -59,3 +60,16 @@ def test_init_hash_names_the_shipped_starting_model(stem: str) -> None:
     start = MODELS_DIR / f"{STARTED_FROM_SHIPPED[stem]}.pt"
     assert init["sha256"] == _sha256(start)
     assert init["steps"] == KernelSpace.load(start).provenance["steps"]
+
+
+@pytest.mark.parametrize("path", SHIPPED_ESTIMATORS, ids=lambda p: p.name)
+def test_shipped_estimators_belong_to_a_shipped_kernel_space(path: Path) -> None:
+    from blurkit.space.code_estimator import CodeEstimator
+
+    est = CodeEstimator.load(path)
+    owner = MODELS_DIR / path.name.replace(".estimator.pt", ".pt")
+    assert owner in SHIPPED_PT
+    assert est.config == KernelSpace.load(owner).config
+    rec = est.provenance
+    assert Path(rec["kernel_space_file"]).name == owner.name and rec["config"]["steps"] >= 1000
+    assert rec["final_val_error"] is not None and rec["final_val_error"] < 0.5  # far below G(y, y)'s (about 0.8)

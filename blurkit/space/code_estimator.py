@@ -1,0 +1,207 @@
+"""A blind code estimator E(y): the kernel code of a blurry image, without its sharp image (blurkit's addition).
+
+Eq. 6 cannot find the blur code on its own: the no-blur explanation ``x = y, k = G(y, y)`` fits y better than the
+truth (the ladder's ``no_blur_margin``), so a blind search started at G(y, y) stays there. E is G's network fed the
+blurry image twice, initialised from the trained G and trained, with F and G frozen, to regress the code that G
+extracts from the training pair: ``min_E ||E(y) - G(x, y)||^2 / ||G(x, y)||^2``. Its estimate starts the blind solver
+(:mod:`blurkit.deblur.blind_linear`) on the learned blur manifold instead of at the identity, as the official code's
+warm-up towards a real training code does, but per image.
+
+An estimator is saved beside its kernel space as ``<model>.estimator.pt`` (config, weights, provenance).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from blurkit.data.images import read_image
+from blurkit.data.pairs import Pair
+from blurkit.errors import BlurkitError
+from blurkit.files import atomic_path
+from blurkit.progress import progress_bar
+from blurkit.provenance import provenance
+from blurkit.space.extractor import KernelExtractor
+from blurkit.space.kernel_space import KernelSpace, checkpoint_path
+from blurkit.space.netconfig import KernelSpaceConfig
+from blurkit.space.train import PairBank
+
+FORMAT = "blurkit-code-estimator-1"
+
+
+@dataclass(frozen=True)
+class EstimatorConfig:
+    """How E is trained.
+
+    Attributes:
+        steps: Adam steps; batch_size: crops per step; crop: crop side (px); lr: Adam's rate; seed: batches and
+            nothing else (E starts from G's weights).
+    """
+
+    steps: int = 1000
+    batch_size: int = 4
+    crop: int = 128
+    lr: float = 1e-4
+    seed: int = 0
+
+
+ESTIMATOR_PROFILES: dict[str, EstimatorConfig] = {
+    "smoke": EstimatorConfig(steps=6, batch_size=2, crop=32),
+    "cpu": EstimatorConfig(steps=2000),
+    "paper": EstimatorConfig(steps=20000, batch_size=16, crop=256),
+}
+
+
+class CodeEstimator(nn.Module):
+    """E(y) = G'(y, y) for a copy G' of the kernel space's G.
+
+    Shape:
+        y ``(B, C, H, W)`` -> k ``(B, kdim, *model.kernel_size(H, W))``.
+    """
+
+    def __init__(self, config: KernelSpaceConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.g = KernelExtractor(config)
+        self.provenance: dict | None = None
+
+    @classmethod
+    def from_kernel_space(cls, model: KernelSpace) -> CodeEstimator:
+        """An estimator initialised with ``model``'s G (so it starts at the no-blur code G(y, y))."""
+        est = cls(model.config)
+        est.g = copy.deepcopy(model.G)
+        for p in est.parameters():
+            p.requires_grad_(True)
+        return est
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        return self.g(y, y)
+
+    def save(self, path: str | os.PathLike, record: dict | None = None) -> Path:
+        """Write atomically; return the path."""
+        path = Path(path)
+        obj = {"format": FORMAT, "config": self.config.to_dict(),
+               "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
+               "provenance": record}
+        with atomic_path(path) as tmp:
+            torch.save(obj, tmp)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CodeEstimator:
+        """Read a file written by :meth:`save`; a missing or foreign file raises one line naming it."""
+        path = Path(path)
+        if not path.is_file():
+            raise BlurkitError(f"no blind code estimator at '{path}'; train one with "
+                               f"`blurkit train-estimator --model MODEL --data DATA --out {path}`")
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch raises many kinds for a bad file
+            raise BlurkitError(f"cannot read code estimator '{path}': {str(exc).splitlines()[0]}") from None
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            raise BlurkitError(f"'{path}' is not a blurkit code estimator (format {FORMAT})")
+        est = cls(KernelSpaceConfig.from_dict(obj["config"]))
+        est.load_state_dict(obj["state_dict"])
+        est.provenance = obj["provenance"]
+        return est.eval()
+
+
+def to_batch(img: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` float image -> ``(1, 3, H, W)`` tensor."""
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+
+
+def estimator_path(model_name_or_path: str | os.PathLike) -> Path:
+    """Where the estimator of a kernel space lives: beside its checkpoint, ``<stem>.estimator.pt``."""
+    ckpt = checkpoint_path(model_name_or_path)
+    return ckpt.with_name(f"{ckpt.stem}.estimator.pt")
+
+
+def code_error(est: CodeEstimator, model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The training loss: ``||E(y) - G(x, y)||^2 / ||G(x, y)||^2`` per batch (a scalar)."""
+    with torch.no_grad():
+        target = model.encode(x, y)
+    return (est(y) - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
+
+
+def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConfig = EstimatorConfig(),
+                    val_pairs: list[Pair] | None = None, progress: bool = True) -> tuple[CodeEstimator, pd.DataFrame]:
+    """Train E on ``pairs`` with ``model`` frozen; returns E (eval mode, with provenance) and the loss history.
+
+    The history has ``step, loss`` and, every ``steps // 5`` steps when ``val_pairs`` are given, ``val_error``
+    (the mean code error on them, full images).
+    """
+    start = time.perf_counter()
+    model = model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    est = CodeEstimator.from_kernel_space(model).train()
+    bank = PairBank(pairs, config.crop)
+    opt = torch.optim.Adam(est.parameters(), lr=config.lr, betas=(0.9, 0.99))
+    val = [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in (val_pairs or [])]
+    rows = []
+    every = max(1, config.steps // 5)
+    bar = progress_bar(range(config.steps), desc="train estimator", disable=not progress)
+    for step in bar:
+        x, y = bank.batch(config.seed, step, 0, config.batch_size)
+        loss = code_error(est, model, x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        row = {"step": step + 1, "loss": float(loss.detach())}
+        if val and ((step + 1) % every == 0 or step + 1 == config.steps):
+            est.eval()
+            with torch.no_grad():
+                row["val_error"] = float(sum(code_error(est, model, x, y) for x, y in val) / len(val))
+            est.train()
+        rows.append(row)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(loss=f"{row['loss']:.3f}", refresh=False)
+    history = pd.DataFrame(rows)
+    est.provenance = provenance(config=dataclasses.asdict(config), seed=config.seed,
+                                wall_time_s=time.perf_counter() - start, train_pairs=len(pairs),
+                                kernel_space=model.provenance, final_loss=rows[-1]["loss"] if rows else None,
+                                final_val_error=history["val_error"].dropna().iloc[-1]
+                                if "val_error" in history and history["val_error"].notna().any() else None)
+    return est.eval(), history
+
+
+__all__ = ["ESTIMATOR_PROFILES", "CodeEstimator", "EstimatorConfig", "code_error", "estimator_path",
+           "train_estimator", "train_estimator_for"]
+
+
+def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
+                        out: str | os.PathLike | None = None, steps: int | None = None,
+                        progress: bool = True) -> tuple[Path, pd.DataFrame]:
+    """Train the estimator of a kernel space on a data set's training pairs and save it (default: beside the
+    model's checkpoint, where ``fast`` looks for it); returns its path and the loss history."""
+    from blurkit.data.datasets import resolve_pairs
+    from blurkit.profiles import get_profile
+
+    prof = get_profile(profile)
+    cfg = ESTIMATOR_PROFILES[prof.name]
+    if steps is not None:
+        cfg = dataclasses.replace(cfg, steps=steps)
+    ks = KernelSpace.load(model)
+    try:
+        val = resolve_pairs(data, "test", prof)[:8]
+    except BlurkitError:
+        val = []
+    est, history = train_estimator(ks, resolve_pairs(data, "train", prof), cfg, val, progress)
+    est.provenance.update(kernel_space_file=str(checkpoint_path(model)), data=str(data), profile=prof.name)
+    path = Path(out) if out is not None else estimator_path(model)
+    est.save(path, est.provenance)
+    return path, history
+
+
+__all__ = ["ESTIMATOR_PROFILES", "CodeEstimator", "EstimatorConfig", "code_error", "estimator_path",
+           "train_estimator", "train_estimator_for"]

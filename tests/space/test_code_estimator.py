@@ -1,0 +1,89 @@
+"""The blind code estimator E(y) (kornia-style: smoke, bad input, shapes, training lowers the code error)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from imagegen import rand_rgb, save_png
+
+from blurkit.data.kernels import convolve
+from blurkit.errors import BlurkitError
+from blurkit.space.code_estimator import CodeEstimator, EstimatorConfig, code_error, estimator_path, train_estimator
+from blurkit.space.kernel_space import MODELS_DIR, KernelSpace
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def model() -> KernelSpace:
+    torch.manual_seed(0)
+    return KernelSpace("smoke").eval()
+
+
+def _pairs(folder: Path, n: int = 6, size: int = 40) -> list[tuple[Path, Path]]:
+    box = torch.zeros(7, 7)
+    box[3, :] = 1 / 7
+    out = []
+    for i in range(n):
+        x = rand_rgb(size, size, seed=i)
+        xt = torch.from_numpy(x.copy()).permute(2, 0, 1)[None].float()
+        y = convolve(xt, box)[0].permute(1, 2, 0).round().clamp(0, 255).to(torch.uint8).numpy()
+        out.append((save_png(folder / "sharp" / f"{i}.png", x), save_png(folder / "blur" / f"{i}.png", y)))
+    return out
+
+
+def test_starts_at_the_no_blur_code_and_shapes(model: KernelSpace) -> None:
+    est = CodeEstimator.from_kernel_space(model).eval()
+    for h, w in ((32, 32), (40, 130), (1, 5)):
+        y = torch.rand(2, 3, h, w)
+        with torch.no_grad():
+            got, want = est(y), model.encode(y, y)
+        assert got.shape == (2, model.config.kdim, *model.kernel_size(h, w))
+        assert torch.equal(got, want)  # a copy of G, fed (y, y)
+
+
+def test_training_lowers_the_code_error_and_leaves_the_model(model: KernelSpace, tmp_path: Path) -> None:
+    pairs = _pairs(tmp_path)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    est, history = train_estimator(model, pairs, EstimatorConfig(steps=40, batch_size=2, crop=32, lr=1e-3),
+                                   val_pairs=pairs[:2], progress=False)
+    assert list(history.step) == list(range(1, 41)) and history.val_error.notna().sum() == 5
+    assert history.loss.tail(10).mean() < 0.8 * history.loss.head(10).mean()  # measured 0.67
+    val = history.val_error.dropna().to_numpy()
+    assert val[-1] < val[0]
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # F and G frozen
+    assert est.provenance["config"]["steps"] == 40 and est.provenance["train_pairs"] == 6
+    x = torch.from_numpy(rand_rgb(32, 32, seed=0).copy()).permute(2, 0, 1)[None].float() / 255
+    with torch.no_grad():
+        err = code_error(est, model, x, x)
+    assert torch.isfinite(err)
+
+
+def test_gradients_reach_every_parameter(model: KernelSpace) -> None:
+    from tests.gradients import dead_parameters
+
+    est = CodeEstimator.from_kernel_space(model).train()
+    est(torch.rand(2, 3, 32, 32)).pow(2).mean().backward()
+    assert dead_parameters(est.named_parameters()) == []
+
+
+def test_save_load_round_trip_and_bad_files(model: KernelSpace, tmp_path: Path) -> None:
+    est = CodeEstimator.from_kernel_space(model).eval()
+    path = est.save(tmp_path / "e.estimator.pt", {"note": "test"})
+    back = CodeEstimator.load(path)
+    y = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(back(y), est(y))
+    assert back.provenance == {"note": "test"}
+    with pytest.raises(BlurkitError, match="no blind code estimator at .*train-estimator"):
+        CodeEstimator.load(tmp_path / "missing.estimator.pt")
+    model.save(tmp_path / "k.pt")
+    with pytest.raises(BlurkitError, match="not a blurkit code estimator"):
+        CodeEstimator.load(tmp_path / "k.pt")
+
+
+def test_estimator_lives_beside_its_kernel_space(tmp_path: Path) -> None:
+    assert estimator_path("uniform-8") == MODELS_DIR / "uniform-8.estimator.pt"
+    assert estimator_path(tmp_path / "run" / "model.pt") == tmp_path / "run" / "model.estimator.pt"
