@@ -1,12 +1,13 @@
 """The deblurring ladder: every method on the same textured test images of each (model > test data) set.
 
 Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
-deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind solver presets (``fast``, ``paper`` capped);
-SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the
-exact kernel, :func:`blurkit.baselines.oracle.kernel_deconvolution`, on test data whose blur is one recorded kernel
-per image, e.g. ``uniform-8``; skipped elsewhere); and ``no_blur_margin``: the true explanation's
-fit of y minus the no-blur explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6
-prefers to leave the image blurry).
+deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind presets: ``fast``, ``fast_noguard`` (the same
+without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper`` (capped); SelfDeblur,
+``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the exact kernel,
+:func:`blurkit.baselines.oracle.kernel_deconvolution`, on test data whose blur is one recorded kernel per image,
+e.g. ``uniform-8``; skipped elsewhere); and ``no_blur_margin``: the true explanation's fit of y minus the no-blur
+explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6 prefers to leave the
+image blurry).
 
 Images: the ``n`` test pairs of the data domain whose sharp ``size`` px crop has the largest gradient energy (mean
 squared finite difference), the same for every method. Every (set, method, image) cell is written to the per-image
@@ -27,6 +28,7 @@ import torch
 from blurkit.baselines.oracle import kernel_deconvolution
 from blurkit.data.default_data import default_dir
 from blurkit.data.kernels import eight_kernels
+from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
@@ -117,7 +119,8 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
                    paper_steps: int = 200) -> dict[str, Method]:
-    """Methods by name: ``blurry, true_code, fast, paper, smoke, selfdeblur, classical, srn, deblurganv2``."""
+    """Methods by name: ``blurry, true_code, fast, fast_noguard, fast_adam, paper, selfdeblur, classical, srn,
+    deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
     from blurkit.experiments.bench_deblur import bench_configs
 
     smoke = get_profile(profile).name == "smoke"
@@ -125,6 +128,8 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "blurry": method_blurry,
         "true_code": method_true_code,
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
+        "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
+        "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
         "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else

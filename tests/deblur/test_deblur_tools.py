@@ -132,6 +132,21 @@ def test_bench_deblur_smoke(pip_photo_manifest: Path, tiny_model: Path, tmp_path
     trace = pd.read_csv(tmp_path / "deblur_trace.csv")
     assert set(trace.schedule) == {"paper", "fast"}
     assert (tmp_path / "deblur_psnr_vs_time.png").exists() and (tmp_path / "deblur.meta.json").exists()
+    assert len(list((tmp_path / "deblur_cells").glob("00000.*.json"))) == 2
+
+
+def test_bench_deblur_resumes_finished_cells(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.data.default_data import build_default
+    from blurkit.experiments import bench_deblur as bd
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    first = bd.bench_deblur(tmp_path, profile="smoke", model=str(tiny_model), n_images=1, with_selfdeblur=False)
+    monkeypatch.setattr(bd, "deblur", lambda *a, **k: pytest.fail("a finished cell was computed again"))
+    again = bd.bench_deblur(tmp_path, profile="smoke", model=str(tiny_model), n_images=1, with_selfdeblur=False)
+    pd.testing.assert_frame_equal(first, again)
+    assert bd.time_to_reach(pd.DataFrame({"phase": ["start", "solve"], "psnr": [30.0, 29.0],
+                                          "time_s": [0.0, 1.0]}), 29.5) != 0.0  # the start row does not count
 
 
 def test_report_tables(pip_photo_manifest: Path, model: KernelSpace) -> None:
