@@ -29,7 +29,7 @@ class DynamicKernel(nn.Module):
         blurred ``(B, C, H, W)`` and weight logit ``(B, 1, H, W)``.
     """
 
-    def __init__(self, kdim: int, size: int, stride: int) -> None:
+    def __init__(self, kdim: int, size: int, stride: int, init_logit: float = INIT_LOGIT) -> None:
         super().__init__()
         self.size, self.stride = size, stride
         self.to_kernel = nn.Linear(kdim, size * size)
@@ -39,7 +39,7 @@ class DynamicKernel(nn.Module):
             self.to_kernel.bias.fill_(_FLOOR)
             self.to_kernel.bias[(size * size) // 2] = 0.0
             self.to_logit.weight.zero_()
-            self.to_logit.bias.fill_(INIT_LOGIT)
+            self.to_logit.bias.fill_(init_logit)
 
     def kernels(self, k: torch.Tensor) -> torch.Tensor:
         """The kernel of every code cell, non-negative and summing to 1.

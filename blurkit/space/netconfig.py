@@ -17,7 +17,8 @@ from blurkit.errors import UnknownNameError
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
 HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
-                "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False}  # fields absent from older checkpoints, with the values those checkpoints used
+                "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False,
+                "dynamic_init_logit": -6.0}  # fields absent from older checkpoints, with the values those checkpoints used
 CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
@@ -50,6 +51,9 @@ class KernelSpaceConfig:
             it can blur in an approximately linear domain as cameras do. Starts as the identity.
         dynamic_kernel: F also reads a ``basis_size`` px kernel off every code and adds the image blurred by it
             to the basis mixture (blurkit's option, :mod:`blurkit.space.dynamic_kernel`).
+        dynamic_init_logit: that member's initial weight logit. The default -6 (a share of 0.2 %) keeps a model
+            initialised from one without it where it was, but its kernel then gets almost no gradient: in the
+            shipped reds-like models its share stayed under 0.05 %. 0 gives it a share of 1 / (n_basis + 1).
     """
 
     nf: int = 64
@@ -66,6 +70,7 @@ class KernelSpaceConfig:
     code_stride: int = 128
     tone_knots: int = 0
     dynamic_kernel: bool = False
+    dynamic_init_logit: float = -6.0
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -147,6 +152,9 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "cpu-tone": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32),
     # cpu-tone plus a kernel read off every code (shipped as reds-like-dynamic, refined from "cpu-tone")
     "cpu-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, tone_knots=32, dynamic_kernel=True),
+    # "cpu" plus a kernel read off every code that starts with a real share of the mixture (refined from "cpu")
+    "cpu-dynamic-open": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, dynamic_kernel=True,
+                                          dynamic_init_logit=0.0),
     # cpu-dynamic on a 32 px code grid, every cell its own kernel (the shipped reds-like, refined from "cpu-dynamic")
     "cpu-fine-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32, tone_knots=32,
                                           dynamic_kernel=True),

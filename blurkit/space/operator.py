@@ -92,7 +92,8 @@ class BlurOperator(nn.Module):
         self.basis = BasisBlur(config.n_basis, config.basis_size) if n_weights else None
         self.k_weights = nn.Conv2d(config.kdim, n_weights, 1) if n_weights else None
         self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
-        self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride) if config.dynamic_kernel else None
+        self.dyn = (DynamicKernel(config.kdim, config.basis_size, config.code_stride, config.dynamic_init_logit)
+                    if config.dynamic_kernel else None)
         self.ratio = DOWNSCALE // config.code_stride
         self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
         self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None

@@ -83,3 +83,21 @@ def test_fine_grid_starts_from_the_coarse_dynamic_model() -> None:
     assert k.shape[-2:] == (4, 4)  # padded to 128 x 128, one code per 32 px cell
     assert fine.F.dyn.kernels(k).shape == (1, 4, 4, 15, 15)
     torch.testing.assert_close(fine(x, y), coarse(x, y), atol=1e-4, rtol=0)
+
+
+def test_open_init_gives_the_dynamic_member_a_real_share() -> None:
+    from blurkit.space.kernel_space import KernelSpace
+    from blurkit.space.netconfig import KernelSpaceConfig, net_preset
+
+    base = net_preset("smoke-dynamic")
+    torch.manual_seed(0)
+    shut = KernelSpace(base).eval()
+    torch.manual_seed(0)
+    opened = KernelSpace(KernelSpaceConfig(**{**base.to_dict(), "dynamic_init_logit": 0.0})).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        share = [float(m.F.linearise(x, m.encode(x, x)).weights[:, base.n_basis:].sum(1).mean())
+                 for m in (shut, opened)]
+    assert share[0] < 1e-3 and share[1] > 1e-2  # measured 3.5e-5 and 1.4e-2 (random basis logits share the rest)
+    assert KernelSpaceConfig.from_dict({k: v for k, v in base.to_dict().items()
+                                        if k != "dynamic_init_logit"}).dynamic_init_logit == -6.0
