@@ -34,7 +34,8 @@ def test_evaluate_writes_the_tables_and_reports_resumed_cells(tmp_path: Path, ca
 @pytest.mark.parametrize("method, message", [
     ("sharpen", "error: unknown method 'sharpen'; choose from: identity, ours[:PRESET], selfdeblur[:PRESET], "
                 "classical, srn:RUN_DIR, deblurganv2:RUN_DIR"),
-    ("ours:turbo", "error: unknown deblur preset 'turbo' in method 'ours:turbo'; presets: " + ", ".join(DEBLUR_PRESETS)),
+    ("ours:turbo",
+     "error: unknown deblur preset 'turbo' in method 'ours:turbo'; presets: " + ", ".join(DEBLUR_PRESETS)),
 ])
 def test_an_unknown_method_is_one_line(tmp_path: Path, method: str, message: str) -> None:
     data = _pairs(tmp_path / "pairs")
