@@ -45,6 +45,9 @@ class EstimatorConfig:
     Attributes:
         steps: Adam steps; batch_size: crops per step; crop: crop side (px); lr: Adam's rate; seed: batches and
             nothing else (E starts from G's weights).
+        augment: flips and quarter turns of the training crops, as F and G were trained. Off by default: they
+            turn the domain's blurs into eight times as many, most never met at test time (on uniform-8 an
+            augmented E gave -0.1 dB against +2.2 dB without, same images and steps).
     """
 
     steps: int = 1000
@@ -52,6 +55,20 @@ class EstimatorConfig:
     crop: int = 128
     lr: float = 1e-4
     seed: int = 0
+    augment: bool = False
+
+
+def _plain_batch(bank: PairBank, seed: int, step: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded batch of crops without flips or turns. Shape: x, y ``(size, 3, crop, crop)`` in [0, 1]."""
+    g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
+    xs, ys, c = [], [], bank.crop
+    for _ in range(size):
+        i = int(torch.randint(len(bank.x), (1,), generator=g))
+        h, w = bank.x[i].shape[-2:]
+        top, left = int(torch.randint(h - c + 1, (1,), generator=g)), int(torch.randint(w - c + 1, (1,), generator=g))
+        xs.append(bank.x[i][..., top:top + c, left:left + c])
+        ys.append(bank.y[i][..., top:top + c, left:left + c])
+    return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0
 
 
 ESTIMATOR_PROFILES: dict[str, EstimatorConfig] = {
@@ -152,7 +169,8 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
     every = max(1, config.steps // 5)
     bar = progress_bar(range(config.steps), desc="train estimator", disable=not progress)
     for step in bar:
-        x, y = bank.batch(config.seed, step, 0, config.batch_size)
+        x, y = (bank.batch(config.seed, step, 0, config.batch_size) if config.augment
+                else _plain_batch(bank, config.seed, step, config.batch_size))
         loss = code_error(est, model, x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()

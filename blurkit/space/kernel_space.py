@@ -130,7 +130,7 @@ class KernelSpace(nn.Module):
 
     def init_from(self, other: "KernelSpace") -> list[str]:
         """Copy the weights of a trained kernel space that differs from this one in ``code_stride``,
-        ``tone_knots`` and ``dynamic_kernel`` at most.
+        ``tone_knots`` and ``dynamic_kernel`` (with ``dynamic_init_logit``) at most.
 
         This is how a fine-grid model (``cpu-fine``) or one with a tone curve (``cpu-tone``) starts from a trained
         ``cpu`` one: every shared weight is copied, and the modules only this one has start as identities (zero
@@ -138,10 +138,11 @@ class KernelSpace(nn.Module):
         names of the weights that were not copied.
         """
         mine = dataclasses.replace(self.config, code_stride=other.config.code_stride,
-                                   tone_knots=other.config.tone_knots, dynamic_kernel=other.config.dynamic_kernel)
+                                   tone_knots=other.config.tone_knots, dynamic_kernel=other.config.dynamic_kernel,
+                                   dynamic_init_logit=other.config.dynamic_init_logit)
         if mine != other.config:
             raise BlurkitError(f"cannot initialise a {self.config} kernel space from a {other.config} one: only "
-                               "code_stride, tone_knots and dynamic_kernel may differ")
+                               "code_stride, tone_knots and dynamic_kernel (and its init logit) may differ")
         try:
             missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
         except RuntimeError as exc:
