@@ -130,12 +130,16 @@ Method = Callable[[torch.Tensor, KernelSpace, int, torch.Tensor], tuple[torch.Te
 
 
 def method_ours(config: str | DeblurConfig) -> Method:
-    """Our solver (Eq. 6) with a preset or config."""
+    """Our solver (Eq. 6) with a preset or config. The code it estimated for each call is kept, in call order, in
+    the returned function's ``codes`` list (for :func:`blurkit.deblur.psf.psf_field`)."""
     cfg = deblur_config(config)
+    codes: list[torch.Tensor] = []
 
     def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
         res = deblur(model, y, cfg, seed=seed, reference=reference, progress=False)
+        codes.append(res.k)
         return res.x, res.wall_s[0]
+    run.codes = codes  # type: ignore[attr-defined]
     return run
 
 
@@ -199,18 +203,31 @@ def methods_summary(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 def methods_figure(pairs: list[tuple[str, np.ndarray, np.ndarray]], outputs: dict[str, list[np.ndarray]],
-                   per_image: pd.DataFrame, scale: float = 1.8) -> Figure:
-    """Fig. 3: a row per test image: every method's output with its PSNR/SSIM, then the ground truth."""
-    names = list(outputs)
+                   per_image: pd.DataFrame, scale: float = 1.8,
+                   psfs: dict[str, list[np.ndarray]] | None = None) -> Figure:
+    """Fig. 3: a row per test image: every method's output with its PSNR/SSIM, then the ground truth.
+
+    ``psfs`` maps a method to one PSF field per image (:func:`blurkit.deblur.psf.psf_field` of its estimated
+    code); each is drawn right after that method's output, so the estimated blur is seen beside the estimate.
+    """
+    psfs = psfs or {}
+    names = []
+    for m in outputs:
+        names.append(m)
+        if m in psfs:
+            names.append(f"PSF ({m})")
     fig, axes = plt.subplots(len(pairs), len(names) + 1, figsize=((len(names) + 1) * scale, len(pairs) * scale),
                              squeeze=False)
     for r, (img_name, x, _) in enumerate(pairs):
         for c, m in enumerate(names + ["ground truth"]):
             ax = axes[r, c]
-            ax.imshow(x if m == "ground truth" else outputs[m][r])
+            if m.startswith("PSF (") and m[5:-1] in psfs:
+                ax.imshow(psfs[m[5:-1]][r], cmap="gray", vmin=0, vmax=1)
+            else:
+                ax.imshow(x if m == "ground truth" else outputs[m][r])
             ax.set_xticks([])
             ax.set_yticks([])
-            if m != "ground truth":
+            if m != "ground truth" and not m.startswith("PSF ("):
                 row = per_image[(per_image.image == img_name) & (per_image.method == m)].iloc[0]
                 ax.set_xlabel(f"{row.psnr:.2f} dB / {row.ssim:.3f}", fontsize=7)
             if r == 0:
