@@ -5,12 +5,15 @@
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
 #     name: python3
 # ---
 
+# %%
 
 # %% [markdown]
 # # 04 · Fig. 3: blind deblurring across domains (Sec. 4.2.1)
@@ -45,6 +48,7 @@ from blurkit.experiments.deblur_report import (deblur_methods, load_pairs, metho
 from blurkit.data.default_data import build_default
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.deblur.metrics import lpips_status
+from blurkit.deblur.psf import psf_field
 from blurkit.experiments.notebooks import results_folder, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
@@ -75,7 +79,10 @@ summary = methods_summary(per_image)
 summary.round(3)
 
 # %%
-fig = methods_figure(pairs, outputs, per_image)
+# the blur ours estimated, as the PSFs it applies on a 32 px grid, beside its estimate
+psfs = {"ours": [psf_field(ks, k, y.shape[:2], spacing=16 if smoke else 32)
+                 for k, (_, _, y) in zip(methods["ours"].codes, pairs)]}
+fig = methods_figure(pairs, outputs, per_image, psfs=psfs)
 record = provenance(config={"profile": prof.to_dict(), "ours": ours_config, "selfdeblur": selfdeblur_config},
                     seed=seed, wall_time_s=t["wall_time_s"], model=model, model_provenance=ks.provenance,
                     test_domain=test_domain, lpips=lpips_status(), baseline_runs={k: str(v) for k, v in runs.items()})
