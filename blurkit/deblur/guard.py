@@ -5,7 +5,10 @@ the estimate does not explain y its sharpening is a guess. Three checks, none of
 
 * **blur strength**: ``PSNR(F(y, k), y)``, how much the estimated blur changes y itself. Above
   ``max_blur_psnr`` the code says "almost no blur" (the no-blur explanation), so y is returned unchanged.
-* **data fit**: ``PSNR(F(x̂, k), y)``. Below ``min_fit_psnr`` the estimate does not reproduce y; y is returned.
+* **data fit**: ``PSNR(F(x̂, k), y)`` against ``PSNR(F(y, k), y)``: blurring the estimate must reproduce y
+  better, by ``min_fit_gain`` dB, than blurring y itself does; otherwise x̂ explains y no better than y and y is
+  returned. (An absolute floor failed on the most blurred images: fits of 26.7 and 27.9 dB there were good
+  estimates, gaining 1.6 dB and more.)
 * **amplification**: the gradient energy of x̂ against y's. Deblurring raises it, but by more than
   ``max_gain`` times it is noise or ringing; y is returned.
 """
@@ -26,12 +29,12 @@ class GuardConfig:
 
     Attributes:
         max_blur_psnr: dB; an estimated blur that changes y by less than this (PSNR above it) counts as no blur.
-        min_fit_psnr: dB; an estimate whose F(x̂, k) fits y worse than this is not trusted.
+        min_fit_gain: dB by which ``F(x̂, k)`` must fit y better than ``F(y, k)`` does.
         max_gain: largest trusted ratio of x̂'s mean squared gradient to y's.
     """
 
     max_blur_psnr: float = 45.0
-    min_fit_psnr: float = 28.0
+    min_fit_gain: float = 3.0
     max_gain: float = 12.0
 
 
@@ -77,7 +80,7 @@ def guard(model: KernelSpace, y: torch.Tensor, x_hat: torch.Tensor, k: torch.Ten
     for b, f, g in zip(blur.reshape(-1).tolist(), fit.reshape(-1).tolist(), gain.tolist()):
         if b > config.max_blur_psnr:
             reason = "no blur"
-        elif f < config.min_fit_psnr:
+        elif f - b < config.min_fit_gain:
             reason = "poor fit"
         elif g > config.max_gain:
             reason = "amplified"
