@@ -54,8 +54,8 @@ def bench_ladder_cmd(
     sets: list[str] = typer.Option(["reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8"], "--set",
                                    help="MODEL>DATA, repeatable: a kernel space and the test domain it deblurs."),
     methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
-                                      help="Repeatable: blurry, true_code, fast, paper, selfdeblur, classical, srn, "
-                                      "deblurganv2, no_blur_margin."),
+                                      help="Repeatable: blurry, true_code, oracle, fast, fast_noguard, fast_adam, "
+                                      "paper, selfdeblur, classical, srn, deblurganv2, no_blur_margin."),
     baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable."),
     profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
     n: int = typer.Option(16, "--n", help="Images per set: the most textured test crops."),

@@ -16,6 +16,7 @@ CSV as soon as it is done, and a re-run computes only the missing cells.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -154,6 +155,39 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     return out
 
 
+def method_key(method: str, model_name: str, profile: str, paper_steps: int,
+               baseline_runs: dict[str, Path] | None = None) -> str:
+    """A hash of everything a (set, method) cell depends on: the method's settings, the kernel space's file and,
+    for the blind presets, its code estimator's file. A stored cell with another key is computed again."""
+    from blurkit.deblur.guard import GuardConfig
+    from blurkit.experiments.bench_deblur import bench_configs
+    from blurkit.files import sha256_file
+    from blurkit.space.code_estimator import estimator_path
+    from blurkit.space.kernel_space import checkpoint_path
+
+    smoke = get_profile(profile).name == "smoke"
+    spec: dict = {"method": method, "smoke": smoke}
+    if method not in ("blurry", "classical", "selfdeblur", "oracle"):
+        spec["model_sha256"] = sha256_file(checkpoint_path(model_name))
+    if method in ("true_code", "oracle"):
+        spec["xstep"] = TRUE_CODE_XSTEP.__dict__
+    elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
+        spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
+    elif method in ("fast", "fast_noguard"):
+        est = estimator_path(model_name)
+        spec.update(config=DEBLUR_PRESETS["fast"].to_dict(), guard=GuardConfig().__dict__ if method == "fast" else None,
+                    estimator_sha256=sha256_file(est) if est.is_file() else None)
+    elif method == "fast_adam":
+        spec["config"] = DEBLUR_PRESETS["fast-adam"].to_dict()
+    elif method == "paper":
+        spec["config"] = bench_configs(get_profile(profile).name, paper_steps)["paper"].to_dict()
+    elif method in ("srn", "deblurganv2"):
+        run = Path((baseline_runs or {}).get(method, ""))
+        spec["run"] = str(run)
+        spec["run_sha256"] = sha256_file(run / "model.pt") if (run / "model.pt").is_file() else None
+    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     """One row per (set, method): mean PSNR / SSIM, mean gain over blurry, share made worse, seconds, n."""
     rows = []
@@ -181,9 +215,14 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
     if len(done):  # cells of other sets or methods than asked for now are left out of the tables
         done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
+    start = time.perf_counter()
+    keys = {(set_name, m): method_key(m, parse_set(set_name)[0], profile, paper_steps, baseline_runs)
+            for set_name in sets for m in methods}
+    if len(done):  # cells made with other settings, models or estimators than now are computed again
+        current = [keys.get((r.set, r.method)) == r.key if "key" in done else False for r in done.itertuples()]
+        done = done[current]
     rows = done.to_dict("records")
     have = {(r["set"], r["method"], r["image"]) for r in rows}
-    start = time.perf_counter()
     record = provenance(config={"sets": list(sets), "methods": list(methods), "profile": profile, "n": n,
                                 "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
                                 "paper_steps": paper_steps,
@@ -203,7 +242,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
             image, x, y = pairs[i]
             xt, yt = to_tensor(x), to_tensor(y)
-            row = {"set": set_name, "method": method, "image": image}
+            row = {"set": set_name, "method": method, "image": image, "key": keys[(set_name, method)]}
             if method == "no_blur_margin":
                 row["margin_db"] = no_blur_margin(model, xt, yt)
             else:
@@ -225,4 +264,4 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
 
 
 __all__ = ["DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "gradient_energy", "known_kernels", "ladder_methods",
-           "method_true_code", "no_blur_margin", "parse_set", "run_ladder", "summarise", "textured_pairs"]
+           "method_key", "method_true_code", "no_blur_margin", "parse_set", "run_ladder", "summarise", "textured_pairs"]

@@ -102,3 +102,26 @@ def test_oracle_row_only_where_the_kernel_is_recorded(pip_photo_manifest: Path, 
     assert (f"{tiny_model}>gopro-like", "oracle") not in rows.index
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "n"] == 2
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "gain_db"] > 1.0  # the exact kernel deblurs
+
+
+def test_cells_of_a_changed_model_are_computed_again(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    sets, methods = [f"{tiny_model}>gopro-like"], ["blurry", "true_code"]
+    ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
+    torch.manual_seed(1)
+    KernelSpace("smoke").save(tiny_model, provenance={"note": "other weights"})  # same path, new file
+    calls = []
+    real = ladder.ladder_methods
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        fns = real(*a, **kw)
+        return {m: (lambda f, m: lambda *x: calls.append(m) or f(*x))(f, m) for m, f in fns.items()}
+
+    monkeypatch.setattr(ladder, "ladder_methods", counting)
+    ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
+    assert calls == ["true_code", "true_code"]  # the blurry input does not depend on the model
+    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
+    assert len(per) == 4 and per.key.notna().all()
