@@ -21,6 +21,7 @@ from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import read_image
 from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
 from blurkit.deblur.metrics import image_metrics, lpips_status
+from blurkit.deblur.psf import psf_field
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.solver import deblur
 from blurkit.paper import compare
@@ -56,7 +57,7 @@ def load_pairs(domain: str, profile: str | Profile, limit: int | None = None,
 
 
 def retrieval_rows(models: dict[str, KernelSpace], test_domains: Sequence[str], profile: str | Profile,
-                   config: str | DeblurConfig = "fast", limit: int | None = None, seed: int = 0) -> pd.DataFrame:
+                   config: str | DeblurConfig = "fast-adam", limit: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Kernel retrieval for every (model, test domain): one row per test pair.
 
     Columns: ``train, test, image, psnr_sharp`` (x vs y: no blur at all), ``psnr_start`` (the starting code:
@@ -106,17 +107,23 @@ def table3(rows: pd.DataFrame, similar_db: float = 3.7) -> pd.DataFrame:
 
 
 def retrieval_figure(model: KernelSpace, pairs: list[tuple[str, np.ndarray, np.ndarray]],
-                     config: str | DeblurConfig = "fast", seed: int = 0, scale: float = 1.9) -> Figure:
-    """Fig. 5: per pair (a column) the sharp x, the blurry y, and ``F(x, k*)`` with k* retrieved by ``model``."""
+                     config: str | DeblurConfig = "fast-adam", seed: int = 0, scale: float = 1.9) -> Figure:
+    """Fig. 5: per pair (a column) the sharp x, the blurry y, ``F(x, k*)`` with k* retrieved by ``model``, and the
+    PSF field of k* (:func:`blurkit.deblur.psf.psf_field`: the blur the retrieved code applies)."""
     x = torch.cat([to_tensor(p[1]) for p in pairs])
     y = torch.cat([to_tensor(p[2]) for p in pairs])
     res = retrieve_kernel(model, x, y, config, seed=seed, progress=False)
-    fig, axes = plt.subplots(3, len(pairs), figsize=(len(pairs) * scale, 3 * scale), squeeze=False)
-    labels = ("sharp x", "blurry y", "F(x, k*)")
+    h, w = x.shape[-2:]
+    fig, axes = plt.subplots(4, len(pairs), figsize=(len(pairs) * scale, 4 * scale), squeeze=False)
+    labels = ("sharp x", "blurry y", "F(x, k*)", "PSF of k*")
     for c in range(len(pairs)):
-        for r, img in enumerate((x[c:c + 1], y[c:c + 1], res.y_hat[c:c + 1])):
+        psf = psf_field(model, res.k[c:c + 1], (h, w), spacing=max(8, min(h, w) // 4))
+        for r, img in enumerate((x[c:c + 1], y[c:c + 1], res.y_hat[c:c + 1], None)):
             ax = axes[r, c]
-            ax.imshow(to_image(img))
+            if img is None:
+                ax.imshow(psf, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+            else:
+                ax.imshow(to_image(img))
             ax.set_xticks([])
             ax.set_yticks([])
             if c == 0:

@@ -35,6 +35,7 @@ from blurkit.data.kernels import convolve, eight_kernels
 from blurkit.data.photos import Photo, available, load_manifest, load_photo, prepare_photos, select
 from blurkit.deblur import metrics
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
+from blurkit.deblur.psf import psf_field
 from blurkit.deblur.solver import deblur
 from blurkit.errors import UnknownNameError
 from blurkit.space.kernel_space import MODELS_DIR, KernelSpace
@@ -46,8 +47,8 @@ if TYPE_CHECKING:
 
 KERNEL_BLURS: tuple[str, ...] = tuple(f"kernel {i}" for i in range(1, 9))
 BLURS: tuple[str, ...] = (*KERNEL_BLURS, *DEFAULT_DOMAINS)
-SOLVERS: tuple[str, ...] = ("ours-smoke", "ours-fast", "ours-paper", "selfdeblur-smoke", "selfdeblur-fast",
-                            "classical")
+SOLVERS: tuple[str, ...] = ("ours-smoke", "ours-fast", "ours-fast-adam", "ours-paper", "selfdeblur-smoke",
+                            "selfdeblur-fast", "classical")
 #: Trace rows aimed at per run (``log_every = steps // LOG_POINTS``): smooth curves, cheap logging.
 LOG_POINTS = 40
 
@@ -59,8 +60,8 @@ def _choose(value: str, allowed: tuple[str, ...] | list[str], what: str) -> str:
 
 
 def model_names() -> list[str]:
-    """The shipped kernel spaces (``blurkit/models/*.pt``) plus the alias ``default``."""
-    return ["default", *sorted(p.stem for p in MODELS_DIR.glob("*.pt"))]
+    """The shipped kernel spaces (``blurkit/models/*.pt``, not their code estimators) plus the alias ``default``."""
+    return ["default", *sorted(p.stem for p in MODELS_DIR.glob("*.pt") if not p.name.endswith(".estimator.pt"))]
 
 
 def _test_photos() -> list[Photo]:
@@ -171,6 +172,7 @@ class RunResult:
     Attributes:
         solver: one of :data:`SOLVERS`; x: the estimate ``(1, 3, H, W)``.
         kernel: ``(ks, ks)`` kernel image (SelfDeblur, classical) or ``(kdim, h, w)`` code (ours).
+        psf: for ours, the PSF field of the estimated code (:func:`blurkit.deblur.psf.psf_field`) ``(H, W)``.
         trace: the solver's trace (at least ``step``, ``loss``, ``psnr``, ``time_s``).
         wall_s: seconds; metrics: ``psnr_blurry``, ``ssim_blurry``, ``psnr``, ``ssim`` against the sharp image.
     """
@@ -181,6 +183,7 @@ class RunResult:
     trace: pd.DataFrame
     wall_s: float
     metrics: dict[str, float]
+    psf: np.ndarray | None = None
 
 
 def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = "default", lam: float = 6e-4,
@@ -191,7 +194,8 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
     ``kernel_size`` (SelfDeblur, classical) defaults to the true kernel's size when known, else the preset's
     (classical: 21). For ``classical``, ``steps`` are the iterations per pyramid level (default 3, Wiener final
     step); it has no live trace: ``callback`` gets its final state once. The trace logs about
-    :data:`LOG_POINTS` rows, which changes nothing in the optimisation.
+    :data:`LOG_POINTS` rows, which changes nothing in the optimisation. With ``ours-fast`` (the linear x-step) γ
+    sets that x-step's prior weight as ``5 γ`` (the default γ = 2e-2 gives the preset's 0.1).
 
     Shape:
         problem tensors ``(1, 3, H, W)`` -> ``x`` ``(1, 3, H, W)``.
@@ -202,14 +206,18 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
     y, ref = problem.blurry, problem.sharp
     ks = kernel_size or (problem.true_kernel.shape[0] if problem.true_kernel is not None else None)
     family, _, preset = solver.partition("-")
+    psf = None
     t0 = time.perf_counter()
     if family == "ours":
         net = model if isinstance(model, KernelSpace) else load_model(model)
         cfg = DEBLUR_PRESETS[preset]
         n = steps or cfg.steps
         cfg = cfg.replace(lam=lam, gamma=gamma, alpha=alpha, steps=n, log_every=max(1, n // LOG_POINTS))
+        if cfg.x_step == "linear":
+            cfg = cfg.replace(linear=dataclasses.replace(cfg.linear, gamma=5 * gamma, alpha=alpha))
         res = deblur(net, y, cfg, seed=seed, reference=ref, progress=False, callback=callback)
         x, kernel, trace = res.x, res.k[0].cpu().numpy(), res.trace
+        psf = psf_field(net, res.k, tuple(y.shape[-2:]), spacing=max(8, min(y.shape[-2:]) // 4))
     elif family == "selfdeblur":
         cfg = SELFDEBLUR_PRESETS[preset]
         n = steps or cfg.steps
@@ -230,7 +238,7 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
     sharp_np, x_np, y_np = _to_hwc(ref), _to_hwc(x), _to_hwc(y)
     scores = {"psnr_blurry": metrics.psnr(y_np, sharp_np), "ssim_blurry": metrics.ssim(y_np, sharp_np),
               "psnr": metrics.psnr(x_np, sharp_np), "ssim": metrics.ssim(x_np, sharp_np)}
-    return RunResult(solver, x.detach(), kernel, trace, wall, scores)
+    return RunResult(solver, x.detach(), kernel, trace, wall, scores, psf)
 
 
 def controls(image: str | int = 0, blur: str = "kernel 1", solver: str = "ours-fast", model: str = "default",

@@ -162,7 +162,13 @@ def summary_figure(problem: Any, result: Any) -> Figure:
                             ("s", problem.sharp, "sharp")):
         _draw_image(axd[key], to_hwc(img), title)
     _draw_kernel(axd["kt"], problem.true_kernel, "true")
-    _draw_kernel(axd["ke"], result.kernel, "estimate")
+    psf = getattr(result, "psf", None)
+    if psf is not None:  # a code: show the blur it applies, not its numbers
+        axd["ke"].imshow(psf, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
+        axd["ke"].set(xticks=[], yticks=[])
+        axd["ke"].set_title("estimate: PSF field of the code", fontsize=8)
+    else:
+        _draw_kernel(axd["ke"], result.kernel, "estimate")
     _draw_curves(axd["l"], axd["p"], result.trace, m["psnr_blurry"])
     fig.suptitle(f"{problem.description} | {result.solver}, {result.wall_s:.1f} s", fontsize=9)
     return fig

@@ -83,6 +83,7 @@ def test_run_smoke_solvers(solver: str, tiny_model: KernelSpace) -> None:
     assert len(live.rows) == len(r.trace) and live.x.shape == (24, 24, 3) and live.redraws == 0  # headless
     if solver == "ours-smoke":
         assert r.kernel.shape == (tiny_model.config.kdim, 1, 1)
+        assert r.psf.shape == p.sharp.shape[-2:] and r.psf.max() == pytest.approx(1.0)  # the code's PSF field
     else:  # the true kernel's size by default
         assert r.kernel.shape == p.true_kernel.shape and r.kernel.min() >= 0 and abs(r.kernel.sum() - 1) < 1e-4
     fig = live.draw()
@@ -94,6 +95,15 @@ def test_run_smoke_solvers(solver: str, tiny_model: KernelSpace) -> None:
 def test_run_with_a_shipped_model_by_name() -> None:
     r = ia.run(_problem(size=16), "ours-smoke", "uniform-8", steps=1)
     assert r.kernel.ndim == 3 and np.isfinite(r.metrics["psnr"])
+    assert "uniform-8" in ia.model_names() and not any("estimator" in m for m in ia.model_names())
+
+
+def test_fast_with_the_shipped_estimator_and_its_psf_in_the_summary() -> None:
+    p = _problem()
+    r = ia.run(p, "ours-fast", "uniform-8")
+    assert list(r.trace.phase)[:2] == ["start", "solve"] and np.isfinite(r.metrics["psnr"])
+    fig = ia.summary_figure(p, r)
+    assert any(ax.get_title() == "estimate: PSF field of the code" for ax in fig.axes)
 
 
 def test_liveplot_records_and_redraws_when_interactive() -> None:
