@@ -39,7 +39,7 @@ from blurkit.baselines.deblurganv2 import (
 from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss
 from blurkit.data.images import read_image, write_image
 from blurkit.data.pairs import Pair, pairs_sha256
-from blurkit.errors import BlurkitError
+from blurkit.errors import BlurkitError, StaleError
 from blurkit.files import atomic_path
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
@@ -50,6 +50,26 @@ from blurkit.space.train_loop import last_validation, run_steps
 
 FORMAT = "blurkit-baseline"
 FORMAT_VERSION = 1
+#: The modules whose source defines each baseline and its training; their bytes key a run (:func:`code_sha256`).
+CODE_FILES: dict[str, tuple[str, ...]] = {
+    "srn": ("srn.py", "baseline_train.py", "baseline_config.py"),
+    "deblurganv2": ("deblurganv2.py", "baseline_train.py", "baseline_config.py"),
+}
+
+
+def code_sha256(model: str) -> str:
+    """SHA-256 of the source files that define ``model`` and how it is trained (:data:`CODE_FILES`).
+
+    A finished run whose recorded hash differs was made by other code: the work folder trains it again rather than
+    reuse it (:func:`blurkit.experiments.baseline_report.ensure_baseline`).
+    """
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in CODE_FILES[model]:
+        h.update(name.encode())
+        h.update((Path(__file__).parent / name).read_bytes())
+    return h.hexdigest()
 
 
 def build_network(model: str, net: str | dict[str, Any]) -> nn.Module:
@@ -240,10 +260,13 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
             raise BlurkitError(f"cannot resume '{ckpt_path}': it was trained with another model or training config "
                                f"(saved: {state.get('model')}, {saved})")
         check_same_data(ckpt_path, run_data_sha256(state), data_sha256)
+        if run_code_sha256(state) != code_sha256(model):
+            raise StaleError(f"cannot resume '{ckpt_path}': the code of {model} or its training changed since the run "
+                             "started")
         trainer.load_state_dict(state["trainer"])
         step, history, wall_before = state["step"], state["history"], state["wall_time_s"]
     meta = {"model": model, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
-            "data_sha256": data_sha256,
+            "data_sha256": data_sha256, "code_sha256": code_sha256(model),
             "train_config": cfg.to_dict(), "net_config": trainer.net.config.to_dict(),
             "net_parameters": sum(p.numel() for p in trainer.net.parameters()), "train_pairs": len(bank),
             "val_pairs": len(val_pairs), "device": str(dev)}
@@ -281,6 +304,12 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
         with atomic_path(out / "model.pt") as tmp:
             torch.save(obj, tmp)
     return BaselineResult(out, model, step, last_val, wall_before + time.perf_counter() - start, hist)
+
+
+def run_code_sha256(checkpoint: dict[str, Any]) -> str | None:
+    """The code fingerprint (:func:`code_sha256`) a baseline checkpoint records, if any."""
+    config = (checkpoint.get("provenance") or {}).get("config") or {}
+    return config.get("code_sha256") if isinstance(config, dict) else None
 
 
 def run_data_sha256(checkpoint: dict[str, Any]) -> str | None:

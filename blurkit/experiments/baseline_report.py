@@ -29,8 +29,10 @@ from blurkit.baselines.baseline_config import get_baseline_config
 from blurkit.baselines.baseline_train import (
     RunBusyError,
     baseline_pairs,
+    code_sha256,
     load_baseline,
     predict,
+    run_code_sha256,
     run_data_sha256,
     train_baseline,
 )
@@ -60,7 +62,8 @@ def ensure_baseline(model: str, profile: str, data: str | os.PathLike, run: Path
     """Train ``model`` on ``data`` into ``run`` unless it is finished there (resumes an interrupted run).
 
     When another process is training the same run (notebooks sharing a work folder), wait for it to finish. A run
-    trained (or begun) on other data than ``data`` holds now is set aside and trained again
+    trained (or begun) on other data than ``data`` holds now, or by other code (:func:`code_sha256` of the
+    network's and the training's modules), is set aside and trained again
     (:mod:`blurkit.experiments.work_cache`).
     """
     while True:
@@ -68,9 +71,12 @@ def ensure_baseline(model: str, profile: str, data: str | os.PathLike, run: Path
         if done.is_file():
             ckpt = torch.load(done, map_location="cpu", weights_only=True)
             pairs, _ = baseline_pairs(get_baseline_config(model, profile), data)
-            if not run_is_stale(done, run_data_sha256(ckpt), pairs):
+            if run_code_sha256(ckpt) != code_sha256(model):
+                set_aside(run, f"baseline run '{run.name}' was made by other code of {model} (or its training)")
+            elif not run_is_stale(done, run_data_sha256(ckpt), pairs):
                 return run
-            set_aside(run, f"baseline run '{run.name}' was trained on other data than '{data}' holds now")
+            else:
+                set_aside(run, f"baseline run '{run.name}' was trained on other data than '{data}' holds now")
         try:
             train_baseline(model, profile, data, run, resume=True, threads=threads, progress=progress)
         except RunBusyError:

@@ -129,3 +129,29 @@ def test_a_begun_baseline_run_on_changed_data_is_refused_then_set_aside(pair_dir
         train_baseline("srn", "smoke", pair_dir, run, steps=4, resume=True, progress=False)
     ensure_baseline("srn", "smoke", pair_dir, run, progress=False)
     assert (run / "model.pt").is_file() and (tmp_path / "srn.stale" / "last.pt").is_file()
+
+
+def test_ensure_baseline_retrains_a_run_made_by_other_code(pair_dir: Path, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.baselines import baseline_train as bt
+    from blurkit.experiments import baseline_report as br
+
+    run = tmp_path / "srn"
+    ensure_baseline("srn", "smoke", pair_dir, run, progress=False)
+    assert bt.run_code_sha256(torch.load(run / "model.pt", weights_only=True)) == bt.code_sha256("srn")
+    stamp = (run / "model.pt").stat().st_mtime_ns
+    ensure_baseline("srn", "smoke", pair_dir, run, progress=False)  # same code and data: reused
+    assert (run / "model.pt").stat().st_mtime_ns == stamp
+    edited = bt.code_sha256("srn")[::-1]  # as if srn.py had been edited since the run
+    monkeypatch.setattr(bt, "code_sha256", lambda model: edited)
+    monkeypatch.setattr(br, "code_sha256", lambda model: edited)
+    ensure_baseline("srn", "smoke", pair_dir, run, progress=False)
+    assert (tmp_path / "srn.stale" / "model.pt").is_file()
+    assert bt.run_code_sha256(torch.load(run / "model.pt", weights_only=True)) == edited
+
+
+def test_code_fingerprint_follows_the_network_source() -> None:
+    from blurkit.baselines.baseline_train import code_sha256
+
+    assert code_sha256("srn") != code_sha256("deblurganv2")
+    assert code_sha256("srn") == code_sha256("srn")
