@@ -18,7 +18,7 @@ def deblur_cmd(
                               "model.pt path."),
     profile: str = typer.Option("fast", "--profile", "-p", help="smoke (seconds, CI), fast (default: a learned "
                                 "code start, the linear x-step and a guard; needs the model's code estimator), "
-                                "fast-adam (gradient steps from G(y, y)) or paper (Algorithm 1, official step counts)."),
+                                "fast-adam (gradient steps from G(y, y)) or paper (Algorithm 1, official steps)."),
     save_kernel: bool = typer.Option(False, "--save-kernel", help="Also save each code k as <name>.kernel.pt and its "
                                      "PSF field as <stem>.psf.png."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),
