@@ -25,9 +25,9 @@ from blurkit.deblur.deblur_config import DeblurConfig
 from blurkit.deblur.guard import guard
 from blurkit.deblur.linear_xstep import linear_xstep
 from blurkit.deblur.objective import objective
+from blurkit.deblur.per_image import log_step
 from blurkit.space.code_estimator import CodeEstimator
 from blurkit.space.kernel_space import KernelSpace
-from blurkit.space.losses import psnr
 
 
 def refine_code(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Tensor, k0: torch.Tensor,
@@ -63,14 +63,7 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
     def log(step: int, x: torch.Tensor, k: torch.Tensor, phase: str) -> None:
         with torch.no_grad():
             terms = objective(model, y, x, k, cfg)
-            ref_psnr = float(psnr(x, reference)[0]) if reference is not None else float("nan")
-        row = {"image": index, "phase": phase, "step": step, **{n: float(v) for n, v in terms.items()},
-               "time_s": time.perf_counter() - t0, "psnr": ref_psnr}
-        rows.append(row)
-        if bar is not None:
-            bar.set_postfix(img=index, loss=f"{row['loss']:.4f}", psnr=f"{ref_psnr:.2f}")
-        if callback is not None:
-            callback({"row": row, "x": x.detach(), "k": k.detach()})
+        log_step(rows, index, phase, step, terms, t0, x, k, reference, bar, callback)
 
     with torch.no_grad():
         k0 = estimator(y) if estimator is not None else model.encode(y, y)

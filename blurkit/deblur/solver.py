@@ -25,12 +25,11 @@ from blurkit.deblur.blind_linear import solve_linear_one
 from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
 from blurkit.deblur.dip import ImageDIP, KernelDIP, image_noise, kernel_noise, seeded
 from blurkit.deblur.objective import objective
-from blurkit.deblur.per_image import frozen, solve_each
+from blurkit.deblur.per_image import frozen, log_step, solve_each
 from blurkit.errors import BlurkitError
 from blurkit.space.blocks import as_rgb
 from blurkit.space.code_estimator import CodeEstimator, estimator_path
 from blurkit.space.kernel_space import KernelSpace
-from blurkit.space.losses import psnr
 
 Callback = Callable[[dict], None]
 MIN_SIDE = 32  # px: smaller images are solved edge-padded to this side (the DIPs normalise over pixels)
@@ -148,15 +147,8 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
 
     def log(step: int, terms: dict[str, torch.Tensor], phase: str) -> None:
         with torch.no_grad():
-            x_now = parts.x(jitter=False)
-            ref_psnr = float(psnr(x_now, reference)[0]) if reference is not None else float("nan")
-        row = {"image": index, "phase": phase, "step": step, **{k: float(v) for k, v in terms.items()},
-               "time_s": time.perf_counter() - t0, "psnr": ref_psnr}
-        rows.append(row)
-        if bar is not None:
-            bar.set_postfix(img=index, loss=f"{row['loss']:.4f}", psnr=f"{ref_psnr:.2f}")
-        if callback is not None:
-            callback({"row": row, "x": x_now.detach(), "k": parts.k(jitter=False).detach()})
+            x_now, k_now = parts.x(jitter=False), parts.k(jitter=False)
+        log_step(rows, index, phase, step, terms, t0, x_now, k_now, reference, bar, callback)
 
     with torch.no_grad():
         log(0, objective(model, y, parts.x(jitter=False), parts.k(jitter=False), cfg), "start")

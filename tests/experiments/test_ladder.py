@@ -23,6 +23,19 @@ def tiny_model(tmp_path: Path) -> Path:
     return KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"note": "untrained"})
 
 
+def _count_method_calls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make the ladder record the name of every method it calls; returns the (growing) list."""
+    calls: list[str] = []
+    real = ladder.ladder_methods
+
+    def counting(*a, **kw):  # type: ignore[no-untyped-def]
+        fns = real(*a, **kw)
+        return {m: (lambda f, m: lambda *x: calls.append(m) or f(*x))(f, m) for m, f in fns.items()}
+
+    monkeypatch.setattr(ladder, "ladder_methods", counting)
+    return calls
+
+
 def test_parse_set_and_unknown_method() -> None:
     assert ladder.parse_set("reds-like>gopro-like") == ("reds-like", "gopro-like")
     with pytest.raises(UnknownNameError, match="MODEL>DATA"):
@@ -68,14 +81,7 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
     assert (tmp_path / "out" / "deblur_ladder.meta.json").exists()
     blurry = per[per.method == "blurry"].psnr.to_numpy()
     assert np.isfinite(blurry).all() and np.isfinite(per[per.method == "no_blur_margin"].margin_db).all()
-    calls = []
-    real = ladder.ladder_methods
-
-    def counting(*a, **kw):  # type: ignore[no-untyped-def]
-        fns = real(*a, **kw)
-        return {m: (lambda f, m: lambda *x: calls.append(m) or f(*x))(f, m) for m, f in fns.items()}
-
-    monkeypatch.setattr(ladder, "ladder_methods", counting)
+    calls = _count_method_calls(monkeypatch)
     again = ladder.run_ladder(tmp_path / "out", sets, [*methods, "classical"], profile="smoke", n=2, size=32,
                               progress=False)
     assert calls == ["classical", "classical"]  # only the missing cells
@@ -113,14 +119,7 @@ def test_cells_of_a_changed_model_are_computed_again(pip_photo_manifest: Path, t
     ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
     torch.manual_seed(1)
     KernelSpace("smoke").save(tiny_model, provenance={"note": "other weights"})  # same path, new file
-    calls = []
-    real = ladder.ladder_methods
-
-    def counting(*a, **kw):  # type: ignore[no-untyped-def]
-        fns = real(*a, **kw)
-        return {m: (lambda f, m: lambda *x: calls.append(m) or f(*x))(f, m) for m, f in fns.items()}
-
-    monkeypatch.setattr(ladder, "ladder_methods", counting)
+    calls = _count_method_calls(monkeypatch)
     ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
     assert calls == ["true_code", "true_code"]  # the blurry input does not depend on the model
     per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
