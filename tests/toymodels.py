@@ -7,18 +7,24 @@ import torch
 from blurkit.space.kernel_space import KernelSpace
 
 
+def _frozen_smoke() -> KernelSpace:
+    """The seeded smoke kernel space in eval mode with every parameter frozen."""
+    torch.manual_seed(0)
+    ks = KernelSpace("smoke").eval()
+    for p in ks.parameters():
+        p.requires_grad_(False)
+    return ks
+
+
 def box_blur_kernel_space(width: int = 5, logit: float = 40.0) -> KernelSpace:
     """A frozen smoke kernel space whose F applies one ``width`` px horizontal box everywhere, whatever x and k.
 
     Basis kernel 1 becomes the box (other pixels' softmax weight ``e^-logit``), F's weight logits pick it by
     ``logit`` over the other members, and the residual and the code's path to the weights are zeroed.
     """
-    torch.manual_seed(0)
-    ks = KernelSpace("smoke").eval()
-    for p in ks.parameters():
-        p.requires_grad_(False)
+    ks, half = _frozen_smoke(), width // 2
+    s = ks.config.basis_size
     with torch.no_grad():
-        s, half = ks.config.basis_size, width // 2
         box = torch.full((s, s), -logit)
         box[s // 2, s // 2 - half:s // 2 + half + 1] = 0.0
         ks.F.basis.logits[1] = box
@@ -36,12 +42,9 @@ def switch_blur_kernel_space(width: int = 5, logit: float = 40.0) -> tuple[Kerne
     adds ``-c`` to member 0's weight logit and ``+c`` to member 1's. Returns the model, a "no blur" code and a "box"
     code (shape ``(1, kdim, 1, 1)``, for images up to 128 px).
     """
-    torch.manual_seed(0)
-    ks = KernelSpace("smoke").eval()
-    for p in ks.parameters():
-        p.requires_grad_(False)
+    ks, half = _frozen_smoke(), width // 2
+    s = ks.config.basis_size
     with torch.no_grad():
-        s, half = ks.config.basis_size, width // 2
         delta = torch.full((s, s), -logit)
         delta[s // 2, s // 2] = 0.0
         box = torch.full((s, s), -logit)
