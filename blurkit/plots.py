@@ -51,7 +51,8 @@ def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = 
     """Grouped bars, one group per table entry: the paper's PSNR, ours, and (if present) our blurry input's.
 
     ``table`` has columns ``entry, paper, ours`` (as :func:`blurkit.paper.compare` builds) and optionally
-    ``claim_holds``, shown as a mark under each entry.
+    ``verdict`` (with ``ci_low``, ``ci_high``: the claim's paired interval) or the older ``claim_holds``, shown
+    under each entry.
     """
     cols = [("paper", "paper (their data)", "#999999"), ("ours", "ours", "#1f77b4")]
     if baseline_col and baseline_col in table:
@@ -63,7 +64,15 @@ def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = 
         ax.bar(np.arange(n) + (j - (len(cols) - 1) / 2) * width, table[col].astype(float), width, label=label,
                color=color)
     labels = list(table.entry)
-    if "claim_holds" in table:
+    if "verdict" in table:
+        def mark(r: "pd.Series") -> str:
+            if not isinstance(r.verdict, str):
+                return ""
+            ci = f" [{r.ci_low:+.1f}, {r.ci_high:+.1f}] dB" if "ci_low" in r and r.ci_low == r.ci_low else ""
+            return f"\nclaim {r.verdict}{ci}"
+
+        labels = [f"{r.entry}{mark(r)}" for _, r in table.iterrows()]
+    elif "claim_holds" in table:
         marks = {True: "claim holds", False: "claim fails"}
         labels = [f"{e}\n{marks.get(c, '')}" if c in marks else e for e, c in zip(table.entry, table.claim_holds)]
     ax.set_xticks(np.arange(n), labels, rotation=0, fontsize=7)

@@ -44,6 +44,14 @@ def test_paper_vs_ours_figure_marks_claims() -> None:
     assert "claim holds" in labels[0] and "claim fails" in labels[1]
 
 
+def test_paper_vs_ours_figure_marks_verdicts_with_their_interval() -> None:
+    table = pd.DataFrame({"entry": ["a", "b", "c"], "paper": [30.0, 29.0, 28.0], "ours": [27.0, 26.0, 25.0],
+                          "verdict": ["holds", None, "inconclusive"], "ci_low": [0.2, None, -0.4],
+                          "ci_high": [1.1, None, 0.3]})
+    labels = [t.get_text() for t in paper_vs_ours(table, "t").axes[0].get_xticklabels()]
+    assert labels == ["a\nclaim holds [+0.2, +1.1] dB", "b", "c\nclaim inconclusive [-0.4, +0.3] dB"]
+
+
 def test_paper_vs_ours_without_optional_columns() -> None:
     fig = paper_vs_ours(pd.DataFrame({"entry": ["x"], "paper": [1.0], "ours": [2.0]}), "t")
     assert len(fig.axes[0].patches) == 2

@@ -187,13 +187,20 @@ def test_table3_claim_is_cross_domain_within_the_papers_largest_gap() -> None:
         return [{"train": train, "test": test, "image": f"{i:05d}", "psnr_sharp": 25.0, "psnr_start": 28.0,
                  "psnr_retrieved": r, "psnr_shuffled": r - 2.0, "wall_s": 0.1} for i, r in enumerate(retrieved)]
 
-    df = pd.DataFrame(rows("reds-like", "reds-like", [36.0, 34.0]) + rows("reds-like", "gopro-like", [31.0, 31.0])
-                      + rows("gopro-like", "reds-like", [30.0, 30.0]) + rows("gopro-like", "gopro-like", [33.0, 33.0]))
+    df = pd.DataFrame(rows("reds-like", "reds-like", [36.0, 34.0, 35.0, 35.5]) +
+                      rows("reds-like", "gopro-like", [31.0, 31.2, 30.8, 31.1]) +
+                      rows("gopro-like", "reds-like", [30.0, 30.2, 29.8, 30.1]) +
+                      rows("gopro-like", "gopro-like", [33.0, 33.0, 33.1, 32.9]))
     t = table3(df).set_index("entry")
     assert list(t.index) == ["train REDS/test REDS4", "train REDS/test GOPRO", "train GOPRO/test REDS4",
                              "train GOPRO/test GOPRO"]
-    assert t.ours.tolist() == [35.0, 31.0, 30.0, 33.0] and (t.pairs == 2).all()
-    # cross-domain within 3.7 dB of the same-domain entry on the same test set: 33 - 31 = 2 holds, 35 - 30 = 5 fails
-    assert t.claim_holds.tolist() == [None, True, False, None]
-    assert table3(df, similar_db=5.5).claim_holds.tolist() == [None, True, True, None]
-    assert t.psnr_shuffled.tolist() == [33.0, 29.0, 28.0, 31.0] and (t.psnr_start == 28.0).all()
+    assert t.ours.tolist() == [35.12, 31.02, 30.02, 33.0] and (t.pairs == 4).all()
+    # cross-domain minus same-domain on the same images: about -2 dB (within 3.7: holds) and -5.1 dB (fails)
+    assert t.verdict.isna().tolist() == [True, False, False, True]  # same-domain entries test no claim
+    assert t.verdict.tolist()[1:3] == ["holds", "fails"]
+    assert t.diff_db["train REDS/test GOPRO"] == pytest.approx(-1.975) and t.n["train REDS/test GOPRO"] == 4
+    assert t.ci_low["train REDS/test GOPRO"] <= -1.975 <= t.ci_high["train REDS/test GOPRO"]
+    loose = table3(df, similar_db=5.1).verdict.tolist()
+    assert loose[1] == "holds" and loose[2] == "inconclusive"  # -5.1 lies inside the interval of the second
+    assert table3(df).equals(table3(df))  # seeded
+    assert t.psnr_shuffled.tolist() == [33.12, 29.02, 28.02, 31.0] and (t.psnr_start == 28.0).all()
