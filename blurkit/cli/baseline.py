@@ -11,8 +11,10 @@ from typing import Optional
 
 import typer
 
-baseline_app = typer.Typer(help="Learned baselines: SRN-Deblur (CVPR 2018) and DeblurGAN-v2 (ICCV 2019), trained "
-                           "here on the same paired data.", no_args_is_help=True, rich_markup_mode=None)
+from blurkit.cli.app import BlurkitTyper
+
+baseline_app = BlurkitTyper(help="Learned baselines: SRN-Deblur (CVPR 2018) and DeblurGAN-v2 (ICCV 2019), trained "
+                             "here on the same paired data.", no_args_is_help=True)
 
 
 @baseline_app.command("train")

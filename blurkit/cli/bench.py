@@ -7,10 +7,9 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, app
+from blurkit.cli.app import PROFILE_OPT, BlurkitTyper, app
 
-bench_app = typer.Typer(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True,
-                        rich_markup_mode=None)
+bench_app = BlurkitTyper(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 

@@ -7,11 +7,11 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, app
+from blurkit.cli.app import PROFILE_OPT, BlurkitTyper, app
 from blurkit.cli.blur_data import register as register_blur_data
 
-data_app = typer.Typer(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "
-                       "augment with a kernel space.", no_args_is_help=True, rich_markup_mode=None)
+data_app = BlurkitTyper(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "
+                         "augment with a kernel space.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 register_blur_data(data_app)  # data swap / augment / motion-blur (Sec. 3.4, 4.1.2, 4.4)
 

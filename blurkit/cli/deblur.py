@@ -27,7 +27,8 @@ def deblur_cmd(
 ) -> None:
     """Blind deblurring in the kernel space (Eq. 6); each image is written as soon as it is done.
 
-    Under torchrun every rank deblurs its share of the inputs; rank 0 writes deblur_log.csv.
+    Runs on CUDA when present (under torchrun, cuda:LOCAL_RANK with NCCL), else on the CPU (gloo). Under torchrun
+    every rank deblurs its share of the inputs; rank 0 writes deblur_log.csv.
     """
     import torch
 
@@ -36,7 +37,7 @@ def deblur_cmd(
 
     if threads:
         torch.set_num_threads(threads)
-    shard = join("cpu")  # under torchrun: this rank's share of the inputs (input i on rank i % world)
+    shard = join()  # this rank's device and, under torchrun, its share of the inputs (input i on rank i % world)
     try:
         table = deblur_sharded(inputs, out, shard, model=model, config=profile, seed=seed, save_kernel=save_kernel,
                                skip_existing=skip_existing)

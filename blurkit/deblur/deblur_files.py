@@ -35,8 +35,11 @@ def output_names(inputs: Sequence[Path]) -> list[str]:
 def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
                  model: str | os.PathLike | KernelSpace = "default", config: str | DeblurConfig = "fast",
                  seed: int = 0, save_kernel: bool = False, skip_existing: bool = False,
-                 progress: bool = True) -> pd.DataFrame:
+                 progress: bool = True, device: str | torch.device | None = None) -> pd.DataFrame:
     """Deblur each input file into ``out_dir`` (same name; grayscale stays grayscale); return the log table.
+
+    ``device``: where the solver runs (the model is moved there, each image is sent there and its result brought
+    back to the CPU before it is written); None keeps the model where it is (a loaded one is on the CPU).
 
     With ``save_kernel`` the code k is saved beside each image as ``<name>.kernel.pt`` (a ``(1, kdim, h, w)``
     tensor) and drawn as ``<stem>.psf.png``, the PSFs it applies on a 32 px grid (:mod:`blurkit.deblur.psf`). Missing or unreadable inputs fail before any work starts.
@@ -50,6 +53,9 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     images = [read_image(p, mode="keep") for p in paths]  # decode all first: a bad file fails before any work
     cfg = deblur_config(config)
     ks = model if isinstance(model, KernelSpace) else KernelSpace.load(model)
+    if device is not None:
+        ks = ks.to(device)
+    dev = next(ks.parameters()).device
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = output_names(paths)
@@ -65,12 +71,12 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
             rows.append({"input": str(path), "output": str(target), "status": "skipped (exists)",
                          "wall_s": 0.0, "final_loss": float("nan")})
             continue
-        y = torch.from_numpy(img).permute(2, 0, 1)[None].float()
+        y = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(dev)
         res = deblur(ks, y, cfg, seed=seed + i, progress=progress)
-        write_image(target, res.x[0].permute(1, 2, 0).numpy())
+        write_image(target, res.x[0].permute(1, 2, 0).cpu().numpy())
         if save_kernel:
             with atomic_path(out / f"{name}.kernel.pt") as tmp:
-                torch.save(res.k.clone(), tmp)
+                torch.save(res.k.cpu().clone(), tmp)
             save_psf_png(out / f"{Path(name).stem}.psf.png", ks, res.k, tuple(y.shape[-2:]))
         rows.append({"input": str(path), "output": str(target), "status": "done", "wall_s": res.wall_s[0],
                      "final_loss": float(res.trace["loss"].iloc[-1])})

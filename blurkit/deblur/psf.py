@@ -40,15 +40,15 @@ def psf_field(model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacin
         returns ``(H, W)`` float in [0, 1].
     """
     h, w = size
-    points = point_grid(h, w, spacing)
-    base = torch.full((1, 3, h, w), 0.5) if image is None else image.float()
+    points = point_grid(h, w, spacing).to(k.device)
+    base = torch.full((1, 3, h, w), 0.5, device=k.device) if image is None else image.float().to(k.device)
     with torch.no_grad():
         if model.config.head == "basis":
             lin = model.F.linearise(base, k)
             out = lin.apply(points)  # the blur domain's linear response to impulses
         else:
             out = model.apply((base + 0.5 * points).clamp(0, 1), k) - model.apply(base, k)
-    field = out.mean(dim=1)[0].clamp_min(0).numpy()
+    field = out.mean(dim=1)[0].clamp_min(0).cpu().numpy()
     # scale each grid cell to its own peak, so weak and strong PSFs are both visible
     for i in range(0, h, spacing):
         for j in range(0, w, spacing):

@@ -191,7 +191,7 @@ def code_estimator_for(model: KernelSpace) -> CodeEstimator:
     if source is None:
         raise BlurkitError("this kernel space was not loaded from a file, so it has no code estimator beside it; "
                            "pass estimator= (blurkit.space.code_estimator.train_estimator) or choose another preset")
-    return CodeEstimator.load(estimator_path(source))
+    return CodeEstimator.load(estimator_path(source)).to(next(model.parameters()).device)
 
 
 def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fast", seed: int = 0,

@@ -1,5 +1,7 @@
 """``blurkit deblur`` under torchrun: each rank deblurs its shard of the inputs, rank 0 writes the one log.
 
+Each rank solves on its shard's device (``cuda:LOCAL_RANK`` on CUDA, else the CPU).
+
 Rank ``r`` of ``w`` takes inputs ``r, r + w, ...`` in the order given (every rank sees the same command line) and
 gives input ``i`` the seed ``seed + i``, as one process would. Each image is solved by
 :func:`blurkit.deblur.deblur_files.deblur_files` in a scratch folder ``OUT/.shards/<i>/`` and moved onto its
@@ -34,9 +36,9 @@ def deblur_sharded(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
                    progress: bool = True) -> pd.DataFrame | None:
     """Deblur this rank's shard of ``inputs`` into ``out_dir``; rank 0 returns the whole log, other ranks None.
 
-    One process (``shard.world == 1``) is :func:`deblur_files` itself.
+    One process (``shard.world == 1``) is :func:`deblur_files` itself. The solver runs on ``shard.device``.
     """
-    kwargs = {"config": config, "save_kernel": save_kernel, "progress": progress}
+    kwargs = {"config": config, "save_kernel": save_kernel, "progress": progress, "device": shard.device}
     if shard.world == 1:
         return deblur_files(inputs, out_dir, model=model, seed=seed, skip_existing=skip_existing, **kwargs)
     paths = [Path(p) for p in inputs]
@@ -44,7 +46,7 @@ def deblur_sharded(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLi
         raise BlurkitError("no input images given")
     out, names = Path(out_dir), output_names(paths)
     scratch = out / ".shards"
-    ks = KernelSpace.load(model)
+    ks = KernelSpace.load(model, map_location=shard.device)
     start = time.perf_counter()
     rows = []
     mine = shard.take(list(enumerate(paths)))
