@@ -92,6 +92,10 @@ def train_estimator_cmd(
     record = CodeEstimator.load(path).provenance
     folder = results_folder(profile, results_dir)
     save_result(history, f"code_estimator_{Path(str(model)).stem}", folder, record)
-    val = record.get("final_val_error")
-    typer.echo(f"{path}: final code error {record['final_loss']:.3f} (train), "
-               f"{'n/a' if val is None else f'{val:.3f}'} (held out)")
+
+    def err(key: str) -> str:
+        return "n/a" if record.get(key) is None else f"{record[key]:.3f}"
+
+    typer.echo(f"{path}: code error, held-out training pairs {err('start_hold_out_error')} -> "
+               f"{err('hold_out_error')} (kept step {record['best_step']}), test pairs {err('start_val_error')} -> "
+               f"{err('final_val_error')}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,8 @@ from imagegen import rand_rgb, save_png
 from blurkit.data.images import read_image
 from blurkit.data.kernels import convolve
 from blurkit.errors import BlurkitError
-from blurkit.space.code_estimator import CodeEstimator, EstimatorConfig, code_error, estimator_path, train_estimator
+from blurkit.space.code_estimator import (CodeEstimator, EstimatorConfig, code_error, estimator_path, mean_code_error,
+                                         split_by_photo, train_estimator)
 from blurkit.space.kernel_space import MODELS_DIR, KernelSpace
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -50,7 +52,8 @@ def test_training_lowers_the_code_error_and_leaves_the_model(model: KernelSpace,
     before = {k: v.clone() for k, v in model.state_dict().items()}
     est, history = train_estimator(model, pairs, EstimatorConfig(steps=40, batch_size=2, crop=32, lr=1e-3),
                                    val_pairs=pairs[:2], progress=False)
-    assert list(history.step) == list(range(1, 41)) and history.val_error.notna().sum() == 5
+    assert list(history.step) == list(range(41)) and history.val_error.notna().sum() == 6  # step 0 and 5 checks
+    assert history.hold_out_error.isna().all() and est.provenance["best_step"] == 40  # nothing held out: the end
     start = CodeEstimator.from_kernel_space(model).eval()
     imgs = [tuple(torch.from_numpy(read_image(p).copy()).permute(2, 0, 1)[None] for p in pair) for pair in pairs]
     with torch.no_grad():
@@ -63,6 +66,36 @@ def test_training_lowers_the_code_error_and_leaves_the_model(model: KernelSpace,
     with torch.no_grad():
         err = code_error(est, model, x, x)
     assert torch.isfinite(err)
+
+
+def test_hold_out_keeps_the_best_checked_weights(model: KernelSpace, tmp_path: Path) -> None:
+    pairs = _pairs(tmp_path, n=8)  # no manifest: each pair its own photo
+    cfg = EstimatorConfig(steps=12, batch_size=2, crop=32, lr=3e-3, hold_out=2, checks=4)
+    est, history = train_estimator(model, pairs, cfg, val_pairs=pairs[:1], progress=False)
+    rec = est.provenance
+    assert rec["train_pairs"] == 6 and rec["hold_out_pairs"] == 2 and rec["hold_out_photos"] == 2
+    checked = history.dropna(subset=["hold_out_error"]).set_index("step").hold_out_error
+    assert list(checked.index) == [0, 3, 6, 9, 12]
+    assert rec["best_step"] == int(checked.idxmin()) and rec["hold_out_error"] == checked.min()
+    assert rec["start_hold_out_error"] == checked[0]
+    held = [tuple(torch.from_numpy(read_image(p).copy()).permute(2, 0, 1)[None] for p in pair) for pair in pairs[6:]]
+    got = mean_code_error(est, model, held)
+    assert got == checked.min()  # the kept weights are the ones that scored it (same images, same arithmetic)
+    with pytest.raises(BlurkitError, match="cannot hold out 8 of 8 source photos"):
+        train_estimator(model, pairs, EstimatorConfig(steps=1, hold_out=8), progress=False)
+
+
+def test_split_by_photo_holds_out_whole_photos(tmp_path: Path) -> None:
+    pairs = _pairs(tmp_path, n=9, size=8)
+    sources = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
+    (tmp_path / "manifest.json").write_text(json.dumps(
+        {"pairs": [{"name": s.name, "source": src} for (s, _), src in zip(pairs, sources)]}))
+    train, held = split_by_photo(pairs, 2, at_most=3)
+    assert train == pairs[:3]  # photo a only
+    assert held == [pairs[3], pairs[5], pairs[8]]  # 3 of the 6 pairs of b and c, evenly spread (0, 2.5, 5)
+    assert split_by_photo(pairs, 0, 3) == (pairs, [])
+    with pytest.raises(BlurkitError, match="cannot hold out 3 of 3 source photos"):
+        split_by_photo(pairs, 3, 3)
 
 
 def test_gradients_reach_every_parameter(model: KernelSpace) -> None:
