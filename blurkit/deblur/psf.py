@@ -43,7 +43,7 @@ def psf_field(model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacin
     points = point_grid(h, w, spacing).to(k.device)
     base = torch.full((1, 3, h, w), 0.5, device=k.device) if image is None else image.float().to(k.device)
     with torch.no_grad():
-        if model.config.head == "basis":
+        if model.config.head in ("basis", "kernel"):
             lin = model.F.linearise(base, k)
             out = lin.apply(points)  # the blur domain's linear response to impulses
         else:

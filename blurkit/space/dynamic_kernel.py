@@ -48,7 +48,7 @@ class DynamicKernel(nn.Module):
             ``(B, kdim, h_k, w_k) -> (B, h_k, w_k, size, size)``.
         """
         b, _, hk, wk = k.shape
-        logits = self.to_kernel(k.float().permute(0, 2, 3, 1))
+        logits = self.to_kernel(k.to(self.to_kernel.weight.dtype).permute(0, 2, 3, 1))
         return logits.softmax(dim=-1).view(b, hk, wk, self.size, self.size)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,7 +72,7 @@ class DynamicKernel(nn.Module):
         Shape:
             k ``(B, kdim, h_k, w_k)`` -> ``(B, 1, h, w)``.
         """
-        return Fnn.interpolate(self.to_logit(k.float()), scale_factor=self.stride, mode="nearest")[..., :h, :w]
+        return Fnn.interpolate(self.to_logit(k.to(self.to_logit.weight.dtype)), scale_factor=self.stride, mode="nearest")[..., :h, :w]
 
 
 __all__ = ["DynamicKernel", "INIT_LOGIT"]

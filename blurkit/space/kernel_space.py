@@ -130,19 +130,28 @@ class KernelSpace(nn.Module):
 
     def init_from(self, other: "KernelSpace") -> list[str]:
         """Copy the weights of a trained kernel space that differs from this one in ``code_stride``,
-        ``tone_knots`` and ``dynamic_kernel`` (with ``dynamic_init_logit``) at most.
+        ``tone_knots`` and ``dynamic_kernel`` (with ``dynamic_init_logit``) at most; a kernel-head space copies G
+        alone from any model whose G has the same shapes.
 
         This is how a fine-grid model (``cpu-fine``) or one with a tone curve (``cpu-tone``) starts from a trained
         ``cpu`` one: every shared weight is copied, and the modules only this one has start as identities (zero
         last layers, an identity curve), so the result computes exactly the other model's blur. Returns the
         names of the weights that were not copied.
         """
+        if self.config.head == "kernel" and other.config.head != "kernel":  # G only: F has nothing to copy
+            state = {n: v for n, v in other.state_dict().items() if n.startswith("G.")}
+            try:
+                missing, _ = self.load_state_dict(state, strict=False)
+            except RuntimeError as exc:
+                raise BlurkitError(f"cannot initialise this G from that model's: {_one_line(exc)}") from None
+            return list(missing)
         mine = dataclasses.replace(self.config, code_stride=other.config.code_stride,
                                    tone_knots=other.config.tone_knots, dynamic_kernel=other.config.dynamic_kernel,
                                    dynamic_init_logit=other.config.dynamic_init_logit)
         if mine != other.config:
             raise BlurkitError(f"cannot initialise a {self.config} kernel space from a {other.config} one: only "
-                               "code_stride, tone_knots and dynamic_kernel (and its init logit) may differ")
+                               "code_stride, tone_knots and dynamic_kernel (and its init logit) may differ, or "
+                               "this one has the kernel head (then G alone is copied)")
         try:
             missing, unexpected = self.load_state_dict(other.state_dict(), strict=False)
         except RuntimeError as exc:

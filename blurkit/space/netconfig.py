@@ -15,7 +15,7 @@ from typing import Any
 from blurkit.errors import UnknownNameError
 
 N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in G
-HEADS = ("residual", "basis")  # F's output heads (KernelSpaceConfig.head)
+HEADS = ("residual", "basis", "kernel")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
                 "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False,
                 "dynamic_init_logit": -6.0}  # fields absent from older checkpoints, with the values those checkpoints used
@@ -37,6 +37,9 @@ class KernelSpaceConfig:
         head: F's output head: ``residual`` (the paper's: x plus a free residual) or ``basis`` (blurkit's: a
             per-pixel softmax mixture of ``n_basis`` learned ``basis_size``-px kernels applied to x, plus a free
             residual; see :mod:`blurkit.space.basis_blur`).
+            ``kernel`` (blurkit's): F is only a blur, every code cell's own kernel read off k
+            (:mod:`blurkit.space.dynamic_kernel`) applied to x, with no network on x and no residual, so that F is
+            linear in x and a code is a real PSF that deconvolution can invert.
         n_basis, basis_size: number and (odd) side of the basis kernels of the ``basis`` head.
         g_estimate: give G a closed-form least-squares kernel estimate of every 128 px tile (``basis_size`` px
             wide) as an extra input (blurkit's option, :mod:`blurkit.space.kernel_estimate`); the paper's G has none.
@@ -92,9 +95,10 @@ class KernelSpaceConfig:
         if not isinstance(self.dynamic_kernel, bool):
             raise ValueError(f"KernelSpaceConfig.dynamic_kernel must be a bool, got {self.dynamic_kernel!r}")
         if self.dynamic_kernel and self.head != "basis":
-            raise ValueError("KernelSpaceConfig.dynamic_kernel needs head='basis' (it joins the basis mixture)")
-        if self.tone_knots and self.head != "basis":
-            raise ValueError("KernelSpaceConfig.tone_knots needs head='basis' (the curve wraps the basis blur)")
+            raise ValueError("KernelSpaceConfig.dynamic_kernel needs head='basis' (it joins the basis mixture; "
+                             "head='kernel' is that kernel alone)")
+        if self.tone_knots and self.head == "residual":
+            raise ValueError("KernelSpaceConfig.tone_knots needs head='basis' or 'kernel' (the curve wraps the blur)")
         if self.basis_size % 2 == 0:
             raise ValueError(f"KernelSpaceConfig.basis_size must be odd, got {self.basis_size}")
         for name in ("f_widths", "g_widths"):
@@ -158,6 +162,11 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     # cpu-dynamic on a 32 px code grid, every cell its own kernel (the shipped reds-like, refined from "cpu-dynamic")
     "cpu-fine-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32, tone_knots=32,
                                           dynamic_kernel=True),
+    # F as a pure per-cell convolution read off the code, inside a tone curve (linear in x, a code is a PSF); G as
+    # in "cpu" / "cpu-fine", refined from a trained model's G
+    "cpu-kernel": KernelSpaceConfig(**_CPU_WIDTHS, head="kernel", g_estimate=True, tone_knots=32),
+    "cpu-fine-kernel": KernelSpaceConfig(**_CPU_WIDTHS, head="kernel", g_estimate=True, code_stride=32,
+                                         tone_knots=32),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(

@@ -17,6 +17,9 @@ Architecture (supplement Sec. 2.3, Table 4), with the widths of a :class:`~blurk
   ``phi^-1`` (:mod:`blurkit.space.tone_curve`): cameras blur in the linear domain, before their response curve.
   With ``dynamic_kernel`` every code cell also gets its own kernel, read off k, as one more member of the
   mixture (:mod:`blurkit.space.dynamic_kernel`).
+  With ``head="kernel"`` none of the above is built: **F returns the image blurred, in every code cell, by the
+  kernel read off that cell's code** (the dynamic kernel alone, inside the tone curve if any): no network on x and
+  no residual, so F is exactly linear in x for a fixed k.
 
 Initialisation (a documented choice): all convolutions are Kaiming-normal (:func:`blurkit.space.blocks.init_convs_`);
 the PostprocessBlock's last convolution is then scaled by :data:`RESIDUAL_INIT_SCALE` (its bias is zero), so a
@@ -76,6 +79,12 @@ class BlurOperator(nn.Module):
     def __init__(self, config: KernelSpaceConfig) -> None:
         super().__init__()
         self.config = config
+        self.ratio = DOWNSCALE // config.code_stride
+        if config.head == "kernel":
+            self.basis = self.k_weights = self.k_inject = None
+            self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
+            self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride, config.dynamic_init_logit)
+            return
         nf, fw = config.nf, config.f_widths
         self.pre = PreprocessBlock(nf, config.n_res_pre)
         enc: list[nn.Module] = []
@@ -94,7 +103,6 @@ class BlurOperator(nn.Module):
         self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
         self.dyn = (DynamicKernel(config.kdim, config.basis_size, config.code_stride, config.dynamic_init_logit)
                     if config.dynamic_kernel else None)
-        self.ratio = DOWNSCALE // config.code_stride
         self.inject_level = int(math.log2(self.ratio))  # the decoder level whose input is at H/code_stride
         self.k_inject = nn.Conv2d(config.kdim, ins[self.inject_level], 1) if self.ratio > 1 else None
         if self.k_inject is not None:
@@ -155,10 +163,14 @@ class BlurOperator(nn.Module):
         Shape:
             x ``(B, 3, H, W)``, k ``(B or 1, kdim, h_k, w_k)``.
         """
-        if self.basis is None:
-            raise ValueError("only F with the basis head (KernelSpaceConfig.head='basis') can be linearised")
+        if self.config.head == "residual":
+            raise ValueError("only F with the basis or kernel head (KernelSpaceConfig.head) can be linearised")
         self.check_kernel(x, k)
         k = k.expand(x.shape[0], -1, -1, -1) if k.shape[0] != x.shape[0] else k
+        if self.config.head == "kernel":  # already linear: the one member, everywhere, and no residual
+            b, _, h, w = x.shape
+            return LinearisedBlur(self, k, x.new_ones(b, 1, h, w, dtype=torch.float32),
+                                  x.new_zeros(b, 3, h, w, dtype=torch.float32))
         out = self.residual(x, k)
         kw = Fnn.interpolate(self.k_weights(k.to(out.dtype)), scale_factor=self.config.code_stride, mode="nearest")
         logits = out[:, 3:] + kw[..., : out.shape[-2], : out.shape[-1]]
@@ -174,6 +186,11 @@ class BlurOperator(nn.Module):
         """
         x3, grey = as_rgb(x, "x")
         self.check_kernel(x3, k)
+        if self.config.head == "kernel":
+            xb = x3 if self.tone is None else self.tone(x3)
+            yb, _ = self.dyn(xb, k.expand(x3.shape[0], -1, -1, -1) if k.shape[0] != x3.shape[0] else k)
+            y = (yb if self.tone is None else self.tone.inverse(yb)).to(x3.dtype)
+            return y.mean(dim=1, keepdim=True) if grey else y
         out = self.residual(x3, k)
         if self.basis is None:
             y = x3 + out
@@ -207,7 +224,8 @@ class LinearisedBlur:
         b, _, h, w = weights.shape
         size = op.config.basis_size
         self.pad = size // 2
-        kernels = op.basis.kernels().float()[None].expand(b, -1, -1, -1)  # (B, n_basis, S, S)
+        kernels = (op.basis.kernels().float()[None].expand(b, -1, -1, -1) if op.basis is not None
+                   else weights.new_zeros(b, 0, size, size))  # (B, n_basis, S, S); none with the kernel head
         if op.dyn is not None:  # one kernel per code cell, weighted by the dynamic share inside its cell only
             cells = op.dyn.kernels(k)  # (B, hk, wk, S, S)
             hk, wk = cells.shape[1:3]

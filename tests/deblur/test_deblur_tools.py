@@ -193,3 +193,26 @@ def test_report_tables(pip_photo_manifest: Path, model: KernelSpace) -> None:
     assert summary.psnr["ours"] == pytest.approx(np.mean(ours), abs=1e-9)
     assert summary.psnr_gain_vs_blurry["ours"] == pytest.approx(np.mean(ours) - np.mean(blurry), abs=1e-9)
     assert summary.psnr_gain_vs_blurry["blurry"] == 0  # the reference row
+
+
+def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from blurkit.deblur.deblur_config import DEBLUR_PRESETS
+    from blurkit.experiments.bench_deblur import _cell_path
+    from blurkit.space.code_estimator import CodeEstimator, estimator_path
+    from blurkit.space.kernel_space import KernelSpace
+
+    model = tmp_path / "m" / "model.pt"
+    model.parent.mkdir()
+    shutil.copy(tiny_model, model)
+    paper, fast = DEBLUR_PRESETS["smoke"], DEBLUR_PRESETS["fast"]
+    before = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0) for c, cfg in (("p", paper), ("f", fast))}
+    ks = KernelSpace.load(model)
+    CodeEstimator.from_kernel_space(ks).save(estimator_path(model))
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) == before["p"]  # no estimator in its schedule
+    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0) != before["f"]
+    with torch.no_grad():
+        next(ks.parameters()).add_(1.0)
+    ks.save(model)
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) != before["p"]
