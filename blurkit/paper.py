@@ -34,12 +34,11 @@ def paper_table(name: str) -> dict[str, float]:
     return dict(data[name]["values"])
 
 
-def compare(name: str, ours: dict[str, float], claim: dict[str, bool] | None = None) -> pd.DataFrame:
-    """A table with one row per key: ``paper`` (from the cited file), ``ours``, and optionally ``claim_holds``."""
+def compare(name: str, ours: dict[str, float]) -> pd.DataFrame:
+    """A table with one row per key: ``paper`` (from the cited file) and ``ours``; the paper's entries first.
+
+    Claims are tested by the builders on paired per-image results (:mod:`blurkit.experiments.paired`), not here.
+    """
     paper = paper_table(name)
     keys = list(paper) + [k for k in ours if k not in paper]
-    rows = [{"entry": k, "paper": paper.get(k), "ours": ours.get(k)} for k in keys]
-    df = pd.DataFrame(rows)
-    if claim is not None:
-        df["claim_holds"] = [claim.get(k) for k in keys]
-    return df
+    return pd.DataFrame([{"entry": k, "paper": paper.get(k), "ours": ours.get(k)} for k in keys])

@@ -58,7 +58,8 @@ def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = 
     if baseline_col and baseline_col in table:
         cols.append((baseline_col, "blurry input (ours)", "#ff7f0e"))
     n = len(table)
-    fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * n + 1.5), 3.4))
+    per_entry = 1.5 if "verdict" in table else 1.1  # room for a verdict and its interval under each entry
+    fig, ax = plt.subplots(figsize=(max(5.0, per_entry * n + 1.5), 3.6))
     width = 0.8 / len(cols)
     for j, (col, label, color) in enumerate(cols):
         ax.bar(np.arange(n) + (j - (len(cols) - 1) / 2) * width, table[col].astype(float), width, label=label,
@@ -68,7 +69,7 @@ def paper_vs_ours(table: "pd.DataFrame", title: str, baseline_col: str | None = 
         def mark(r: "pd.Series") -> str:
             if not isinstance(r.verdict, str):
                 return ""
-            ci = f" [{r.ci_low:+.1f}, {r.ci_high:+.1f}] dB" if "ci_low" in r and r.ci_low == r.ci_low else ""
+            ci = f"\n[{r.ci_low:+.1f}, {r.ci_high:+.1f}] dB" if "ci_low" in r and r.ci_low == r.ci_low else ""
             return f"\nclaim {r.verdict}{ci}"
 
         labels = [f"{r.entry}{mark(r)}" for _, r in table.iterrows()]

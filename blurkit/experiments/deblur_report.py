@@ -209,8 +209,14 @@ def deblur_methods(pairs: list[tuple[str, np.ndarray, np.ndarray]], model: Kerne
     return pd.DataFrame(rows), outputs
 
 
-def methods_summary(per_image: pd.DataFrame) -> pd.DataFrame:
-    """Mean PSNR/SSIM/LPIPS and wall time per method, with the gain over the blurry input."""
+def methods_summary(per_image: pd.DataFrame, claim_for: str | None = None, seed: int = 0) -> pd.DataFrame:
+    """Mean PSNR/SSIM/LPIPS and wall time per method, with the gain over the blurry input.
+
+    With ``claim_for`` (Fig. 3: ``"ours"``), the claim "``claim_for`` beats this method" is tested on every other
+    method's row, on the per-image PSNRs of the images both have: ``claim`` (``ours > SRN-Deblur``), ``diff_db``
+    (mean of ours minus the method), its paired 95 % bootstrap interval ``ci_low``, ``ci_high``, ``n`` and the
+    ``verdict`` (holds / fails / inconclusive, :mod:`blurkit.experiments.paired`); ``claim_for``'s own row has none.
+    """
     agg = per_image.groupby("method", sort=False).agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"),
                                                        lpips=("lpips", "mean"), wall_s=("wall_s", "mean"),
                                                        images=("image", "count"))
@@ -218,6 +224,21 @@ def methods_summary(per_image: pd.DataFrame) -> pd.DataFrame:
         agg["psnr_gain_vs_blurry"] = agg["psnr"] - agg.loc["blurry", "psnr"]
     ok, reason = lpips_status()
     agg["lpips_note"] = "" if ok else f"unavailable: {reason}"
+    if claim_for is not None:
+        from blurkit.experiments.paired import VERDICT_COLUMNS, paired_by_image, verdict_columns
+
+        if claim_for not in agg.index:
+            raise ValueError(f"no method '{claim_for}' to test a claim for; methods: {', '.join(agg.index)}")
+        psnr_of = {m: g.set_index("image").psnr for m, g in per_image.groupby("method", sort=False)}
+        claims = {m: {"claim": None, **verdict_columns(None)} if m == claim_for else
+                  {"claim": f"{claim_for} > {m}", **verdict_columns(paired_by_image(psnr_of[claim_for], psnr_of[m],
+                                                                                    seed=seed))}
+                  for m in agg.index}
+        for col in ["claim", *VERDICT_COLUMNS]:
+            agg[col] = [claims[m][col] for m in agg.index]
+        agg["n"] = agg["n"].astype("Int64")
+        for col in ("diff_db", "ci_low", "ci_high"):
+            agg[col] = agg[col].astype(float)
     return agg.reset_index()
 
 

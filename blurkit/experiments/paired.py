@@ -10,7 +10,7 @@ on the same n images, the interval is ``scipy.stats.bootstrap`` of the mean of d
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal, Sequence
+from typing import Literal, Mapping, Sequence
 
 import numpy as np
 from scipy import stats
@@ -67,4 +67,24 @@ def paired_difference(a: Sequence[float], b: Sequence[float], expected: Literal[
     return PairedDifference(float(d.mean()), lo, hi, len(d), verdict(lo, hi, expected))
 
 
-__all__ = ["PairedDifference", "VERDICT_COLUMNS", "Verdict", "paired_difference", "verdict"]
+def paired_by_image(a: Mapping[str, float], b: Mapping[str, float], expected: Literal["greater", "less"] = "greater",
+                    seed: int = 0) -> PairedDifference:
+    """:func:`paired_difference` on the images both ``a`` and ``b`` have (image name -> value, e.g. a pandas Series
+    indexed by image), taken in sorted name order so the interval does not depend on the order of the rows."""
+    a, b = dict(a), dict(b)
+    shared = sorted(set(a) & set(b))
+    if len(shared) < 2:
+        raise ValueError(f"paired values need n >= 2 images that both sides have, got {len(shared)}")
+    return paired_difference([a[k] for k in shared], [b[k] for k in shared], expected, seed=seed)
+
+
+def verdict_columns(d: PairedDifference | None, digits: int = 3) -> dict:
+    """The :data:`VERDICT_COLUMNS` of one claim, rounded to ``digits``; all None where no claim is tested."""
+    if d is None:
+        return dict.fromkeys(VERDICT_COLUMNS)
+    return {"verdict": d.verdict, "diff_db": round(d.diff_db, digits), "ci_low": round(d.ci_low, digits),
+            "ci_high": round(d.ci_high, digits), "n": d.n}
+
+
+__all__ = ["PairedDifference", "VERDICT_COLUMNS", "Verdict", "paired_by_image", "paired_difference", "verdict",
+           "verdict_columns"]

@@ -49,7 +49,7 @@ def test_paper_vs_ours_figure_marks_verdicts_with_their_interval() -> None:
                           "verdict": ["holds", None, "inconclusive"], "ci_low": [0.2, None, -0.4],
                           "ci_high": [1.1, None, 0.3]})
     labels = [t.get_text() for t in paper_vs_ours(table, "t").axes[0].get_xticklabels()]
-    assert labels == ["a\nclaim holds [+0.2, +1.1] dB", "b", "c\nclaim inconclusive [-0.4, +0.3] dB"]
+    assert labels == ["a\nclaim holds\n[+0.2, +1.1] dB", "b", "c\nclaim inconclusive\n[-0.4, +0.3] dB"]
 
 
 def test_paper_vs_ours_without_optional_columns() -> None:
@@ -62,3 +62,26 @@ def test_paper_vs_ours_needs_both_columns(missing: str) -> None:
     table = pd.DataFrame({"entry": ["x"], "paper": [1.0], "ours": [2.0]}).drop(columns=missing)
     with pytest.raises(KeyError):
         paper_vs_ours(table, "t")
+
+
+def test_baseline_per_image_names_each_test_pair_and_its_psnrs(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from blurkit.experiments import baseline_report as br
+    from blurkit.space.losses import psnr
+
+    folder = _folder(tmp_path / "pairs", 3, 0)
+    pairs = resolve_pairs(folder)
+    monkeypatch.setattr(br, "load_baseline", lambda run: "net")
+    monkeypatch.setattr(br, "predict", lambda net, y: (y + br._tensor(pairs[0][0])) / 2)  # halfway to image 0
+    per = br.baseline_per_image(tmp_path / "run", pairs)
+    assert list(per.columns) == ["image", "psnr", "blurry_psnr"] and per.image.tolist() == ["000", "001", "002"]
+    for (s, b), r in zip(pairs, per.itertuples()):
+        x, y = br._tensor(s), br._tensor(b)
+        assert r.blurry_psnr == pytest.approx(float(psnr(y, x)))
+        assert r.psnr == pytest.approx(float(psnr((y + br._tensor(pairs[0][0])) / 2, x)))
+    assert per.psnr[0] > per.blurry_psnr[0]  # halfway to its own sharp image
+    means = br.baseline_psnr(tmp_path / "run", pairs)
+    assert means == pytest.approx({"psnr": per.psnr.mean(), "blurry_psnr": per.blurry_psnr.mean(), "n_test": 3})
+    assert np.isfinite(per.to_numpy()[:, 1:].astype(float)).all()
