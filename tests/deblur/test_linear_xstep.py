@@ -62,7 +62,7 @@ def test_linear_part_is_linear_and_matches_an_explicit_convolution(ks: KernelSpa
 def test_linearise_rejects_the_paper_head_and_bad_codes() -> None:
     x, y = _pair()
     residual = KernelSpace("smoke-residual").eval()
-    with torch.no_grad(), pytest.raises(ValueError, match="basis head"):
+    with torch.no_grad(), pytest.raises(ValueError, match="basis or kernel head"):
         residual.F.linearise(x, residual.encode(x, y))
     basis = KernelSpace("smoke").eval()
     with torch.no_grad(), pytest.raises(ValueError, match="does not fit"):
