@@ -49,7 +49,7 @@ build_default(prof, domains=("reds-like", "gopro-like"), progress=False)
 cfg = DEBLUR_PRESETS[config]
 if prof.name == "smoke":  # seconds in CI
     cfg = cfg.replace(steps=5, log_every=5)
-limit = pairs_per_domain or {"smoke": 2, "cpu": 8, "paper": 500}[prof.name]
+limit = pairs_per_domain or {"smoke": 2, "cpu": 44, "paper": 500}[prof.name]  # cpu: every test pair
 kspaces = {m: KernelSpace.load(m) for m in models}
 with timed() as t:
     rows = retrieval_rows(kspaces, ["reds-like", "gopro-like"], prof, cfg, limit=limit, seed=seed)
