@@ -93,7 +93,9 @@ def table3(rows: pd.DataFrame, similar_db: float = 3.7, seed: int = 0) -> pd.Dat
     smaller than 3.7 dB, the paper's own largest gap, REDS4: 34.35 vs 30.67), ``fails`` when it is below, and
     ``inconclusive`` otherwise; same-domain entries have none.
     """
-    from blurkit.experiments.paired import paired_difference, verdict
+    from dataclasses import replace
+
+    from blurkit.experiments.paired import VERDICT_COLUMNS, paired_by_image, verdict, verdict_columns
 
     mean = rows.groupby(["train", "test"], sort=False)[["psnr_sharp", "psnr_start", "psnr_retrieved",
                                                         "psnr_shuffled"]].mean()
@@ -105,14 +107,13 @@ def table3(rows: pd.DataFrame, similar_db: float = 3.7, seed: int = 0) -> pd.Dat
                "psnr_sharp": round(float(r.psnr_sharp), 2), "psnr_start": round(float(r.psnr_start), 2),
                "psnr_shuffled": round(float(r.psnr_shuffled), 2),
                "pairs": int((rows.train == train).mul(rows.test == test).sum()),
-               "verdict": None, "diff_db": None, "ci_low": None, "ci_high": None, "n": None}
+               **dict.fromkeys(VERDICT_COLUMNS)}
         if train != test and (test, test) in mean.index:
             cross = rows[(rows.train == train) & (rows.test == test)].set_index("image").psnr_retrieved
             same = rows[(rows.train == test) & (rows.test == test)].set_index("image").psnr_retrieved
-            shared = sorted(set(cross.index) & set(same.index))
-            d = paired_difference(cross[shared].to_numpy(), same[shared].to_numpy(), seed=seed)
-            row.update(diff_db=round(d.diff_db, 3), ci_low=round(d.ci_low, 3), ci_high=round(d.ci_high, 3), n=d.n,
-                       verdict=verdict(d.ci_low + similar_db, d.ci_high + similar_db, "greater"))
+            d = paired_by_image(cross, same, seed=seed)
+            row.update(verdict_columns(replace(d, verdict=verdict(d.ci_low + similar_db, d.ci_high + similar_db,
+                                                                  "greater"))))
         extra.append(row)
     out = compare("table3_kernel_retrieval", ours)
     return out.merge(pd.DataFrame(extra), on="entry", how="left")
