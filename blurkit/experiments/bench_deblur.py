@@ -56,18 +56,25 @@ def time_to_reach(trace: pd.DataFrame, target: float) -> float:
     return float(hit.time_s.iloc[0]) if len(hit) else math.nan
 
 
-def _cell_path(out_dir: str | Path, image: str, schedule: str, cfg: DeblurConfig, model: str, seed: int) -> Path:
-    """Where one finished (image, schedule) run is kept, keyed on its settings, the kernel space's file and, for a
-    schedule that starts from the blind code estimator, the estimator's file, so a re-run resumes and a changed
-    model or estimator is run again."""
+def model_file_hashes(model: str, with_estimator: bool) -> dict[str, str | None]:
+    """``model_sha256`` of the kernel space's file and, ``with_estimator``, ``estimator_sha256`` of its code
+    estimator's file (None where it has none): what a stored result made with them is keyed on."""
     from blurkit.files import sha256_file
     from blurkit.space.code_estimator import estimator_path
     from blurkit.space.kernel_space import checkpoint_path
 
     files = {"model_sha256": sha256_file(checkpoint_path(model))}
-    if cfg.k_init == "estimate":
+    if with_estimator:
         est = estimator_path(model)
         files["estimator_sha256"] = sha256_file(est) if est.is_file() else None
+    return files
+
+
+def _cell_path(out_dir: str | Path, image: str, schedule: str, cfg: DeblurConfig, model: str, seed: int) -> Path:
+    """Where one finished (image, schedule) run is kept, keyed on its settings, the kernel space's file and, for a
+    schedule that starts from the blind code estimator, the estimator's file, so a re-run resumes and a changed
+    model or estimator is run again."""
+    files = model_file_hashes(model, cfg.k_init == "estimate")
     key = hashlib.sha256(json.dumps([cfg.to_dict(), str(model), seed, files], sort_keys=True).encode()).hexdigest()[:12]
     return Path(out_dir) / "deblur_cells" / f"{image}.{schedule}.{key}.json"
 

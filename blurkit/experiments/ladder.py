@@ -160,23 +160,20 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     """A hash of everything a (set, method) cell depends on: the method's settings, the kernel space's file and,
     for the blind presets, its code estimator's file. A stored cell with another key is computed again."""
     from blurkit.deblur.guard import GuardConfig
-    from blurkit.experiments.bench_deblur import bench_configs
+    from blurkit.experiments.bench_deblur import bench_configs, model_file_hashes
     from blurkit.files import sha256_file
-    from blurkit.space.code_estimator import estimator_path
-    from blurkit.space.kernel_space import checkpoint_path
 
     smoke = get_profile(profile).name == "smoke"
     spec: dict = {"method": method, "smoke": smoke}
     if method not in ("blurry", "classical", "selfdeblur", "oracle"):
-        spec["model_sha256"] = sha256_file(checkpoint_path(model_name))
+        spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "oracle"):
         spec["xstep"] = TRUE_CODE_XSTEP.__dict__
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
     elif method in ("fast", "fast_noguard"):
-        est = estimator_path(model_name)
         spec.update(config=DEBLUR_PRESETS["fast"].to_dict(), guard=GuardConfig().__dict__ if method == "fast" else None,
-                    estimator_sha256=sha256_file(est) if est.is_file() else None)
+                    **model_file_hashes(model_name, with_estimator=True))
     elif method == "fast_adam":
         spec["config"] = DEBLUR_PRESETS["fast-adam"].to_dict()
     elif method == "paper":
