@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Install the Debian packages whose real photographs make up most of the default data.
+# Install the Debian packages whose real photographs make up most of the default data, and the font packages of the
+# scene-text domain (their list is data_manifests/text_fonts.json's debian_packages).
 # Skipped with a clear note where apt is not available or we are not root; blurkit then uses the
-# photographs that pip packages ship (scikit-image, scikit-learn) alone.
+# photographs that pip packages ship (scikit-image, scikit-learn) alone, and the text domain the fonts present.
 set -u
-PKGS="plasma-workspace-wallpapers mate-backgrounds lxqt-themes"
+cd "$(dirname "$0")/.."
+FONTS="$(python3 -c 'import json; print(" ".join(json.load(open("data_manifests/text_fonts.json"))["debian_packages"]))')"
+PKGS="plasma-workspace-wallpapers mate-backgrounds lxqt-themes $FONTS"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
-[ -z "$missing" ] && { echo "system photos: installed"; exit 0; }
+[ -z "$missing" ] && { echo "system photos and fonts: installed"; exit 0; }
 if ! command -v apt-get >/dev/null 2>&1; then
   echo "note: apt-get not available; skipping$missing (the default data will use the pip-shipped photos only)"; exit 0
 fi
@@ -19,4 +22,4 @@ if ! apt-get install -y -q --no-install-recommends $missing >/tmp/blurkit-apt.lo
   apt-get install -y -q --no-install-recommends $missing >>/tmp/blurkit-apt.log 2>&1 \
     || { echo "note: could not install$missing (see /tmp/blurkit-apt.log); continuing with pip-shipped photos"; exit 0; }
 fi
-echo "system photos: installed$missing"
+echo "system photos and fonts: installed$missing"

@@ -46,6 +46,7 @@ class BaselineTrainConfig:
         ckpt_every: checkpoint period in steps (also at the end and on Ctrl-C).
         bf16: bf16 autocast (meant for CUDA).
         seed: seed of the initial weights, of every batch and of the discriminator's crops.
+        loss: SRN-Deblur's per-scale loss: ``mse`` (the paper), ``l1`` or ``charbonnier``.
     """
 
     model: str = "srn"
@@ -64,11 +65,14 @@ class BaselineTrainConfig:
     ckpt_every: int = 20
     bf16: bool = False
     seed: int = 0
+    loss: str = "mse"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         if self.model not in MODELS:
             raise UnknownNameError(f"unknown baseline '{self.model}'; choose one of: {', '.join(MODELS)}")
+        if self.loss not in ("mse", "l1", "charbonnier"):
+            raise ValueError(f"BaselineTrainConfig.loss must be mse, l1 or charbonnier, got {self.loss!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"BaselineTrainConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         for name in ("crop", "batch_size", "steps", "val_every", "val_pairs", "ckpt_every"):

@@ -116,7 +116,7 @@ class BaselineTrainer:
         if self.disc is None:
             with autocast:
                 outs = self.net(blur)
-            loss = srn_loss(outs, sharp)
+            loss = srn_loss(outs, sharp, cfg.loss)
             self._update("net", loss)
             return {"loss": float(loss.detach())}, outs[-1].detach().float()
         self.disc.train()
@@ -287,7 +287,8 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
     def train_step(step: int) -> dict[str, float]:
         sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size)
         losses, pred = trainer.train_step(sharp, blur, step)
-        return {**losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()), "lr": trainer.lr}
+        return {**losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()), "lr": trainer.lr,
+                "wall_s": wall_before + time.perf_counter() - start}
 
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
     step, last_val = run_steps(step, end, cfg.steps, history, train_step,

@@ -237,12 +237,19 @@ def srn_targets(sharp: torch.Tensor) -> list[torch.Tensor]:
     return [crop_to(t, sz) for t, sz in zip(image_pyramid(padded), _output_sizes(h, w))]
 
 
-def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor) -> torch.Tensor:
+SRN_LOSSES = ("mse", "l1", "charbonnier")
+
+
+def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse") -> torch.Tensor:
     """Multi-scale loss (paper Eq. 3): sum over scales of the MSE against the downsampled sharp image.
+
+    ``kind`` ``l1`` or ``charbonnier`` (eps 1e-3) replaces the MSE per scale (blurkit's short-run choice).
 
     Shape:
         outputs as returned by :class:`SRNDeblur`, sharp ``(B, C, H, W)`` -> scalar.
     """
+    if kind not in SRN_LOSSES:
+        raise ValueError(f"srn_loss kind must be one of {SRN_LOSSES}, got {kind!r}")
     targets = srn_targets(sharp)
     if len(outputs) != len(targets):
         raise ValueError(f"srn_loss expects {len(targets)} outputs (coarse to fine), got {len(outputs)}")
@@ -250,5 +257,11 @@ def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor) -> torch.Tensor:
     for out, tgt in zip(outputs, targets):
         if out.shape != tgt.shape:
             raise ValueError(f"srn_loss: output shape {tuple(out.shape)} does not match target {tuple(tgt.shape)}")
-        loss = loss + Fnn.mse_loss(out.float(), tgt.float())
+        diff = out.float() - tgt.float()
+        if kind == "mse":
+            loss = loss + (diff**2).mean()
+        elif kind == "l1":
+            loss = loss + diff.abs().mean()
+        else:
+            loss = loss + torch.sqrt(diff**2 + 1e-6).mean()
     return loss

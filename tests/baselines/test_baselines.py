@@ -184,6 +184,18 @@ def test_srn_multiscale_loss() -> None:
         srn_loss(out[1:], sharp)
 
 
+def test_srn_loss_kinds() -> None:
+    sharp = torch.rand(2, 3, 37, 53)
+    off = [t + 0.1 for t in srn_targets(sharp)]
+    assert float(srn_loss(off, sharp, "l1")) == pytest.approx(3 * 0.1, rel=1e-4)  # one L1 per scale, summed
+    charb = float(srn_loss(off, sharp, "charbonnier"))
+    assert charb == pytest.approx(3 * (0.01 + 1e-6) ** 0.5, rel=1e-4)
+    with pytest.raises(ValueError, match="kind"):
+        srn_loss(off, sharp, "huber")
+    with pytest.raises(ValueError, match="loss"):
+        BaselineTrainConfig(loss="huber")
+
+
 def test_ralsgan_losses_and_crops() -> None:
     real, fake = torch.full((2, 1, 3, 3), 0.5), torch.full((2, 1, 3, 3), -0.5)
     assert float(ralsgan_d_loss(real, fake)) == 0.0  # D separates them by exactly the margins
