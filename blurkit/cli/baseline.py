@@ -54,3 +54,20 @@ def baseline_deblur_cmd(
     table = deblur_with_baseline(model, inputs, out, device=device, skip_existing=skip_existing, threads=threads)
     done = int((table.status == "done").sum())
     typer.echo(f"deblurred {done} image(s), skipped {len(table) - done}, {table.wall_s.sum():.1f} s -> {out}")
+
+
+@baseline_app.command("curves")
+def baseline_curves_cmd(
+    runs: list[Path] = typer.Argument(..., help="Finished run folders of `blurkit baseline train`."),
+    results_dir: Path = typer.Option(..., "--results-dir", help="Where the CSVs and the figure go (e.g. results/cpu)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap interval."),
+) -> None:
+    """Learning curves (validation gain over blurry against step and wall time) and each run's gain on all its test
+    pairs with a 95 % interval, against the cpu targets (SRN-Deblur +1.5 dB, DeblurGAN-v2 +1.0 dB)."""
+    from blurkit.experiments.baseline_curves import save_baseline_curves
+
+    table = save_baseline_curves(runs, results_dir, seed=seed)
+    for r in table.itertuples():
+        typer.echo(f"{r.model} ({r.run}): {r.psnr:.2f} dB vs blurry {r.blurry_psnr:.2f}, gain {r.diff_db:+.2f} dB "
+                   f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], n {r.n}, {r.steps} steps in {r.train_wall_s / 60:.1f} min; "
+                   f"target {r.target_db:+.1f} dB {'reached' if r.reached else 'NOT reached'}")

@@ -50,6 +50,19 @@ def data_prepare(profile: str = PROFILE_OPT,
     typer.echo(f"default sets for profile '{prof.name}' ({len(built)}) under {data_root() / 'default' / prof.name}")
 
 
+@data_app.command("text")
+def data_text(profile: str = PROFILE_OPT) -> None:
+    """Render the scene-text domain's sharp crops (fonts of data_manifests/text_fonts.json, split by font and word).
+
+    Blur them like any folder of sharp images: blurkit data synth --domain gopro-like --from DIR/sharp ...
+    """
+    from blurkit.data.text_crops import build_text_crops
+
+    built = build_text_crops(profile)
+    for split, path in built.items():
+        typer.echo(f"{split}: {path}")
+
+
 @data_app.command("synth")
 def data_synth(
     domain: str = typer.Option(..., "--domain", "-d", help="reds-like, gopro-like, hide-like or uniform-8."),

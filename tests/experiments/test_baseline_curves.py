@@ -1,0 +1,66 @@
+"""Learning curves of the learned baselines and their test gain against the targets."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from blurkit.baselines.baseline_config import get_baseline_config
+from blurkit.baselines.baseline_train import train_baseline
+from blurkit.cli.app import app
+from blurkit.data.default_data import folder_sources, synth_folder
+from blurkit.errors import BlurkitError
+from blurkit.experiments.baseline_curves import CURVE_COLUMNS, learning_curve, save_baseline_curves, gain_over_blurry
+from imagegen import rand_rgb, save_png
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("curves")
+    for i in range(3):
+        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
+    data = synth_folder("gopro-like", 8, 48, 0, root / "pairs", sources=folder_sources(root / "photos"),
+                        progress=False)
+    cfg = dataclasses.replace(get_baseline_config("srn", "smoke"), steps=6, val_every=2, val_pairs=2, crop=32)
+    train_baseline("srn", cfg, data, root / "srn", progress=False)
+    return root / "srn"
+
+
+def test_curve_has_a_point_per_validation(run: Path) -> None:
+    curve = learning_curve(run)
+    assert list(curve.columns) == CURVE_COLUMNS
+    assert curve.step.tolist() == [2, 4, 6]
+    assert curve.wall_s.is_monotonic_increasing and (curve.wall_s > 0).all()
+    assert (curve.gain_db == curve.val_psnr - curve.blurry_psnr).all()
+
+
+def test_test_gain_interval_and_verdict() -> None:
+    per = pd.DataFrame({"image": list("abcdef"), "psnr": [21.0, 22.1, 23.2, 20.9, 22.0, 24.1],
+                        "blurry_psnr": [20.0, 21.0, 22.0, 20.0, 21.0, 23.0]})
+    g = gain_over_blurry(per)
+    assert g["diff_db"] == pytest.approx(1.05, abs=1e-3) and g["n"] == 6
+    assert g["ci_low"] <= g["diff_db"] <= g["ci_high"] and g["verdict"] == "holds"
+
+
+def test_save_and_cli(run: Path, tmp_path: Path) -> None:
+    table = save_baseline_curves([run], tmp_path, targets={"srn": 99.0})
+    assert table.loc[0, "reached"] is False or table.loc[0, "reached"] == False  # noqa: E712 (numpy bool)
+    assert table.loc[0, "n"] == 8 and table.loc[0, "steps"] == 6
+    for f in ("baseline_learning_curves.csv", "baseline_learning_curves_test.csv", "baseline_learning_curves_plot.png"):
+        assert (tmp_path / f).is_file()
+    res = CliRunner().invoke(app, ["baseline", "curves", str(run), "--results-dir", str(tmp_path / "cli")])
+    assert res.exit_code == 0, res.output
+    assert "srn (srn)" in res.output and "target +1.5 dB" in res.output
+
+
+def test_unfinished_or_missing_run(tmp_path: Path) -> None:
+    with pytest.raises(BlurkitError, match="no history.csv"):
+        learning_curve(tmp_path)
+    with pytest.raises(BlurkitError, match="no baseline run"):
+        save_baseline_curves([tmp_path], tmp_path / "out")
