@@ -6,7 +6,8 @@
 set -u
 cd "$(dirname "$0")/.."
 FONTS="$(python3 -c 'import json; print(" ".join(json.load(open("data_manifests/text_fonts.json"))["debian_packages"]))')"
-PKGS="plasma-workspace-wallpapers mate-backgrounds lxqt-themes $FONTS"
+# tesseract-ocr reads the text crops back (the text domain's OCR character accuracy).
+PKGS="plasma-workspace-wallpapers mate-backgrounds lxqt-themes $FONTS tesseract-ocr tesseract-ocr-eng"
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 [ -z "$missing" ] && { echo "system photos and fonts: installed"; exit 0; }
