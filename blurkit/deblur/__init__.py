@@ -1,5 +1,6 @@
 """Blind deblurring in the kernel space: image and kernel priors (DIP), the Eq. 6 solver (Algorithm 1 and the fast
-path), kernel retrieval, image metrics and the deblur-files driver.
+path), kernel retrieval, image metrics (OCR included), the deblur-files driver and the generator-manifold solver
+(Sec. 3.3).
 
-May import: ``blurkit.space``, ``blurkit.data`` and the shared top-level modules.
+May import: ``blurkit.space``, ``blurkit.generator``, ``blurkit.data`` and the shared top-level modules.
 """

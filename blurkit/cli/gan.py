@@ -1,0 +1,68 @@
+"""``blurkit gan``: train a StyleGAN2 generator on sharp images (the image prior of Sec. 3.3) and sample from it.
+
+Registered by :mod:`blurkit.cli` as a sub-app; user mistakes raise :class:`~blurkit.errors.BlurkitError`, which
+``blurkit.cli.main`` prints as one ``error:`` line.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from blurkit.cli.app import BlurkitTyper
+
+gan_app = BlurkitTyper(help="StyleGAN2 image prior: train a generator on sharp images (e.g. the scene-text crops) and "
+                       "sample from it.", no_args_is_help=True)
+
+
+@gan_app.command("train")
+def gan_train_cmd(
+    profile: str = typer.Option("smoke", "--profile", "-p", help="smoke (32 px, seconds), cpu (64 px, about 70 min "
+                                "on 2 cores) or paper (rosinality's 256 px settings; needs a GPU)."),
+    data: str = typer.Option(..., "--data", help="A folder of square images of the profile's size (or a multiple; "
+                             "its sharp/ subfolder when it has one), or 'text': the scene-text crops' train split "
+                             "of the same profile (built when missing)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder (last.pt, model.pt, history.csv, samples/)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Train a StyleGAN2 generator (logistic loss, lazy R1, style mixing, g_ema) on a folder of sharp images."""
+    from blurkit.generator.gan_train import train_gan
+
+    folder: str | Path = data
+    if data == "text":
+        from blurkit.data.text_crops import build_text_crops
+
+        folder = build_text_crops(profile)["train"]
+    result = train_gan(profile, folder, out, resume=resume, steps=steps, device=device, threads=threads)
+    last = result.history.iloc[-1] if len(result.history) else None
+    losses = f", d_loss {last.d_loss:.3f}, g_loss {last.g_loss:.3f}" if last is not None else ""
+    typer.echo(f"gan {profile}: step {result.step}{losses}, {result.wall_time_s:.1f} s -> {result.run_dir}")
+
+
+@gan_app.command("sample")
+def gan_sample_cmd(
+    model: Path = typer.Option(..., "--model", "-m", help="A run folder of `blurkit gan train`, its model.pt or "
+                               "last.pt, or any generator checkpoint blurkit reads."),
+    n: int = typer.Option(16, "--n", help="Number of images in the grid."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents."),
+    out: Path = typer.Option(..., "--out", "-o", help="The grid PNG (a .meta.json is written beside it)."),
+    truncation: float = typer.Option(1.0, "--truncation", help="Truncation psi (< 1: closer to the mean image)."),
+) -> None:
+    """Write a grid of generated images (fixed noise maps: the same seed gives the same grid)."""
+    from blurkit.data.images import write_image
+    from blurkit.errors import BlurkitError
+    from blurkit.generator.gan_train import image_grid, load_trained_generator, sample_images
+    from blurkit.provenance import provenance, write_json
+
+    if n < 1:
+        raise BlurkitError(f"--n must be >= 1, got {n}")
+    gen = load_trained_generator(model)
+    write_image(out, image_grid(sample_images(gen, n, seed, truncation)))
+    write_json(out.with_suffix(".meta.json"), provenance(config=gen.config, seed=seed, model=str(model), n=n,
+                                                         truncation=truncation, model_provenance=gen.provenance))
+    typer.echo(f"{n} samples of {model} (seed {seed}) -> {out}")
