@@ -72,7 +72,7 @@ def _deblur_generator_cmd(inputs: list[Path], out: Path, model: str, generator: 
     when present, else the CPU)."""
     import torch
 
-    from blurkit.deblur.generator_prior import deblur_generator_files
+    from blurkit.deblur.generator_files import deblur_generator_files
     from blurkit.experiments.sharding import env_world
 
     if generator is None:

@@ -57,20 +57,21 @@ Each image of a batch is solved on its own with seed ``seed + i`` (``seeds="offs
 the seed draws the starting latents and the ``conv`` prior's weights and input. Grayscale images are solved as RGB
 and averaged back.
 
+
 Checkpoints by name (:func:`resolve_generator`) are described in ``data_manifests/stylegan2_checkpoints.json``.
+
+The parts live in their own modules, all re-exported here: the config and profiles in
+:mod:`~blurkit.deblur.generator_config`, the latents in :mod:`~blurkit.deblur.generator_latents`, the kernel priors
+in :mod:`~blurkit.deblur.generator_kernels`, checkpoints and the files driver in :mod:`~blurkit.deblur.generator_files`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import math
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -78,305 +79,34 @@ import torch.nn as nn
 import torch.nn.functional as Fnn
 from tqdm.auto import tqdm
 
-from blurkit import paths
-from blurkit.data.images import read_image, write_image
-from blurkit.data.kernels import convolve
-from blurkit.deblur.deblur_files import output_names
-from blurkit.deblur.dip import seeded
+from blurkit.deblur.generator_config import (
+    GENERATOR_PRIOR_PRESETS,
+    GeneratorPriorConfig,
+    KernelPrior,
+    generator_prior_config,
+)
+from blurkit.deblur.generator_files import (
+    LOG_COLUMNS,
+    MANIFEST_FILE,
+    deblur_generator_files,
+    generator_manifest,
+    manifest_checkpoint_path,
+    resolve_generator,
+)
+from blurkit.deblur.generator_kernels import SoftmaxKernel, _Bicubic, _Conv, _Encoded, _k_start, _resolve_estimator
+from blurkit.deblur.generator_latents import GaussianFit, _one_cycle, gaussian_fit, geocross, project_to_sphere_
 from blurkit.deblur.guard import GuardDecision, guard
 from blurkit.deblur.per_image import frozen, log_step, solve_each
-from blurkit.deblur.psf import save_psf_png
-from blurkit.deblur.solver import DeblurResult, code_estimator_for
-from blurkit.errors import BlurkitError, ImageSizeError, UnknownNameError
-from blurkit.files import atomic_path
-from blurkit.generator.checkpoints import load_pretrained
+from blurkit.deblur.solver import DeblurResult
+from blurkit.errors import ImageSizeError
 from blurkit.generator.stylegan2 import StyleGAN2Generator, to_unit
-from blurkit.progress import progress_bar
-from blurkit.provenance import provenance, save_result
 from blurkit.space.blocks import as_rgb
-from blurkit.space.code_estimator import estimator_path
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import charbonnier
 
 Callback = Callable[[dict], None]
-KernelPrior = Literal["encoded", "conv", "bicubic"]
 TRACE_COLUMNS = ["image", "kernel_prior", "phase", "step", "loss", "data", "geocross", "k_norm", "k_anchor", "time_s",
                  "psnr"]
-MANIFEST_FILE = "stylegan2_checkpoints.json"
-LOG_COLUMNS = ["input", "output", "status", "wall_s", "final_loss", "guard"]
-
-
-@dataclass(frozen=True)
-class GeneratorPriorConfig:
-    """How the latents and the kernel are optimised (see the module docstring for the terms).
-
-    Attributes:
-        steps: joint Adam steps (latents and kernel both stepped every step).
-        latent_lr: Adam learning rate of the sphere latents and noise maps (official config 0.2, PULSE 0.4).
-        lr_schedule: ``linear1cycledrop`` (PULSE's) or ``fixed``, for the latents.
-        k_lr: Adam learning rate of the kernel code (``encoded``).
-        conv_lr: Adam learning rate of the ``conv`` prior's MLP (SelfDeblur's 1e-4).
-        k_lr_decay: the kernel's learning rates are multiplied by this every ``steps // 5`` steps.
-        betas: Adam betas (PULSE: torch's default 0.9, 0.999).
-        data: ``l2`` (mean squared error, the official Sec. 3.3 code) or ``charbonnier`` (Eq. 6's ρ).
-        data_weight: weight of the data term (official: 100).
-        charbonnier_eps: epsilon of the Charbonnier data term.
-        geocross: weight of GEOCROSS (official: 0.1).
-        lam: weight of ``||k||`` (:meth:`KernelSpace.code_norm`; official Sec. 3.3 code: 1e-4).
-        k_anchor: weight of ``||k - k0||² / ||k0||²`` around the starting code (the fast preset's anchor).
-        k_init: ``auto`` (E(y) when the model has an estimator beside it, else G(y, y)), ``estimate`` (E(y), an
-            error without one) or ``extract`` (G(y, y)).
-        kernel_prior: ``encoded``, ``conv`` or ``bicubic``.
-        conv_size: side of the ``conv`` kernel (odd).
-        conv_input, conv_hidden: sizes of the ``conv`` prior's MLP (SelfDeblur: 200, 1000).
-        bicubic_factor: the ``bicubic`` forward model's down/up-sampling factor.
-        noise: optimise noise maps too.
-        noise_layers: how many of the coarsest noise maps are trainable with ``noise`` (official config: 5).
-        fit_samples: z drawn to estimate the mapping network's statistics (PULSE: 1,000,000).
-        fit_seed: seed of those draws (a property of the generator, not of the image).
-        seeds: ``offset`` (image i starts from seed + i) or ``same`` (every image from seed).
-        keep: ``best`` (the iterate of lowest loss, as PULSE) or ``last``.
-        guard: apply the no-reference guard (``encoded`` only).
-        log_every: trace period in steps (1: every step, for convergence plots).
-    """
-
-    steps: int = 300
-    latent_lr: float = 0.2
-    lr_schedule: Literal["linear1cycledrop", "fixed"] = "linear1cycledrop"
-    k_lr: float = 2e-2
-    conv_lr: float = 1e-4
-    k_lr_decay: float = 0.7
-    betas: tuple[float, float] = (0.9, 0.999)
-    data: Literal["l2", "charbonnier"] = "l2"
-    data_weight: float = 100.0
-    charbonnier_eps: float = 1e-3
-    geocross: float = 0.1
-    lam: float = 1e-4
-    k_anchor: float = 0.0
-    k_init: Literal["auto", "estimate", "extract"] = "auto"
-    kernel_prior: KernelPrior = "encoded"
-    conv_size: int = 15
-    conv_input: int = 200
-    conv_hidden: int = 1000
-    bicubic_factor: int = 4
-    noise: bool = False
-    noise_layers: int = 5
-    fit_samples: int = 10_000
-    fit_seed: int = 0
-    seeds: Literal["offset", "same"] = "offset"
-    keep: Literal["best", "last"] = "best"
-    guard: bool = True
-    log_every: int = 1
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "betas", tuple(self.betas))
-        choices = {"lr_schedule": ("linear1cycledrop", "fixed"), "data": ("l2", "charbonnier"),
-                   "k_init": ("auto", "estimate", "extract"), "kernel_prior": ("encoded", "conv", "bicubic"),
-                   "seeds": ("offset", "same"), "keep": ("best", "last")}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"GeneratorPriorConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name, minimum in (("steps", 1), ("conv_size", 1), ("conv_input", 1), ("conv_hidden", 1),
-                              ("bicubic_factor", 2), ("noise_layers", 0), ("fit_samples", 2), ("fit_seed", 0),
-                              ("log_every", 1)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ValueError(f"GeneratorPriorConfig.{name} must be an integer >= {minimum}, got {value!r}")
-        if self.conv_size % 2 == 0:
-            raise ValueError(f"GeneratorPriorConfig.conv_size must be odd, got {self.conv_size}")
-        for name in ("latent_lr", "k_lr", "conv_lr", "k_lr_decay", "data_weight", "charbonnier_eps", "geocross",
-                     "lam", "k_anchor"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f"GeneratorPriorConfig.{name} must be a number >= 0, got {value!r}")
-        if not isinstance(self.noise, bool) or not isinstance(self.guard, bool):
-            raise ValueError("GeneratorPriorConfig.noise and .guard must be booleans")
-
-    def replace(self, **changes: Any) -> GeneratorPriorConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain JSON data (tuples become lists)."""
-        d = dataclasses.asdict(self)
-        d["betas"] = list(self.betas)
-        return d
-
-
-GENERATOR_PRIOR_PRESETS: dict[str, GeneratorPriorConfig] = {
-    # seconds on a tiny generator: tests and CI
-    "smoke": GeneratorPriorConfig(steps=8, fit_samples=256, conv_size=5, conv_input=16, conv_hidden=32),
-    # the default, 300 steps: with the 256 px FFHQ-sized generator a step took about 6 s on one busy CPU thread
-    # (random weights, the gopro-like kernel space), so about half an hour per image there; meant for a GPU
-    "fast": GeneratorPriorConfig(),
-    # the official config's 25 rounds of 300 latent steps (joint here: the code moves on each of them), PULSE's
-    # 10^6 samples for the mapping statistics and its 5 trainable noise maps
-    "paper": GeneratorPriorConfig(steps=7500, fit_samples=1_000_000, noise=True, noise_layers=5),
-}
-
-
-def generator_prior_config(name: str | GeneratorPriorConfig) -> GeneratorPriorConfig:
-    """The profile called ``name`` (a :class:`GeneratorPriorConfig` passes through)."""
-    if isinstance(name, GeneratorPriorConfig):
-        return name
-    try:
-        return GENERATOR_PRIOR_PRESETS[name]
-    except KeyError:
-        raise UnknownNameError(f"unknown generator-prior profile '{name}'; choose one of: "
-                               f"{', '.join(GENERATOR_PRIOR_PRESETS)}") from None
-
-
-# ---------------------------------------------------------------------------------------------------- latents
-
-
-@dataclass(frozen=True)
-class GaussianFit:
-    """Per-dimension moments of ``lrelu(w, 5)``, w = the mapping network's output, from ``samples`` seeded z.
-
-    Shape: ``mean``, ``std`` ``(style_dim,)``.
-    """
-
-    mean: torch.Tensor
-    std: torch.Tensor
-    samples: int
-    seed: int
-
-    def to_wplus(self, v: torch.Tensor) -> torch.Tensor:
-        """Sphere latents to W+: ``lrelu(v * std + mean, 0.2)``. Shape: ``(B, n_latent, d)`` -> same."""
-        return Fnn.leaky_relu(v * self.std + self.mean, 0.2)
-
-
-@torch.no_grad()
-def gaussian_fit(generator: StyleGAN2Generator, samples: int = 10_000, seed: int = 0,
-                 chunk: int = 8192) -> GaussianFit:
-    """The mapping network's statistics for PULSE's latent parameterisation (moments accumulated in float64)."""
-    if samples < 2:
-        raise ValueError(f"gaussian_fit needs at least 2 samples, got {samples}")
-    d = generator.style_dim
-    rng = torch.Generator().manual_seed(seed)
-    s1 = torch.zeros(d, dtype=torch.float64)
-    s2 = torch.zeros(d, dtype=torch.float64)
-    for start in range(0, samples, chunk):
-        z = torch.randn(min(chunk, samples - start), d, generator=rng).to(generator.device)
-        u = Fnn.leaky_relu(generator.get_latent(z), 5.0).double().cpu()
-        s1 += u.sum(0)
-        s2 += u.pow(2).sum(0)
-    mean = s1 / samples
-    var = ((s2 - samples * mean.pow(2)) / (samples - 1)).clamp_min(0)
-    dev = generator.device
-    return GaussianFit(mean.float().to(dev), var.sqrt().float().to(dev), samples, seed)
-
-
-def project_to_sphere_(t: torch.Tensor, dims: Sequence[int]) -> torch.Tensor:
-    """Rescale ``t`` in place so that each slice over ``dims`` has norm ``sqrt(number of its elements)``."""
-    n = math.prod(t.shape[i] for i in dims)
-    with torch.no_grad():
-        t.mul_(math.sqrt(n) / torch.linalg.vector_norm(t, dim=tuple(dims), keepdim=True).clamp_min(1e-30))
-    return t
-
-
-def geocross(w_plus: torch.Tensor) -> torch.Tensor:
-    """PULSE's GEOCROSS of W+ latents (module docstring): 0 exactly when every layer is the same vector.
-
-    Shape:
-        ``(B, n, d)`` -> ``(B,)``.
-    """
-    b, n, d = w_plus.shape
-    if n < 2:
-        return w_plus.new_zeros(b)
-    diff = (w_plus[:, :, None] - w_plus[:, None]).pow(2).sum(-1)  # (B, n, n): |w_i - w_j|²
-    summ = (w_plus[:, :, None] + w_plus[:, None]).pow(2).sum(-1)
-    apart = diff > 0  # equal vectors: angle 0, and no sqrt(0) in the graph (its gradient is infinite)
-    theta = 2 * torch.atan2(torch.where(apart, diff, 1.0).sqrt(), summ.clamp_min(1e-30).sqrt())
-    theta = torch.where(apart, theta, 0.0)
-    return theta.pow(2).mean((1, 2)) * d / max((n - 2) / 2, 1.0)
-
-
-def _one_cycle(step: int, steps: int) -> float:
-    """PULSE's ``linear1cycledrop`` multiplier: 0.1 -> 1 -> 0.1 over 90 % of the steps, then down to 0.001."""
-    top = 0.9 * steps
-    if step < top:
-        return 0.1 + 0.9 * (1 - abs(2 * step / top - 1))
-    return 0.1 + (step - top) / max(steps - top, 1e-12) * (0.001 - 0.1)
-
-
-# ---------------------------------------------------------------------------------------------------- kernel priors
-
-
-class _Encoded:
-    """B(x) = F(x, k) with k a code of the kernel space, started at ``k0``."""
-
-    def __init__(self, model: KernelSpace, k0: torch.Tensor) -> None:
-        self.model, self.k0 = model, k0.detach()
-        self.code = nn.Parameter(k0.detach().clone())
-        self.params = [self.code]
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.apply(x, self.code)
-
-    def terms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        anchor = (self.code - self.k0).pow(2).mean() / self.k0.pow(2).mean().clamp_min(1e-12)
-        return self.model.code_norm(self.code), anchor
-
-    def kernel(self) -> torch.Tensor:
-        return self.code.detach()
-
-
-class SoftmaxKernel(nn.Module):
-    """SelfDeblur's uniform kernel prior: ``softmax(MLP(z))`` over ``size²`` taps, z fixed noise in [0, 0.1).
-
-    Shape:
-        ``() -> (size, size)``, non-negative, summing to 1.
-    """
-
-    def __init__(self, size: int, z_dim: int, hidden: int, seed: int) -> None:
-        super().__init__()
-        self.size = size
-        with seeded(seed):
-            self.net = nn.Sequential(nn.Linear(z_dim, hidden), nn.ReLU6(), nn.Linear(hidden, size * size))
-        self.register_buffer("z", torch.rand(z_dim, generator=torch.Generator().manual_seed(seed)) * 0.1)
-
-    def forward(self) -> torch.Tensor:
-        return self.net(self.z).softmax(-1).view(self.size, self.size)
-
-
-class _Conv:
-    """B(x) = x convolved with one learned softmax kernel."""
-
-    def __init__(self, cfg: GeneratorPriorConfig, seed: int, device: torch.device) -> None:
-        self.net = SoftmaxKernel(cfg.conv_size, cfg.conv_input, cfg.conv_hidden, seed).to(device)
-        self.params = list(self.net.parameters())
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return convolve(x, self.net())
-
-    def terms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        zero = self.net.z.new_zeros(())
-        return zero, zero
-
-    def kernel(self) -> torch.Tensor:
-        with torch.no_grad():
-            return self.net()[None]
-
-
-class _Bicubic:
-    """B(x) = bicubic upsampling of the bicubic (antialiased) downsampling of x: nothing to learn."""
-
-    def __init__(self, factor: int) -> None:
-        self.factor = factor
-        self.params: list[nn.Parameter] = []
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        h, w = x.shape[-2:]
-        small = Fnn.interpolate(x, size=(max(1, h // self.factor), max(1, w // self.factor)), mode="bicubic",
-                                align_corners=False, antialias=True)
-        return Fnn.interpolate(small, size=(h, w), mode="bicubic", align_corners=False)
-
-    def terms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.zeros(()), torch.zeros(())
-
-    def kernel(self) -> torch.Tensor:
-        return torch.zeros(1, 0)
 
 
 # ---------------------------------------------------------------------------------------------------- the solver
@@ -404,24 +134,6 @@ class GeneratorDeblurResult(DeblurResult):
     latents: torch.Tensor
     guard: list[GuardDecision | None]
     k_init: str
-
-
-def _k_start(model: KernelSpace, y: torch.Tensor, estimator: Callable | None) -> torch.Tensor:
-    with torch.no_grad():
-        return (estimator(y) if estimator is not None else model.encode(y, y)).detach()
-
-
-def _resolve_estimator(model: KernelSpace, cfg: GeneratorPriorConfig, estimator: Callable | None) -> tuple:
-    """The estimator to start codes from (or None: G(y, y)) and the name of the start."""
-    if cfg.kernel_prior != "encoded":
-        return None, "none"
-    if cfg.k_init == "extract":
-        return None, "extract"
-    if estimator is None:
-        source = getattr(model, "source", None)
-        if cfg.k_init == "estimate" or (source is not None and estimator_path(source).is_file()):
-            estimator = code_estimator_for(model)  # one line naming the file when there is none
-    return estimator, "estimate" if estimator is not None else "extract"
 
 
 def _solve_one(model: KernelSpace | None, generator: StyleGAN2Generator, fit: GaussianFit, y: torch.Tensor,
@@ -572,121 +284,7 @@ def deblur_generator(model: KernelSpace | None, generator: StyleGAN2Generator, y
                                  latents=torch.cat(vs), guard=decisions, k_init=k_init)
 
 
-# ---------------------------------------------------------------------------------------------------- checkpoints
-
-
-def generator_manifest() -> dict[str, dict]:
-    """The entries of ``data_manifests/stylegan2_checkpoints.json`` by name."""
-    path = Path(paths.MANIFEST_DIR) / MANIFEST_FILE
-    try:
-        data = json.loads(path.read_text())
-        return {e["name"]: e for e in data["checkpoints"]}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BlurkitError(f"cannot read the generator manifest '{path}': {exc}") from None
-
-
-def manifest_checkpoint_path(entry: dict) -> Path:
-    """Where a manifest entry's file is expected: under ``$BLURKIT_DATA`` (``root: data``) or the package
-    (``root: package``)."""
-    root = paths.data_root() if entry["root"] == "data" else paths.PACKAGE_DIR
-    return root / entry["file"]
-
-
-def resolve_generator(name_or_path: str | os.PathLike, map_location: str | torch.device = "cpu") -> StyleGAN2Generator:
-    """A generator from a checkpoint path (any format :func:`~blurkit.generator.checkpoints.load_pretrained` reads)
-    or a manifest entry name (``ffhq-256``, ``text-cpu``); a missing file raises one line naming the entry and the
-    path it is expected at."""
-    text = os.fspath(name_or_path)
-    if (isinstance(name_or_path, os.PathLike) or "/" in text or os.sep in text or text.endswith((".pt", ".pkl"))
-            or Path(text).is_file()):
-        return load_pretrained(Path(text).expanduser(), map_location)
-    entries = generator_manifest()
-    if text not in entries:
-        raise UnknownNameError(f"unknown generator '{text}': give a checkpoint path or an entry of "
-                               f"data_manifests/{MANIFEST_FILE} ({', '.join(entries)})")
-    entry = entries[text]
-    path = manifest_checkpoint_path(entry)
-    if not path.is_file():
-        raise BlurkitError(f"generator '{text}' (entry '{text}' of data_manifests/{MANIFEST_FILE}) is not at "
-                           f"'{path}': {entry['get']}")
-    return load_pretrained(path, map_location, manifest_entry=text)
-
-
-# ---------------------------------------------------------------------------------------------------- files
-
-
-def deblur_generator_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike,
-                           model: str | os.PathLike | KernelSpace, generator: str | os.PathLike | StyleGAN2Generator,
-                           config: str | GeneratorPriorConfig = "fast", seed: int = 0, save_kernel: bool = False,
-                           skip_existing: bool = False, progress: bool = True,
-                           device: str | torch.device | None = None) -> pd.DataFrame:
-    """``blurkit deblur --prior generator``: each input deblurred into ``out_dir`` (same name) and written when done.
-
-    Like :func:`blurkit.deblur.deblur_files.deblur_files` (``deblur_log.csv`` with provenance, rewritten after every
-    image; ``skip_existing`` to resume; ``save_kernel`` writes ``<name>.kernel.pt`` and, for codes, the PSF drawing),
-    with a ``guard`` column. Missing, unreadable or wrongly sized inputs fail before any work starts.
-    """
-    cfg = generator_prior_config(config)
-    paths_in = [Path(p) for p in inputs]
-    if not paths_in:
-        raise BlurkitError("no input images given")
-    missing = [str(p) for p in paths_in if not p.is_file()]
-    if missing:
-        raise BlurkitError(f"input image(s) not found: {', '.join(missing[:5])}")
-    images = [read_image(p, mode="keep") for p in paths_in]
-    gen = generator if isinstance(generator, StyleGAN2Generator) else resolve_generator(generator)
-    bad = [f"'{p}' ({img.shape[0]}x{img.shape[1]})" for p, img in zip(paths_in, images)
-           if img.shape[:2] != (gen.size, gen.size)]
-    if bad:
-        raise ImageSizeError(f"the generator makes {gen.size}x{gen.size} px images; these inputs differ: "
-                             f"{', '.join(bad[:5])}")
-    ks = model if isinstance(model, KernelSpace) else KernelSpace.load(model)
-    if device is not None:
-        ks, gen = ks.to(device), gen.to(device)
-    dev = gen.device
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = output_names(paths_in)
-    fit = gaussian_fit(gen, cfg.fit_samples, cfg.fit_seed)
-    record = {"config": cfg.to_dict(), "seed": seed, "prior": "generator",
-              "model": str(model) if not isinstance(model, KernelSpace) else "in-memory",
-              "generator": str(generator) if not isinstance(generator, StyleGAN2Generator) else "in-memory",
-              "model_provenance": ks.provenance, "generator_provenance": gen.provenance}
-    rows: list[dict] = []
-    start = time.perf_counter()
-
-    def write_log() -> pd.DataFrame:
-        table = pd.DataFrame(rows, columns=LOG_COLUMNS)
-        rec = provenance(config=record["config"], seed=seed, wall_time_s=time.perf_counter() - start,
-                         **{k: v for k, v in record.items() if k not in ("config", "seed")})
-        save_result(table, "deblur_log", out, rec)
-        return table
-
-    for i, (path, img, name) in enumerate(progress_bar(list(zip(paths_in, images, names)), desc="deblur", unit="img",
-                                                       disable=not progress)):
-        target = out / name
-        if skip_existing and target.exists():
-            rows.append({"input": str(path), "output": str(target), "status": "skipped (exists)", "wall_s": 0.0,
-                         "final_loss": float("nan"), "guard": ""})
-            continue
-        y = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(dev)
-        res = deblur_generator(ks, gen, y, cfg, seed=seed + i, progress=progress, fit=fit)
-        write_image(target, res.x[0].permute(1, 2, 0).cpu().numpy())
-        if save_kernel:
-            with atomic_path(out / f"{name}.kernel.pt") as tmp:
-                torch.save(res.k.cpu().clone(), tmp)
-            if cfg.kernel_prior == "encoded":
-                save_psf_png(str(out / f"{Path(name).stem}.psf.png"), ks, res.k, tuple(y.shape[-2:]))
-        decision = res.guard[0]
-        final = res.trace[res.trace.phase == "final"]
-        rows.append({"input": str(path), "output": str(target), "status": "done", "wall_s": res.wall_s[0],
-                     "final_loss": float(final["loss"].iloc[-1]),
-                     "guard": "" if decision is None else decision.reason})
-        write_log()
-    return write_log()
-
-
-__all__ = ["GENERATOR_PRIOR_PRESETS", "TRACE_COLUMNS", "GaussianFit", "GeneratorDeblurResult", "GeneratorPriorConfig",
-           "SoftmaxKernel", "deblur_generator", "deblur_generator_files", "gaussian_fit", "generator_manifest",
-           "generator_prior_config", "geocross", "manifest_checkpoint_path", "project_to_sphere_",
-           "resolve_generator"]
+__all__ = ["GENERATOR_PRIOR_PRESETS", "LOG_COLUMNS", "MANIFEST_FILE", "TRACE_COLUMNS", "GaussianFit",
+           "GeneratorDeblurResult", "GeneratorPriorConfig", "KernelPrior", "SoftmaxKernel", "deblur_generator",
+           "deblur_generator_files", "gaussian_fit", "generator_manifest", "generator_prior_config", "geocross",
+           "manifest_checkpoint_path", "project_to_sphere_", "resolve_generator"]
