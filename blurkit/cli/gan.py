@@ -66,3 +66,22 @@ def gan_sample_cmd(
     write_json(out.with_suffix(".meta.json"), provenance(config=gen.config, seed=seed, model=str(model), n=n,
                                                          truncation=truncation, model_provenance=gen.provenance))
     typer.echo(f"{n} samples of {model} (seed {seed}) -> {out}")
+
+
+@gan_app.command("report")
+def gan_report_cmd(
+    model: Path = typer.Option(..., "--model", "-m", help="A run folder of `blurkit gan train` or a generator "
+                               "checkpoint."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="The text crops' profile (train crops for the "
+                                "nearest neighbours, test crops as the real reference)."),
+    results_dir: Path = typer.Option(..., "--results-dir", help="Where the CSVs and figures go (e.g. results/cpu)."),
+    n: int = typer.Option(64, "--n", help="Samples (and real test crops) to score."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents and of the bootstrap."),
+) -> None:
+    """Readability (OCR against the nearest vocabulary word) and nearest-neighbour PSNR to the training crops, for
+    samples and for held-out real crops, with 95 % intervals (there is no Inception network here for FID)."""
+    from blurkit.experiments.gan_report import gan_text_report
+
+    summary = gan_text_report(model, profile, results_dir, n=n, seed=seed)
+    for r in summary.itertuples():
+        typer.echo(f"{r.kind:9s} {r.measure:11s} {r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] n {r.n}")
