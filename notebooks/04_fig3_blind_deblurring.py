@@ -19,8 +19,9 @@
 # # 04 · Fig. 3: blind deblurring across domains (Sec. 4.2.1)
 #
 # The kernel space trained on `reds-like` deblurs held-out `gopro-like` images (the paper: trained on REDS, tested
-# on GOPRO). Methods: the blurry input, a classical MAP blind deconvolution (l0-gradient prior, coarse-to-fine),
-# SelfDeblur (Ren et al. 2020: DIP for x, softmax-FC for a uniform kernel), and ours (Eq. 6, `fast` profile).
+# on GOPRO): the deblurring ladder's images, the `n` test pairs whose sharp crop has the most gradient energy
+# (`blurkit.experiments.ladder.textured_pairs`). Methods: the blurry input, a classical MAP blind deconvolution
+# (l0-gradient prior, coarse-to-fine), SelfDeblur (Ren et al. 2020: DIP for x, softmax-FC for a uniform kernel), and ours (Eq. 6, `fast` profile).
 # PSNR/SSIM from scikit-image; LPIPS only where the `lpips` package and its weights load (else reported as
 # unavailable). The learned baselines SRN-Deblur and DeblurGANv2 (`blurkit baseline train`, trained here on
 # `reds-like` with the same profile; DeblurGANv2 with its MobileNet-v2 FPN from scratch) are tested on the same
@@ -48,7 +49,8 @@ threads = None
 from pathlib import Path
 
 from blurkit.experiments.baseline_report import ensure_baseline, method_baseline
-from blurkit.experiments.deblur_report import (deblur_methods, load_pairs, method_blurry, method_classical, method_ours,
+from blurkit.experiments.ladder import textured_pairs
+from blurkit.experiments.deblur_report import (deblur_methods, method_blurry, method_classical, method_ours,
                                    method_selfdeblur, methods_figure, methods_summary)
 from blurkit.data.default_data import build_default
 from blurkit.space.kernel_space import KernelSpace
@@ -64,7 +66,7 @@ work_dir = work_folder(prof.name, work_dir)
 build_default(prof, domains=(test_domain,), progress=False)
 smoke = prof.name == "smoke"
 n = n_images or {"smoke": 2, "cpu": 16, "paper": 100}[prof.name]
-pairs = load_pairs(test_domain, prof, limit=n, size=32 if smoke else None)
+pairs = textured_pairs(test_domain, prof.name, n, size=32 if smoke else 128)  # the ladder's images
 ks = KernelSpace.load(model)
 runs = {label: ensure_baseline(name, prof.name, baseline_train_domain,
                                Path(work_dir) / "runs" / f"{prefix}-{baseline_train_domain}", threads, progress=False)
