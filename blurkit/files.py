@@ -1,13 +1,17 @@
-"""Atomic file writes and file hashes: a crash never leaves a half-written file under the final name."""
+"""Atomic file writes, file hashes and run-folder locks: a crash never leaves a half-written file under the final
+name, and one process at a time trains a run folder."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import IO, Iterator
+
+from blurkit.errors import BlurkitError
 
 
 @contextlib.contextmanager
@@ -44,3 +48,22 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+class RunBusyError(BlurkitError):
+    """Another process is training the same run folder."""
+
+
+def lock_run(out: Path) -> IO[str]:
+    """Take the run folder's exclusive lock (``out/.lock``, released when the returned file is closed).
+
+    Raises :class:`RunBusyError` at once if another process holds it.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    fh = open(out / ".lock", "w")  # noqa: SIM115 (the caller keeps it open for the run's duration)
+    try:
+        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        fh.close()
+        raise RunBusyError(f"'{out}' is being trained by another process; wait for it or choose another --out") from None
+    return fh

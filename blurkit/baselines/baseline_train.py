@@ -14,13 +14,12 @@ a run straight through. Files in the run folder (all written atomically):
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +39,7 @@ from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss
 from blurkit.data.images import read_image, write_image
 from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError, StaleError
-from blurkit.files import atomic_path
+from blurkit.files import RunBusyError, atomic_path, lock_run  # noqa: F401 (RunBusyError re-exported)
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -192,25 +191,6 @@ def validate(net: nn.Module, pairs: Sequence[Pair], device: torch.device) -> flo
         y = torch.from_numpy(read_image(b)).permute(2, 0, 1)[None].to(device)
         vals.append(float(psnr(predict(net, y), x)))
     return float(np.mean(vals)) if vals else float("nan")
-
-
-class RunBusyError(BlurkitError):
-    """Another process is training the same run folder."""
-
-
-def lock_run(out: Path) -> IO[str]:
-    """Take the run folder's exclusive lock (``out/.lock``, released when the returned file is closed).
-
-    Raises :class:`RunBusyError` at once if another process holds it.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    fh = open(out / ".lock", "w")  # noqa: SIM115 (the caller keeps it open for the run's duration)
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise RunBusyError(f"'{out}' is being trained by another process; wait for it or choose another --out") from None
-    return fh
 
 
 @dataclass

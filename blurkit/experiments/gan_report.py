@@ -21,10 +21,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from scipy import stats
 
 from blurkit.data.text_crops import split_words, text_crops_dir
 from blurkit.deblur.ocr import edit_distance, read_text, tesseract_version
+from blurkit.experiments.paired import paired_difference
 from blurkit.progress import progress_bar
 
 SAMPLE_COLUMNS = ["kind", "index", "read", "nearest_word", "readability", "nn_psnr", "nn_index"]
@@ -76,12 +76,12 @@ def score_images(kind: str, images: torch.Tensor, train: torch.Tensor, vocabular
 
 
 def _mean_ci(values: np.ndarray, seed: int) -> tuple[float, float, float]:
+    """Mean and 95 % bootstrap interval: :func:`blurkit.experiments.paired.paired_difference` against zero."""
     v = np.asarray(values, dtype=np.float64)
-    if len(v) < 2 or np.ptp(v) == 0:
+    if len(v) < 2:
         return float(v.mean()), float(v.mean()), float(v.mean())
-    res = stats.bootstrap((v,), np.mean, confidence_level=0.95, n_resamples=9999, method="BCa",
-                          random_state=np.random.default_rng(seed))
-    return float(v.mean()), float(res.confidence_interval.low), float(res.confidence_interval.high)
+    d = paired_difference(v, np.zeros_like(v), seed=seed)
+    return d.diff_db, d.ci_low, d.ci_high
 
 
 def summarise(per_image: pd.DataFrame, seed: int = 0) -> pd.DataFrame:

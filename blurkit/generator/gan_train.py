@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import fcntl
 import functools
 import hashlib
 import math
@@ -31,7 +30,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,7 +39,7 @@ import torch.nn.functional as Fnn
 
 from blurkit.data.images import read_image, write_image
 from blurkit.errors import BlurkitError, ImageSizeError, StaleError
-from blurkit.files import atomic_path
+from blurkit.files import atomic_path, lock_run
 from blurkit.generator.checkpoints import load_generator, save_generator
 from blurkit.generator.discriminator import StyleGAN2Discriminator
 from blurkit.generator.gan_config import GanTrainConfig, gan_train_config
@@ -230,19 +229,6 @@ def image_grid(images: torch.Tensor, pad: int = 2) -> np.ndarray:
         r, c = divmod(i, cols)
         grid[r * (s + pad): r * (s + pad) + s, c * (s + pad): c * (s + pad) + s] = img
     return grid
-
-
-def lock_run(out: Path) -> IO[str]:
-    """The run folder's exclusive lock (``out/.lock``, released when the returned file is closed)."""
-    out.mkdir(parents=True, exist_ok=True)
-    fh = open(out / ".lock", "w")  # noqa: SIM115 (kept open for the run)
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.close()
-        raise BlurkitError(f"'{out}' is being trained by another process; wait for it or choose another --out") \
-            from None
-    return fh
 
 
 def _load_state(path: Path) -> dict[str, Any]:
