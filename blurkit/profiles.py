@@ -47,6 +47,10 @@ class TrainConfig:
         bf16: bf16 autocast (on CUDA; measured slower on CPUs without bf16 units, see ``blurkit bench train``).
         channels_last: channels-last memory format (measured faster on CPU).
         seed: seed of the initial weights and of every batch (batch ``s`` depends only on (seed, s, rank)).
+        kernel_weight: weight of a second loss term, the relative squared error of the kernel F reads off every
+            code cell of ``G(x, y)`` against the pair's true kernel (blurkit's option, not the paper's: it needs
+            synthetic pairs whose blur the manifest records, :mod:`blurkit.data.true_kernels`, and F with the
+            kernel head). 0: the paper's loss alone.
     """
 
     net: str = "smoke"
@@ -64,6 +68,7 @@ class TrainConfig:
     bf16: bool = False
     channels_last: bool = True
     seed: int = 0
+    kernel_weight: float = 0.0
 
 
 @dataclass(frozen=True)

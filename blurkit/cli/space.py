@@ -24,12 +24,15 @@ def train_cmd(
                                       "`blurkit profiles --nets` lists them."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model (model.pt or shipped "
                                        "name) instead of random weights; a 128 px-grid model may seed a -fine net."),
+    kernel_weight: Optional[float] = typer.Option(None, "--kernel-weight", help="Also pull the kernel F reads off "
+                                                  "each code cell towards the pair's true kernel, with this weight "
+                                                  "(needs a synthetic default set and a kernel-head net)."),
 ) -> None:
     """Train F and G jointly (Charbonnier loss, Eq. 4); under torchrun it trains with DDP."""
     from blurkit.space.train import train
 
     result = train(profile, data, out, resume=resume, steps=steps, device=device, threads=threads, net=net,
-                   init=init)
+                   init=init, kernel_weight=kernel_weight)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
 

@@ -83,7 +83,7 @@ def sample_motion(domain: Domain, rng: np.random.Generator) -> Motion:
     return m
 
 
-def _homographies(m: Motion, taus: np.ndarray, to_norm: float) -> torch.Tensor:
+def camera_homographies(m: Motion, taus: np.ndarray, to_norm: float) -> torch.Tensor:
     """Per-sub-frame homographies in normalised coordinates of the rendered region.
 
     ``to_norm`` converts motion lengths (fractions of :data:`REFERENCE_SIDE`) to normalised region units.
@@ -147,7 +147,7 @@ def render_blur(region: torch.Tensor, domain: Domain, motion: Motion, crop: int,
     taus = np.linspace(-exp / 2, exp / 2, n) if n > 1 else np.zeros(1)
     scale = crop / s  # crop fractions -> region fractions (object placement and size)
     to_norm = 2.0 * REFERENCE_SIDE / s  # motion lengths -> normalised units
-    hs = _homographies(motion, taus, to_norm)
+    hs = camera_homographies(motion, taus, to_norm)
     frames = _warp(region, hs)  # (T, C, S, S)
     for obj in motion.objects:
         ox = _eval_path(obj["vx"], taus) * to_norm

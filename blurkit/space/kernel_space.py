@@ -89,13 +89,28 @@ class KernelSpace(nn.Module):
         """
         return self.F(x, k)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Reconstruct the blurry image from the pair, ``F(x, G(x, y))`` (the training objective's prediction).
+    def forward(self, x: torch.Tensor, y: torch.Tensor,
+                with_kernels: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Reconstruct the blurry image from the pair, ``F(x, G(x, y))`` (the training objective's prediction);
+        with ``with_kernels`` also the kernel F reads off every cell of ``G(x, y)`` (:meth:`cell_kernels`).
 
         Shape:
-            x, y ``(B, C, H, W)`` -> ``(B, C, H, W)``.
+            x, y ``(B, C, H, W)`` -> ``(B, C, H, W)`` [and ``(B, h_k, w_k, S, S)``].
         """
-        return self.F(x, self.G(x, y))
+        k = self.G(x, y)
+        pred = self.F(x, k)
+        return (pred, self.cell_kernels(k)) if with_kernels else pred
+
+    def cell_kernels(self, k: torch.Tensor) -> torch.Tensor:
+        """The blur kernel F reads off every code cell (``head="kernel"`` or ``dynamic_kernel``), summing to 1.
+
+        Shape:
+            k ``(B, kdim, h_k, w_k)`` -> ``(B, h_k, w_k, S, S)`` with ``S = config.basis_size``.
+        """
+        if self.F.dyn is None:
+            raise ValueError("only F with the kernel head or the dynamic kernel reads a kernel off each code cell "
+                             f"(this one has head={self.config.head!r}, dynamic_kernel=False)")
+        return self.F.dyn.kernels(k)
 
     def transfer(self, x_src: torch.Tensor, y_src: torch.Tensor, x_tgt: torch.Tensor) -> torch.Tensor:
         """Blur ``x_tgt`` with the blur of the pair (x_src, y_src): ``F(x_tgt, G(x_src, y_src))``.

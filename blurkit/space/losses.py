@@ -10,6 +10,18 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> 
     return torch.sqrt((pred.float() - target.float()) ** 2 + eps * eps).mean()
 
 
+def kernel_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Mean relative squared error ``||K - K_true||^2 / ||K_true||^2`` over images and code cells.
+
+    Shape:
+        pred, true ``(B, h_k, w_k, S, S)`` -> scalar.
+    """
+    if pred.shape != true.shape:
+        raise ValueError(f"kernel shapes differ: {tuple(pred.shape)} against {tuple(true.shape)}")
+    err = (pred.float() - true.float()).pow(2).sum((-2, -1))
+    return (err / true.float().pow(2).sum((-2, -1)).clamp_min(1e-12)).mean()
+
+
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """PSNR in dB per image of [0, 1] images (pred clamped). Shape: ``(B, C, H, W)`` -> ``(B,)``."""
     mse = ((pred.clamp(0, 1) - target) ** 2).flatten(1).mean(1).clamp_min(1e-12)

@@ -190,6 +190,10 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
         n_res_g=1, head="basis", n_basis=4, basis_size=15, g_estimate=True, code_stride=32, tone_knots=8,
         dynamic_kernel=True,
     ),
+    "smoke-kernel": KernelSpaceConfig(
+        nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16), n_res_pre=1, n_res_post=1,
+        n_res_g=1, head="kernel", basis_size=15, g_estimate=True, tone_knots=8,
+    ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),
         n_res_pre=1, n_res_post=1, n_res_g=1,

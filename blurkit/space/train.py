@@ -27,15 +27,18 @@ import torch.distributed as dist
 from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import check_same_size, read_image
 from blurkit.data.pairs import Pair, pairs_sha256
+from blurkit.data.true_kernels import augment_kernels, folder_kernels
 from blurkit.errors import BlurkitError, ImageSizeError, StaleError
 from blurkit.files import atomic_path, sha256_file
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace, checkpoint_path
-from blurkit.space.losses import charbonnier, psnr
+from blurkit.space.losses import charbonnier, kernel_error, psnr
 from blurkit.space.netconfig import net_preset
 from blurkit.space.train_loop import run_steps
+
+_ADDED_FIELDS = ("kernel_weight",)  # TrainConfig fields newer than some saved runs
 
 
 class PairBank:
@@ -44,10 +47,11 @@ class PairBank:
     Shape: :meth:`batch` returns x, y ``(B, 3, crop, crop)`` float32 in [0, 1].
     """
 
-    def __init__(self, pairs: list[Pair], crop: int) -> None:
+    def __init__(self, pairs: list[Pair], crop: int, kernels: list[torch.Tensor] | None = None) -> None:
         if not pairs:
             raise BlurkitError("no training pairs")
         self.crop = crop
+        self.kernels = kernels  # true cell kernels per pair (blurkit.data.true_kernels), for kernel_batch
         self.x: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
         for s, b in progress_bar(pairs, desc="loading pairs", unit="pair", leave=False, disable=len(pairs) < 200):
@@ -63,8 +67,22 @@ class PairBank:
         return len(self.x)
 
     def batch(self, seed: int, step: int, rank: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y, _ = self._draw(seed, step, rank, size, with_kernels=False)
+        return x, y
+
+    def kernel_batch(self, seed: int, step: int, rank: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`batch` (the same draws) with each crop's true cell kernels, flipped and turned as it was.
+
+        Shape:
+            x, y ``(B, 3, crop, crop)``, kernels ``(B, cells, cells, S, S)``.
+        """
+        if self.kernels is None:
+            raise BlurkitError("this PairBank holds no true kernels")
+        return self._draw(seed, step, rank, size, with_kernels=True)
+
+    def _draw(self, seed: int, step: int, rank: int, size: int, with_kernels: bool) -> tuple:
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]))
-        xs, ys = [], []
+        xs, ys, ks = [], [], []
         c = self.crop
         for _ in range(size):
             i = int(torch.randint(len(self.x), (1,), generator=g))
@@ -81,7 +99,10 @@ class PairBank:
                 pair = pair.rot90(1, (-2, -1))
             xs.append(pair[0])
             ys.append(pair[1])
-        return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0
+            if with_kernels:
+                ks.append(augment_kernels(self.kernels[i], bool(flip_h), bool(flip_v), bool(rot)))
+        kernels = torch.stack(ks) if with_kernels else None
+        return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0, kernels
 
 
 def _to_u8(img: np.ndarray) -> torch.Tensor:
@@ -160,16 +181,22 @@ def _init_weights(model: KernelSpace, init: str | Path) -> dict:
 
 def train(profile: str | Profile, data: str | Path, out: str | Path, resume: bool = False, steps: int | None = None,
           stop_after: int | None = None, device: str | None = None, progress: bool = True,
-          threads: int | None = None, net: str | None = None, init: str | Path | None = None) -> TrainResult:
+          threads: int | None = None, net: str | None = None, init: str | Path | None = None,
+          kernel_weight: float | None = None) -> TrainResult:
     """Train a kernel space; see the module docstring. ``stop_after`` ends this call early (tests, time slices).
 
     ``net`` overrides the profile's network preset (e.g. ``cpu-residual``: the paper's heads at cpu widths).
     ``init`` starts a new run from a trained model (a ``model.pt`` or shipped name) instead of random weights:
     one with the same networks, or a 128 px-grid model for a fine-grid preset (:meth:`KernelSpace.init_from`).
-    Its file hash and provenance are recorded in the run's.
+    Its file hash and provenance are recorded in the run's. ``kernel_weight`` overrides the profile's
+    (``TrainConfig.kernel_weight``: supervision of F's cell kernels by the pairs' true kernels).
     """
     prof = get_profile(profile)
     cfg: TrainConfig = dataclasses.replace(prof.train, steps=steps) if steps else prof.train
+    if kernel_weight is not None:
+        if not kernel_weight >= 0:
+            raise ValueError(f"kernel_weight must be >= 0, got {kernel_weight}")
+        cfg = dataclasses.replace(cfg, kernel_weight=float(kernel_weight))
     if net is not None:
         net_preset(net)  # an unknown name fails here, before any data is read
         cfg = dataclasses.replace(cfg, net=net)
@@ -182,10 +209,17 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     if ckpt_path.exists() and not resume and rank == 0:
         raise BlurkitError(f"'{out}' already holds a run; pass --resume to continue it or choose another --out")
     train_pairs, val_pairs = _held_out(data, prof, cfg.val_pairs)
-    bank = PairBank(train_pairs, cfg.crop)
+    net_cfg = net_preset(cfg.net)
+    true_kernels = None
+    if cfg.kernel_weight:
+        if net_cfg.head != "kernel" and not net_cfg.dynamic_kernel:
+            raise BlurkitError(f"--kernel-weight needs F to read a kernel off each code cell (a net with head "
+                               f"'kernel', e.g. cpu-kernel); '{cfg.net}' has head '{net_cfg.head}'")
+        true_kernels = folder_kernels(train_pairs, cfg.crop, net_cfg.code_stride, net_cfg.basis_size)
+    bank = PairBank(train_pairs, cfg.crop, true_kernels)
     data_sha256 = pairs_sha256(train_pairs)
     torch.manual_seed(cfg.seed)
-    model = KernelSpace(net_preset(cfg.net)).to(dev)
+    model = KernelSpace(net_cfg).to(dev)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameter_groups(cfg.lr), lr=cfg.lr, betas=cfg.betas)
@@ -194,7 +228,9 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     init_record = _init_weights(model, init) if init is not None else None
     if resume and ckpt_path.exists():
         state = torch.load(ckpt_path, map_location=dev, weights_only=False)
-        saved = {k: v for k, v in state["train_config"].items() if k != "steps"}
+        defaults = dataclasses.asdict(TrainConfig())  # fields added since the run started take their defaults
+        saved = {k: v for k, v in {**{f: defaults[f] for f in _ADDED_FIELDS}, **state["train_config"]}.items()
+                 if k != "steps"}
         now = {k: v for k, v in dataclasses.asdict(cfg).items() if k != "steps"}
         if saved != now:
             raise BlurkitError(f"cannot resume '{ckpt_path}': its training config differs from profile '{prof.name}'")
@@ -221,19 +257,31 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
             torch.save(state, tmp)
 
     def train_step(step: int) -> dict[str, float]:
-        x, y = bank.batch(cfg.seed, step, rank, per_rank)
+        if true_kernels is None:
+            x, y = bank.batch(cfg.seed, step, rank, per_rank)
+        else:
+            x, y, k_true = bank.kernel_batch(cfg.seed, step, rank, per_rank)
         x, y = x.to(dev), y.to(dev)
         if cfg.channels_last:
             x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-            pred = net(x, y)
+            if true_kernels is None:
+                pred = net(x, y)
+            else:
+                pred, kernels = net(x, y, with_kernels=True)
         loss = charbonnier(pred, y, cfg.charbonnier_eps)
+        row = {}
+        if true_kernels is not None:
+            cells = k_true.shape[1:3]  # the code cells that cover the crop (F pads on the bottom and right)
+            k_err = kernel_error(kernels[:, :cells[0], :cells[1]], k_true.to(dev))
+            loss = loss + cfg.kernel_weight * k_err
+            row["kernel_error"] = float(k_err.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         sched.step()
         return {"loss": float(loss.detach()), "psnr": float(psnr(pred.detach().float(), y).mean()),
-                "lr": opt.param_groups[0]["lr"]}
+                "lr": opt.param_groups[0]["lr"], **row}
 
     start = time.perf_counter()
     end = cfg.steps if stop_after is None else min(cfg.steps, step + stop_after)
