@@ -11,23 +11,34 @@
 #   bash scripts/train_shipped.sh reds-like 2 3000 cpu-tone
 #   bash scripts/train_shipped.sh reds-like 2 3000 cpu-dynamic cpu-tone
 #   bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic
+# The kernel-head models with supervised cell kernels start from a shipped model and ship under their own name;
+# environment variables set that (RUN: the run folder, INIT: the starting model, SHIP_AS: the shipped name,
+# KERNEL_WEIGHT: --kernel-weight):
+#   RUN=runs/cpu-uniform-8-ksup INIT=uniform-8 SHIP_AS=uniform-8-kernel KERNEL_WEIGHT=10 \
+#     bash scripts/train_shipped.sh uniform-8 1 6000 cpu-kernel
+#   RUN=runs/cpu-reds-like-ksup INIT=reds-like SHIP_AS=reds-like-kernel KERNEL_WEIGHT=10 \
+#     bash scripts/train_shipped.sh reds-like 1 4000 cpu-fine-kernel
 # The provenance (command, data manifest hash, commit, steps, wall time, final validation PSNR, the initialising
 # model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 domain="$1"; threads="${2:-2}"; steps="${3:-}"; net="${4:-cpu}"; init_net="${5:-cpu}"
 run_of() { if [ "$1" = cpu ]; then echo "runs/cpu-$domain"; else echo "runs/cpu-$domain-${1#cpu-}"; fi; }
-run="$(run_of "$net")"
+run="${RUN:-$(run_of "$net")}"
+name="${SHIP_AS:-$domain}"
 init=()
 if [ "$net" != "cpu" ]; then
-  init=(--net "$net" --init "$(run_of "$init_net")/model.pt")
+  init=(--net "$net" --init "${INIT:-$(run_of "$init_net")/model.pt}")
+fi
+if [ -n "${KERNEL_WEIGHT:-}" ]; then
+  init+=(--kernel-weight "$KERNEL_WEIGHT")
 fi
 .venv/bin/blurkit data prepare --profile cpu
 .venv/bin/blurkit train --profile cpu --data "$domain" "${init[@]}" --out "$run" --resume --threads "$threads" \
   ${steps:+--steps "$steps"}
 mkdir -p blurkit/models
-cp "$run/model.pt" "blurkit/models/$domain.pt"
-.venv/bin/python - "$domain" <<'PY'
+cp "$run/model.pt" "blurkit/models/$name.pt"
+.venv/bin/python - "$name" <<'PY'
 import json, sys
 from blurkit.space.kernel_space import KernelSpace, MODELS_DIR
 name = sys.argv[1]

@@ -102,3 +102,37 @@ def train_estimator_cmd(
     typer.echo(f"{path}: code error, held-out training pairs {err('start_hold_out_error')} -> "
                f"{err('hold_out_error')} (kept step {record['best_step']}), test pairs {err('start_val_error')} -> "
                f"{err('final_val_error')}")
+    if out is None:  # the fast preset reads the calibration from the estimator beside the model
+        _calibrate(model, data, profile, folder)
+
+
+def _calibrate(model: str, data: str, profile: str, folder: Path) -> None:
+    from blurkit.deblur.xstep_calibration import calibrate_estimator_file
+    from blurkit.provenance import provenance, save_result
+
+    gamma, table = calibrate_estimator_file(model, data, profile)
+    save_result(table, f"xstep_calibration_{Path(str(model)).stem}", folder,
+                provenance(config={"model": str(model), "data": str(data), "profile": profile}))
+    rows = ", ".join(f"{r.gamma:g}: {r.gain_db:+.2f} dB" for r in table.itertuples())
+    typer.echo(f"x-step prior weight for {model}: gamma {gamma:g} (blind gain on {int(table['n'].iloc[0])} held-out "
+               f"training pairs: {rows})")
+
+
+@app.command("calibrate-xstep")
+def calibrate_xstep_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
+                              "code estimator beside it."),
+    data: str = typer.Option(..., "--data", help="The training pairs its estimator was trained on."),
+    profile: str = PROFILE_OPT,
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the table goes "
+                                               "(default: results/<profile>)."),
+) -> None:
+    """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos."""
+    import torch
+
+    from blurkit.experiments.notebooks import results_folder
+
+    if threads:
+        torch.set_num_threads(threads)
+    _calibrate(model, data, profile, results_folder(profile, results_dir))

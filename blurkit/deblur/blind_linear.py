@@ -4,7 +4,9 @@ Per image:
 
 1. ``k0 = E(y)``, the blind code estimator's code (:mod:`blurkit.space.code_estimator`): a start on the learned
    blur manifold, not at the no-blur code G(y, y) that Eq. 6 otherwise prefers.
-2. ``x = linear_xstep(y, k)``: the convex deconvolution through F linearised at y (:mod:`blurkit.deblur.linear_xstep`).
+2. ``x = linear_xstep(y, k)``: the convex deconvolution through F linearised at y (:mod:`blurkit.deblur.linear_xstep`),
+   with the prior weight calibrated for the kernel space where its estimator records one
+   (:mod:`blurkit.deblur.xstep_calibration`).
 3. For every further round (``steps - 1`` of them): ``k_refine_steps`` Adam steps on the code with x fixed, on
    Eq. 6's k terms plus ``k_anchor * ||k - k0||^2 / ||k0||^2`` (a Gaussian prior around the estimate), then step 2.
 4. With ``guard``, the no-reference guard returns y when the estimate cannot be trusted
@@ -26,6 +28,7 @@ from blurkit.deblur.guard import guard
 from blurkit.deblur.linear_xstep import linear_xstep
 from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import log_step
+from blurkit.deblur.xstep_calibration import calibrated_xstep
 from blurkit.space.code_estimator import CodeEstimator
 from blurkit.space.kernel_space import KernelSpace
 
@@ -68,11 +71,12 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
     with torch.no_grad():
         k0 = estimator(y) if estimator is not None else model.encode(y, y)
     k, x = k0, y
+    xstep = calibrated_xstep(cfg.linear, estimator) if cfg.calibrated_gamma else cfg.linear
     log(0, x, k, "start")
     for step in range(1, cfg.steps + 1):
         if step > 1 and cfg.k_refine_steps:
             k = refine_code(model, y, x, k, k0, cfg)
-        x = linear_xstep(model, y, k, config=cfg.linear)
+        x = linear_xstep(model, y, k, config=xstep)
         if bar is not None:
             bar.update(1)
         log(step, x, k, "solve")

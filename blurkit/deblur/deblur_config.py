@@ -61,6 +61,9 @@ class DeblurConfig:
         k_anchor: weight of ``||k - k0||^2 / ||k0||^2`` in the code refinement, k0 the starting code: a Gaussian
             prior around the estimate that keeps k on the learned manifold, off the no-blur code.
         guard: apply the no-reference guard (:mod:`blurkit.deblur.guard`) to the result (``linear`` only).
+        calibrated_gamma: use the ``gamma`` calibrated for the kernel space on held-out training photos and stored
+            in its code estimator's record (:mod:`blurkit.deblur.xstep_calibration`) in place of ``linear.gamma``,
+            where there is one (``linear`` only).
     """
 
     schedule: Schedule = "joint"
@@ -87,6 +90,7 @@ class DeblurConfig:
     k_refine_steps: int = 0
     k_anchor: float = 0.0
     guard: bool = False
+    calibrated_gamma: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))

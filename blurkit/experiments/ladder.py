@@ -31,6 +31,7 @@ from blurkit.data.default_data import default_dir
 from blurkit.data.kernels import eight_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import UnknownNameError
@@ -50,7 +51,9 @@ from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
-DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8")
+DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
+                # the kernel-head models with supervised cell kernels (TrainConfig.kernel_weight) on the same images
+                "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like", "uniform-8-kernel>uniform-8")
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
@@ -75,6 +78,13 @@ def textured_pairs(domain: str, profile: str, n: int, size: int = 128) -> list[t
     pairs = load_pairs(domain, profile, size=size)
     ranked = sorted(pairs, key=lambda p: -gradient_energy(p[1]))[:n]
     return sorted(ranked, key=lambda p: p[0])
+
+
+def set_xstep(model_name: str) -> LinearXStep:
+    """The x-step of a set's ``true_code`` and ``oracle`` rows: :data:`TRUE_CODE_XSTEP` with the prior weight
+    calibrated for the kernel space where its estimator records one (:mod:`blurkit.deblur.xstep_calibration`), so
+    that they use the same x-step as its ``fast`` row."""
+    return calibrated_xstep_for(model_name, TRUE_CODE_XSTEP)
 
 
 def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP) -> Method:
@@ -127,7 +137,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     smoke = get_profile(profile).name == "smoke"
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
-        "true_code": method_true_code,
+        "true_code": lambda: method_true_code(set_xstep(model_name)),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
@@ -168,7 +178,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method not in ("blurry", "classical", "selfdeblur", "oracle"):
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "oracle"):
-        spec["xstep"] = TRUE_CODE_XSTEP.__dict__
+        spec["xstep"] = set_xstep(model_name).__dict__
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
     elif method in ("fast", "fast_noguard"):
@@ -223,7 +233,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     record = provenance(config={"sets": list(sets), "methods": list(methods), "profile": profile, "n": n,
                                 "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
                                 "paper_steps": paper_steps,
-                                "oracle": "kernel_deconvolution with true_code_xstep's settings",
+                                "xstep_by_set": {sn: set_xstep(parse_set(sn)[0]).__dict__ for sn in sets},
+                                "oracle": "kernel_deconvolution with the set's true_code x-step",
                                 "image_rule": "largest gradient energy of the sharp crop"},
                         seed=seed)
     for set_name in sets:
@@ -245,7 +256,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             else:
                 t0 = time.perf_counter()
                 if method == "oracle":
-                    out, wall = kernel_deconvolution(yt, kernels[image], TRUE_CODE_XSTEP), None
+                    out, wall = kernel_deconvolution(yt, kernels[image], set_xstep(model_name)), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -70,7 +70,8 @@ class PairBank:
         x, y, _ = self._draw(seed, step, rank, size, with_kernels=False)
         return x, y
 
-    def kernel_batch(self, seed: int, step: int, rank: int, size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def kernel_batch(self, seed: int, step: int, rank: int,
+                     size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`batch` (the same draws) with each crop's true cell kernels, flipped and turned as it was.
 
         Shape:

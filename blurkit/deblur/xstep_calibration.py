@@ -1,0 +1,97 @@
+"""The weight of the x-step's image prior, chosen per kernel space on held-out training photos.
+
+How strongly the linear x-step (:mod:`blurkit.deblur.linear_xstep`) must regularise depends on how exact F's blur
+is: with the kernel-supervised ``uniform-8-kernel`` the blind ``fast`` path gains +3.3 dB at ``gamma = 0.03`` and
++2.7 dB at 0.1, while ``reds-like-kernel``, whose kernels are further from the truth, loses 0.4 dB at 0.03 and
+breaks even at 0.1 (the ladder's images; docs/deblurring.md). One value cannot serve both, and choosing it on the
+test images would be fitting to them. So ``gamma`` is chosen once per kernel space, on the pairs of the training
+photos its code estimator held out (never trained E on, :func:`blurkit.space.code_estimator.split_by_photo`), by
+the mean gain of the blind x-step over the blurry input, and stored in the estimator's record
+(``xstep_gamma``, with the whole table in ``xstep_calibration``). :func:`calibrated_xstep` reads it back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from blurkit.data.datasets import resolve_pairs
+from blurkit.data.images import read_image
+from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+from blurkit.profiles import get_profile
+from blurkit.progress import progress_bar
+from blurkit.space.code_estimator import ESTIMATOR_PROFILES, CodeEstimator, estimator_path, split_by_photo, to_batch
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import psnr
+
+GAMMAS: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0)
+WORSE_DB = 0.3  # a pair counts as made worse when it loses more than this
+
+
+def calibrate_gamma(model: KernelSpace, estimator: CodeEstimator, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                    base: LinearXStep, gammas: Sequence[float] = GAMMAS,
+                    progress: bool = False) -> tuple[float, pd.DataFrame]:
+    """The ``gamma`` whose blind x-step (code ``E(y)``) gains most over y on ``pairs``, and the table of all.
+
+    Shape:
+        pairs: ``(x, y)`` each ``(1, 3, H, W)`` in [0, 1].
+    """
+    if not pairs:
+        raise ValueError("calibrating the x-step needs at least one held-out pair")
+    rows = []
+    for g in progress_bar(list(gammas), desc="calibrate x-step", disable=not progress):
+        cfg = dataclasses.replace(base, gamma=float(g))
+        gains = []
+        for x, y in pairs:
+            with torch.no_grad():
+                k = estimator(y)
+            out = linear_xstep(model, y, k, config=cfg)
+            gains.append(float(psnr(out, x) - psnr(y, x)))
+        gains_a = np.array(gains)
+        rows.append({"gamma": float(g), "gain_db": float(gains_a.mean()),
+                     "worse_frac": float((gains_a < -WORSE_DB).mean()), "n": len(gains)})
+    table = pd.DataFrame(rows)
+    return float(table.loc[table["gain_db"].idxmax(), "gamma"]), table
+
+
+def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
+                             base: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True),
+                             gammas: Sequence[float] = GAMMAS, progress: bool = True) -> tuple[float, pd.DataFrame]:
+    """Calibrate ``gamma`` for the kernel space ``model`` on its estimator's held-out training pairs of ``data``
+    and write it into the estimator file's record (``xstep_gamma``, ``xstep_calibration``)."""
+    prof = get_profile(profile)
+    cfg = ESTIMATOR_PROFILES[prof.name]
+    path = estimator_path(model)
+    est = CodeEstimator.load(path)
+    ks = KernelSpace.load(model).eval()
+    for p in ks.parameters():
+        p.requires_grad_(False)
+    _, held = split_by_photo(resolve_pairs(data, "train", prof), max(1, cfg.hold_out), cfg.hold_out_pairs)
+    pairs = [(to_batch(read_image(s)), to_batch(read_image(b))) for s, b in held]
+    gamma, table = calibrate_gamma(ks, est, pairs, base, gammas, progress)
+    record = dict(est.provenance or {})
+    record.update(xstep_gamma=gamma, xstep_calibration=table.to_dict("records"),
+                  xstep_calibration_data=str(data), xstep_base=dataclasses.asdict(base))
+    est.save(path, record)
+    return gamma, table
+
+
+def calibrated_xstep(base: LinearXStep, estimator: CodeEstimator | None) -> LinearXStep:
+    """``base`` with the estimator's calibrated ``gamma`` where its record has one, else ``base`` unchanged."""
+    gamma = (getattr(estimator, "provenance", None) or {}).get("xstep_gamma")
+    return base if gamma is None else dataclasses.replace(base, gamma=float(gamma))
+
+
+def calibrated_xstep_for(model: str | os.PathLike, base: LinearXStep) -> LinearXStep:
+    """:func:`calibrated_xstep` for the estimator beside a kernel space's file (``base`` when it has none)."""
+    path = Path(estimator_path(model))
+    return calibrated_xstep(base, CodeEstimator.load(path) if path.is_file() else None)
+
+
+__all__ = ["GAMMAS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep", "calibrated_xstep_for"]
