@@ -196,7 +196,7 @@ def _solve_one(model: KernelSpace | None, generator: StyleGAN2Generator, fit: Ga
         terms, x = evaluate()
         terms["loss"].backward()
         if step % cfg.log_every == 0:
-            log(step, "solve", terms, to_unit(x.detach()))
+            log(step, "solve", terms, x.detach().clamp(0, 1))
         loss_now = terms["loss"].item()
         if cfg.keep == "best" and loss_now < best_loss:
             best_loss, best_state = loss_now, [p.detach().clone() for p in state]
@@ -216,7 +216,7 @@ def _solve_one(model: KernelSpace | None, generator: StyleGAN2Generator, fit: Ga
             for p, saved in zip(state, best_state):
                 p.copy_(saved)
             terms, x = evaluate()
-    x_hat = to_unit(x.detach())
+    x_hat = x.detach().clamp(0, 1)  # x is already (G + 1) / 2
     log(cfg.steps, "final", terms, x_hat)
     decision = None
     if cfg.guard and cfg.kernel_prior == "encoded":  # the row repeats the final terms; its psnr is the output's

@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+
+from blurkit.space.losses import psnr
 from tolerances import sum_tol
 from typer.testing import CliRunner
 
@@ -85,6 +87,17 @@ def test_smoke_run_shapes_ranges_and_trace(gen, space) -> None:  # type: ignore[
     assert isinstance(decision, GuardDecision) and phases[-1] == f"guard:{decision.reason}"
     if not decision.keep:
         assert torch.equal(res.x, y)
+
+
+def test_the_output_is_the_generator_image_of_the_returned_latents(gen, space) -> None:  # type: ignore[no-untyped-def]
+    x_true, y = _truth(gen, space)
+    res = deblur_generator(space, gen, y, SMOKE.replace(steps=4, guard=False), reference=x_true, progress=False)
+    with torch.no_grad():
+        again = to_unit(gen.synthesis_from_wplus(res.w_plus))
+    # once mapped from [-1, 1], not twice (a second (x + 1) / 2 kept every output in [0.5, 1])
+    torch.testing.assert_close(res.x, again, rtol=0, atol=1e-6)
+    final = res.trace[res.trace.phase == "final"].iloc[0]
+    assert final.psnr == pytest.approx(float(psnr(again, x_true)[0]), abs=1e-4)
 
 
 def test_grayscale_batch_each_image_its_own_seed(gen, space) -> None:  # type: ignore[no-untyped-def]

@@ -124,3 +124,12 @@ def test_cells_of_a_changed_model_are_computed_again(pip_photo_manifest: Path, t
     assert calls == ["true_code", "true_code"]  # the blurry input does not depend on the model
     per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
     assert len(per) == 4 and per.key.notna().all()
+
+
+def test_cli_default_sets_are_the_library_defaults() -> None:
+    import inspect
+
+    from blurkit.cli.bench import bench_ladder_cmd
+    from blurkit.experiments.ladder import DEFAULT_SETS
+
+    assert tuple(inspect.signature(bench_ladder_cmd).parameters["sets"].default.default) == DEFAULT_SETS
