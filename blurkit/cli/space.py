@@ -106,13 +106,13 @@ def train_estimator_cmd(
         _calibrate(model, data, profile, folder)
 
 
-def _calibrate(model: str, data: str, profile: str, folder: Path) -> None:
+def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
     from blurkit.deblur.xstep_calibration import calibrate_estimator_file
     from blurkit.provenance import provenance, save_result
 
-    gamma, table = calibrate_estimator_file(model, data, profile)
+    gamma, table = calibrate_estimator_file(model, data, profile, select=select)
     save_result(table, f"xstep_calibration_{Path(str(model)).stem}", folder,
-                provenance(config={"model": str(model), "data": str(data), "profile": profile}))
+                provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select}))
     rows = ", ".join(f"{r.gamma:g}: {r.gain_db:+.2f} dB" for r in table.itertuples())
     typer.echo(f"x-step prior weight for {model}: gamma {gamma:g} (blind gain on {int(table['n'].iloc[0])} held-out "
                f"training pairs: {rows})")
@@ -127,6 +127,8 @@ def calibrate_xstep_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
     results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the table goes "
                                                "(default: results/<profile>)."),
+    select: str = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
+                               "ladder's rule) or 24 'spread' evenly."),
 ) -> None:
     """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos."""
     import torch
@@ -135,4 +137,4 @@ def calibrate_xstep_cmd(
 
     if threads:
         torch.set_num_threads(threads)
-    _calibrate(model, data, profile, results_folder(profile, results_dir))
+    _calibrate(model, data, profile, results_folder(profile, results_dir), select)

@@ -6,7 +6,9 @@ is: with the kernel-supervised ``uniform-8-kernel`` the blind ``fast`` path gain
 breaks even at 0.1 (the ladder's images; docs/deblurring.md). One value cannot serve both, and choosing it on the
 test images would be fitting to them. So ``gamma`` is chosen once per kernel space, on the pairs of the training
 photos its code estimator held out (never trained E on, :func:`blurkit.space.code_estimator.split_by_photo`), by
-the mean gain of the blind x-step over the blurry input, and stored in the estimator's record
+the mean gain of the blind x-step over the blurry input, and stored in the estimator's record. By default the 24
+most textured of those pairs are used: evenly spread ones (mostly flat, lightly blurred) chose gamma 1 for
+``reds-like-kernel``, which lost 0.3 dB with the true code on the ladder's textured images where 0.1 gains 0.9
 (``xstep_gamma``, with the whole table in ``xstep_calibration``). :func:`calibrated_xstep` reads it back.
 """
 
@@ -60,23 +62,44 @@ def calibrate_gamma(model: KernelSpace, estimator: CodeEstimator, pairs: Sequenc
     return float(table.loc[table["gain_db"].idxmax(), "gamma"]), table
 
 
-def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
-                             base: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True),
-                             gammas: Sequence[float] = GAMMAS, progress: bool = True) -> tuple[float, pd.DataFrame]:
-    """Calibrate ``gamma`` for the kernel space ``model`` on its estimator's held-out training pairs of ``data``
-    and write it into the estimator file's record (``xstep_gamma``, ``xstep_calibration``)."""
+def held_out_pairs(data: str | os.PathLike, profile: str, select: str = "textured",
+                   n: int = 24) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``n`` pairs of the training photos the profile's estimator holds out: ``textured``, the ones whose sharp image
+    has the largest gradient energy (the ladder's rule for its test images, applied to training photos), or
+    ``spread``, evenly spread over them (the estimator's own check).
+
+    Shape:
+        each pair ``(x, y)``, ``(1, 3, H, W)``.
+    """
+    if select not in ("textured", "spread"):
+        raise ValueError(f"select must be 'textured' or 'spread', got {select!r}")
     prof = get_profile(profile)
     cfg = ESTIMATOR_PROFILES[prof.name]
+    pairs = resolve_pairs(data, "train", prof)
+    _, held = split_by_photo(pairs, max(1, cfg.hold_out), n if select == "spread" else len(pairs))
+    loaded = [(read_image(s), read_image(b)) for s, b in held]
+    if select == "textured":
+        energy = [float(np.mean(np.diff(x, axis=0) ** 2) + np.mean(np.diff(x, axis=1) ** 2)) for x, _ in loaded]
+        loaded = [loaded[i] for i in sorted(np.argsort(energy)[::-1][:n])]
+    return [(to_batch(x), to_batch(y)) for x, y in loaded]
+
+
+def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
+                             base: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True),
+                             gammas: Sequence[float] = GAMMAS, select: str = "textured",
+                             progress: bool = True) -> tuple[float, pd.DataFrame]:
+    """Calibrate ``gamma`` for the kernel space ``model`` on its estimator's held-out training pairs of ``data``
+    (:func:`held_out_pairs`) and write it into the estimator file's record (``xstep_gamma``,
+    ``xstep_calibration``)."""
     path = estimator_path(model)
     est = CodeEstimator.load(path)
     ks = KernelSpace.load(model).eval()
     for p in ks.parameters():
         p.requires_grad_(False)
-    _, held = split_by_photo(resolve_pairs(data, "train", prof), max(1, cfg.hold_out), cfg.hold_out_pairs)
-    pairs = [(to_batch(read_image(s)), to_batch(read_image(b))) for s, b in held]
+    pairs = held_out_pairs(data, profile, select)
     gamma, table = calibrate_gamma(ks, est, pairs, base, gammas, progress)
     record = dict(est.provenance or {})
-    record.update(xstep_gamma=gamma, xstep_calibration=table.to_dict("records"),
+    record.update(xstep_gamma=gamma, xstep_calibration=table.to_dict("records"), xstep_calibration_select=select,
                   xstep_calibration_data=str(data), xstep_base=dataclasses.asdict(base))
     est.save(path, record)
     return gamma, table
@@ -94,4 +117,5 @@ def calibrated_xstep_for(model: str | os.PathLike, base: LinearXStep) -> LinearX
     return calibrated_xstep(base, CodeEstimator.load(path) if path.is_file() else None)
 
 
-__all__ = ["GAMMAS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep", "calibrated_xstep_for"]
+__all__ = ["GAMMAS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep", "calibrated_xstep_for",
+           "held_out_pairs"]

@@ -68,3 +68,27 @@ def test_fast_reads_the_calibrated_weight(switch) -> None:  # type: ignore[no-un
                    estimator=ConstantCode(box))
     assert torch.equal(fixed.x, plain.x)  # calibrated_gamma=False: the preset's own weight
     assert not torch.allclose(calibrated.x, fixed.x)
+
+
+def test_held_out_pairs_come_from_held_out_photos(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import numpy as np
+
+    from blurkit.data.default_data import folder_sources, synth_folder
+    from blurkit.deblur.xstep_calibration import held_out_pairs
+    from imagegen import rand_rgb, save_png
+
+    for i in range(3):
+        save_png(tmp_path / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
+    folder = synth_folder("gopro-like", 6, 32, 0, tmp_path / "pairs", sources=folder_sources(tmp_path / "photos"),
+                          progress=False)  # pair i from photo i % 3: the smoke estimator holds out the last photo
+    spread = held_out_pairs(folder, "smoke", "spread", n=24)
+    assert len(spread) == 2
+
+    def energy(x: torch.Tensor) -> float:
+        a = x[0].permute(1, 2, 0).numpy()
+        return float(np.mean(np.diff(a, axis=0) ** 2) + np.mean(np.diff(a, axis=1) ** 2))
+
+    (top,) = held_out_pairs(folder, "smoke", "textured", n=1)
+    assert energy(top[0]) == max(energy(x) for x, _ in spread)
+    with pytest.raises(ValueError, match="textured"):
+        held_out_pairs(folder, "smoke", "flat")
