@@ -114,3 +114,37 @@ def kernel_deconvolution(y: torch.Tensor, kernel: np.ndarray | torch.Tensor,
     k = torch.as_tensor(check_kernel(np.asarray(kernel)), dtype=torch.float32)
     y = y.detach().float()
     return deconvolve(lambda v: convolve(v, k), y, y, config).clamp(0, 1)
+
+
+def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tensor, crf: str = "linear",
+                              config: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True)) -> torch.Tensor:
+    """:func:`kernel_deconvolution` with a true kernel per square image cell, in the camera's linear domain.
+
+    For the GOPRO/REDS-like domains, ``kernels`` are the camera PSFs of :func:`blurkit.data.true_kernels.pair_kernels`
+    (one per ``H / cells`` px cell) and ``crf`` the domain's camera curve: y is linearised, deconvolved with every
+    pixel's own cell kernel, and mapped back. Moving objects and noise are not modelled, so this is the ceiling of
+    the x-step with the camera's blur known, not a perfect inverse.
+
+    Shape:
+        y ``(1, C, H, W)`` in [0, 1] with H = W a multiple of ``cells``, kernels ``(cells, cells, S, S)`` ->
+        ``(1, C, H, W)`` in [0, 1].
+    """
+    from blurkit.data.crf import CRF
+    from blurkit.space.basis_blur import basis_convolve
+
+    k = torch.as_tensor(np.asarray(kernels), dtype=torch.float32)
+    cells, h, w = k.shape[0], y.shape[-2], y.shape[-1]
+    if k.ndim != 4 or k.shape[1] != cells or h != w or h % cells:
+        raise ValueError(f"cell kernels of shape {tuple(k.shape)} do not tile a {h}x{w} image")
+    side = h // cells
+    index = torch.arange(h) // side
+    cell = (index[:, None] * cells + index[None, :]).expand(1, y.shape[1], 1, h, w)
+    flat = k.reshape(cells * cells, *k.shape[-2:])
+
+    def blur(u: torch.Tensor) -> torch.Tensor:
+        return basis_convolve(u, flat).gather(2, cell)[:, :, 0]
+
+    curve = CRF(crf)
+    target = curve.inverse(y.detach().float())
+    u = deconvolve(blur, target, target, config).clamp(0, 1)
+    return curve.forward(u).clamp(0, 1)

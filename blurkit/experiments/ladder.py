@@ -3,9 +3,10 @@
 Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
 deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind presets: ``fast``, ``fast_noguard`` (the same
 without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper`` (capped); SelfDeblur,
-``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the exact kernel,
-:func:`blurkit.baselines.oracle.kernel_deconvolution`, on test data whose blur is one recorded kernel per image,
-e.g. ``uniform-8``; skipped elsewhere); and ``no_blur_margin``: the true explanation's fit of y minus the no-blur
+``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
+:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
+every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records); and
+``no_blur_margin``: the true explanation's fit of y minus the no-blur
 explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6 prefers to leave the
 image blurry).
 
@@ -26,15 +27,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from blurkit.baselines.oracle import kernel_deconvolution
+from blurkit.baselines.oracle import cell_kernel_deconvolution
 from blurkit.data.default_data import default_dir
-from blurkit.data.kernels import eight_kernels
+from blurkit.data.domains import get_domain
+from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
-from blurkit.errors import UnknownNameError
+from blurkit.errors import BlurkitError, UnknownNameError
 from blurkit.experiments.deblur_report import (
     Method,
     load_pairs,
@@ -97,23 +99,28 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP) -> Method:
     return run
 
 
-def known_kernels(domain: str, profile: str) -> dict[str, np.ndarray]:
-    """The recorded kernel of every default test pair of ``domain`` blurred by one uniform kernel (name -> kernel).
+ORACLE_CELL = 32  # px per cell of the oracle's camera PSFs (the kernel-head models' code grid)
+ORACLE_KERNEL = 31  # side of its kernels (F's basis_size)
 
-    Empty when the domain's blur is not a single recorded kernel per image (camera paths, moving objects).
-    """
+
+def known_kernels(domain: str, profile: str, size: int = 128) -> dict[str, np.ndarray]:
+    """The true cell kernels of the top-left ``size`` px crop of every default test pair of ``domain`` (name ->
+    ``(cells, cells, S, S)``): the recorded kernel of a uniform domain (one cell), or the camera PSF of every 32 px
+    cell of a GOPRO/REDS-like pair (:mod:`blurkit.data.true_kernels`; moving objects and noise are not in it).
+    Empty when the test set records no blur parameters."""
+    folder = default_dir(profile, domain, "test")
     try:
-        manifest = json.loads((default_dir(profile, domain, "test") / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    kernels = eight_kernels()
-    out = {}
-    for pair in manifest.get("pairs", []):
-        index = pair.get("params", {}).get("kernel_index")
-        if index is None:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        dom = get_domain(manifest["domain"]["name"])
+        full = int(manifest["size"])
+        stride = full if dom.kind == "uniform" else ORACLE_CELL
+        cells = 1 if dom.kind == "uniform" or size < ORACLE_CELL else size // ORACLE_CELL
+        if size > full or (dom.kind != "uniform" and size >= ORACLE_CELL and size % ORACLE_CELL):
             return {}
-        out[Path(pair["name"]).stem] = kernels[index]
-    return out
+        return {Path(pair["name"]).stem: pair_kernels(pair["params"], dom, full, stride, ORACLE_KERNEL)[:cells, :cells]
+                for pair in manifest["pairs"]}
+    except (OSError, ValueError, KeyError, TypeError, BlurkitError):
+        return {}
 
 
 def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -179,6 +186,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "oracle"):
         spec["xstep"] = set_xstep(model_name).__dict__
+    if method == "oracle":
+        spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
     elif method in ("fast", "fast_noguard"):
@@ -234,7 +243,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                                 "size": size, "true_code_xstep": TRUE_CODE_XSTEP.__dict__,
                                 "paper_steps": paper_steps,
                                 "xstep_by_set": {sn: set_xstep(parse_set(sn)[0]).__dict__ for sn in sets},
-                                "oracle": "kernel_deconvolution with the set's true_code x-step",
+                                "oracle": "cell_kernel_deconvolution (true kernel, or camera PSF per 32 px cell, "
+                                          "in the linear domain) with the set's true_code x-step",
                                 "image_rule": "largest gradient energy of the sharp crop"},
                         seed=seed)
     for set_name in sets:
@@ -244,7 +254,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
-        kernels = known_kernels(domain, profile) if "oracle" in methods else {}
+        kernels = known_kernels(domain, profile, size) if "oracle" in methods else {}
         extra = [m for m in ("oracle", "no_blur_margin") if m in methods and (m != "oracle" or kernels)]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
@@ -256,7 +266,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             else:
                 t0 = time.perf_counter()
                 if method == "oracle":
-                    out, wall = kernel_deconvolution(yt, kernels[image], set_xstep(model_name)), None
+                    out = cell_kernel_deconvolution(yt, kernels[image], get_domain(domain).crf, set_xstep(model_name))
+                    wall = None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from scipy import ndimage
 from skimage import data, transform
 
@@ -131,3 +132,20 @@ def test_kernel_deconvolution_matches_the_linear_xstep_on_a_box_model() -> None:
     assert float((got - want).abs().max()) <= cfg.irls * cfg.cg_iters * op_tol / cfg.gamma
     blurry, deblurred = float((y - x).pow(2).mean()), float((got - x).pow(2).mean())
     assert deblurred < blurry / 4  # the exact kernel gains more than 6 dB here
+
+
+def test_cell_kernel_deconvolution_with_one_cell_is_kernel_deconvolution() -> None:
+    from blurkit.baselines.oracle import cell_kernel_deconvolution, kernel_deconvolution
+    from blurkit.data.kernels import convolve, eight_kernels
+    from blurkit.data.true_kernels import padded_kernel
+
+    rng = np.random.default_rng(0)
+    x = torch.from_numpy(np.kron(rng.random((1, 3, 8, 8)), np.ones((1, 1, 4, 4))).astype(np.float32))
+    k = padded_kernel(eight_kernels()[2], 15)
+    y = convolve(x, torch.from_numpy(k)).clamp(0, 1)
+    one = cell_kernel_deconvolution(y, k[None, None], "linear")
+    ref = kernel_deconvolution(y, k)
+    # FFT against direct convolution: the same operator up to float32 rounding, through 3 x 40 CG iterations
+    assert float((one - ref).abs().max()) < 1e-3
+    with pytest.raises(ValueError, match="tile"):
+        cell_kernel_deconvolution(y[..., :30], np.stack([np.stack([k] * 3)] * 3), "linear")

@@ -93,19 +93,22 @@ def test_cli_ladder_bad_set(capsys: pytest.CaptureFixture[str]) -> None:
     assert "MODEL>DATA" in capsys.readouterr().err
 
 
-def test_oracle_row_only_where_the_kernel_is_recorded(pip_photo_manifest: Path, tiny_model: Path,
+def test_oracle_row_where_the_blur_is_recorded(pip_photo_manifest: Path, tiny_model: Path,
                                                       tmp_path: Path) -> None:
     from blurkit.data.default_data import build_default
 
     build_default("smoke", domains=("uniform-8", "gopro-like"), progress=False)
-    kernels = ladder.known_kernels("uniform-8", "smoke")
+    kernels = ladder.known_kernels("uniform-8", "smoke", size=32)
     assert kernels and all(abs(k.sum() - 1) < 1e-6 for k in kernels.values())
-    assert ladder.known_kernels("gopro-like", "smoke") == {}  # camera paths: no single kernel
+    camera = ladder.known_kernels("gopro-like", "smoke", size=64)  # camera PSFs, one per 32 px cell
+    assert camera and all(k.shape == (2, 2, 31, 31) for k in camera.values())
+    assert all(k.shape == (1, 1, 31, 31) for k in ladder.known_kernels("gopro-like", "smoke", size=32).values())
+    assert ladder.known_kernels("gopro-like", "smoke", size=48) == {}  # not a whole number of cells
     sets = [f"{tiny_model}>uniform-8", f"{tiny_model}>gopro-like"]
     summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "oracle"], profile="smoke", n=2, size=32,
                                 progress=False)
     rows = summary.set_index(["set", "method"])
-    assert (f"{tiny_model}>gopro-like", "oracle") not in rows.index
+    assert rows.loc[(f"{tiny_model}>gopro-like", "oracle"), "n"] == 2
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "n"] == 2
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "gain_db"] > 1.0  # the exact kernel deblurs
 
