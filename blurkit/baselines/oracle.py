@@ -130,19 +130,15 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
         ``(1, C, H, W)`` in [0, 1].
     """
     from blurkit.data.crf import CRF
-    from blurkit.space.basis_blur import basis_convolve
+    from blurkit.space.basis_blur import cell_convolve
 
     k = torch.as_tensor(np.asarray(kernels), dtype=torch.float32)
     cells, h, w = k.shape[0], y.shape[-2], y.shape[-1]
     if k.ndim != 4 or k.shape[1] != cells or h != w or h % cells:
         raise ValueError(f"cell kernels of shape {tuple(k.shape)} do not tile a {h}x{w} image")
-    side = h // cells
-    index = torch.arange(h) // side
-    cell = (index[:, None] * cells + index[None, :]).expand(1, y.shape[1], 1, h, w)
-    flat = k.reshape(cells * cells, *k.shape[-2:])
 
     def blur(u: torch.Tensor) -> torch.Tensor:
-        return basis_convolve(u, flat).gather(2, cell)[:, :, 0]
+        return cell_convolve(u, k, h // cells)
 
     curve = CRF(crf)
     target = curve.inverse(y.detach().float())

@@ -180,3 +180,8 @@ def check_same_size(a: np.ndarray, b: np.ndarray, path_a: str | os.PathLike, pat
         raise ImageSizeError(
             f"pair size mismatch: '{path_a}' is {a.shape[0]}x{a.shape[1]} but '{path_b}' is {b.shape[0]}x{b.shape[1]}"
         )
+
+
+def gradient_energy(img: np.ndarray) -> float:
+    """Mean squared horizontal and vertical finite difference of an ``(H, W, C)`` image: how textured it is."""
+    return float(np.mean(np.diff(img, axis=0) ** 2) + np.mean(np.diff(img, axis=1) ** 2))

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from blurkit.data.datasets import resolve_pairs
-from blurkit.data.images import read_image
+from blurkit.data.images import gradient_energy, read_image
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
@@ -79,7 +79,7 @@ def held_out_pairs(data: str | os.PathLike, profile: str, select: str = "texture
     _, held = split_by_photo(pairs, max(1, cfg.hold_out), n if select == "spread" else len(pairs))
     loaded = [(read_image(s), read_image(b)) for s, b in held]
     if select == "textured":
-        energy = [float(np.mean(np.diff(x, axis=0) ** 2) + np.mean(np.diff(x, axis=1) ** 2)) for x, _ in loaded]
+        energy = [gradient_energy(x) for x, _ in loaded]
         loaded = [loaded[i] for i in sorted(np.argsort(energy)[::-1][:n])]
     return [(to_batch(x), to_batch(y)) for x, y in loaded]
 

@@ -30,6 +30,7 @@ import torch
 from blurkit.baselines.oracle import cell_kernel_deconvolution
 from blurkit.data.default_data import default_dir
 from blurkit.data.domains import get_domain
+from blurkit.data.images import gradient_energy
 from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
@@ -68,11 +69,6 @@ def parse_set(name: str) -> tuple[str, str]:
     if not sep or not model or not data:
         raise UnknownNameError(f"a ladder set is written MODEL>DATA (e.g. reds-like>gopro-like), got '{name}'")
     return model, data
-
-
-def gradient_energy(img: np.ndarray) -> float:
-    """Mean squared horizontal and vertical finite difference of an ``(H, W, C)`` image."""
-    return float(np.mean(np.diff(img, axis=0) ** 2) + np.mean(np.diff(img, axis=1) ** 2))
 
 
 def textured_pairs(domain: str, profile: str, n: int, size: int = 128) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -186,8 +182,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "oracle"):
         spec["xstep"] = set_xstep(model_name).__dict__
-    if method == "oracle":
-        spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
+        if method == "oracle":
+            spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
     elif method in ("fast", "fast_noguard"):
@@ -255,6 +251,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
         kernels = known_kernels(domain, profile, size) if "oracle" in methods else {}
+        xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
         extra = [m for m in ("oracle", "no_blur_margin") if m in methods and (m != "oracle" or kernels)]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
@@ -266,8 +263,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             else:
                 t0 = time.perf_counter()
                 if method == "oracle":
-                    out = cell_kernel_deconvolution(yt, kernels[image], get_domain(domain).crf, set_xstep(model_name))
-                    wall = None
+                    out, wall = cell_kernel_deconvolution(yt, kernels[image], crf, xstep), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -69,6 +69,23 @@ def basis_convolve(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return out[..., p:p + h, p:p + w]
 
 
+def cell_convolve(x: torch.Tensor, kernels: torch.Tensor, stride: int) -> torch.Tensor:
+    """Blur every ``stride`` px cell of x with its own kernel: each pixel takes the image blurred by its cell's.
+
+    Shape:
+        x ``(1, C, H, W)``, kernels ``(h_k, w_k, S, S)`` covering the image (``h_k * stride >= H``) -> ``(1, C, H, W)``.
+    """
+    hk, wk = kernels.shape[:2]
+    blurred = basis_convolve(x, kernels.reshape(hk * wk, *kernels.shape[-2:]))  # (1, C, cells, H, W)
+    if hk * wk == 1:
+        return blurred[:, :, 0]
+    h, w = x.shape[-2:]
+    rows = torch.arange(h, device=x.device) // stride
+    cols = torch.arange(w, device=x.device) // stride
+    cell = (rows[:, None] * wk + cols[None, :]).expand(1, x.shape[1], 1, h, w)
+    return blurred.gather(2, cell)[:, :, 0]
+
+
 class BasisBlur(nn.Module):
     """Learned basis kernels and their per-pixel softmax mixture.
 
@@ -120,4 +137,4 @@ def _initial_logits(n_basis: int, size: int) -> torch.Tensor:
     return torch.from_numpy(np.log(ks / ks.sum(axis=(1, 2), keepdims=True))).float()
 
 
-__all__ = ["BASIS_LR_SCALE", "BasisBlur", "basis_convolve", "fast_fft_size"]
+__all__ = ["BASIS_LR_SCALE", "BasisBlur", "basis_convolve", "cell_convolve", "fast_fft_size"]

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
-from blurkit.space.basis_blur import basis_convolve
+from blurkit.space.basis_blur import cell_convolve
 
 INIT_LOGIT = -6.0  # initial weight logit of the code's own kernel in the basis mixture
 _FLOOR = -9.2  # log(1e-4): initial logit of every tap but the centre
@@ -52,19 +52,9 @@ class DynamicKernel(nn.Module):
         return logits.softmax(dim=-1).view(b, hk, wk, self.size, self.size)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, c, h, w = x.shape
         kern = self.kernels(k)
-        hk, wk = kern.shape[1:3]
-        blurred = torch.cat([basis_convolve(x[i:i + 1], kern[i].reshape(hk * wk, self.size, self.size))
-                             for i in range(b)])  # (B, C, cells, H, W): the whole image under each cell's kernel
-        if hk * wk == 1:
-            out = blurred[:, :, 0]
-        else:  # keep, at every pixel, the image blurred by its own cell's kernel
-            rows = torch.arange(h, device=x.device) // self.stride
-            cols = torch.arange(w, device=x.device) // self.stride
-            cell = (rows[:, None] * wk + cols[None, :]).expand(b, c, 1, h, w)
-            out = blurred.gather(2, cell)[:, :, 0]
-        return out, self.weight_logit(k, h, w)
+        out = torch.cat([cell_convolve(x[i:i + 1], kern[i], self.stride) for i in range(x.shape[0])])
+        return out, self.weight_logit(k, *x.shape[-2:])
 
     def weight_logit(self, k: torch.Tensor, h: int, w: int) -> torch.Tensor:
         """The mixture logit of the dynamic member at every pixel.
