@@ -85,3 +85,34 @@ def gan_report_cmd(
     summary = gan_text_report(model, profile, results_dir, n=n, seed=seed)
     for r in summary.itertuples():
         typer.echo(f"{r.kind:9s} {r.measure:11s} {r.mean:.3f} [{r.ci_low:.3f}, {r.ci_high:.3f}] n {r.n}")
+
+
+@gan_app.command("ceiling")
+def gan_ceiling_cmd(
+    generator: str = typer.Option("text-cpu", "--generator", "-g", help="A manifest entry (text-cpu, ffhq-256) or a "
+                                  "generator checkpoint."),
+    data: Path = typer.Option(..., "--data", help="A paired folder (sharp/, blur/) of the generator's size, e.g. "
+                              "notebook 08's test-transferred set in its work folder."),
+    results_dir: Path = typer.Option(..., "--results-dir", help="Where the CSVs go (e.g. results/cpu)."),
+    n: int = typer.Option(16, "--n", help="Pairs to project (the first n; 0: all)."),
+    config: str = typer.Option("fast", "--config", help="The generator-prior profile whose search is run (smoke, "
+                               "fast, paper), with the identity forward model."),
+    target: float = typer.Option(3.0, "--target", help="The gain over blurry (dB) the ceiling is tested against."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the latents (image i: seed + i) and of the bootstrap."),
+    name: str = typer.Option("manifold_ceiling", "--name", help="File stem of the CSVs."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """How close the generator gets to the sharp images: its fit to each sharp crop (no blur) against the blurry
+    input's PSNR, with 95 % intervals (the ceiling of deblurring on the generator's manifold)."""
+    import torch
+
+    from blurkit.experiments.manifold_ceiling import manifold_ceiling
+
+    if threads:
+        torch.set_num_threads(threads)
+    s = manifold_ceiling(generator, data, results_dir, n=n or None, config=config, seed=seed, target_gain_db=target,
+                         name=name).iloc[0]
+    typer.echo(f"projection {s.projection_psnr:.2f} dB, blurry {s.blurry_psnr:.2f} dB (n {s.over_blurry_n}): "
+               f"projection - blurry {s.over_blurry_diff_db:+.2f} [{s.over_blurry_ci_low:+.2f}, "
+               f"{s.over_blurry_ci_high:+.2f}] {s.over_blurry_verdict}; reaches blurry + {target:g} dB: "
+               f"{s.over_target_verdict}")

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from blurkit.errors import UnknownNameError
 
-KernelPrior = Literal["encoded", "conv", "bicubic"]
+KernelPrior = Literal["encoded", "conv", "bicubic", "none"]
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,8 @@ class GeneratorPriorConfig:
         k_anchor: weight of ``||k - k0||² / ||k0||²`` around the starting code (the fast preset's anchor).
         k_init: ``auto`` (E(y) when the model has an estimator beside it, else G(y, y)), ``estimate`` (E(y), an
             error without one) or ``extract`` (G(y, y)).
-        kernel_prior: ``encoded``, ``conv`` or ``bicubic``.
+        kernel_prior: ``encoded``, ``conv``, ``bicubic`` or ``none`` (B(x) = x: the projection of y onto the
+            manifold, a diagnostic of how close the generator gets to an image).
         conv_size: side of the ``conv`` kernel (odd).
         conv_input, conv_hidden: sizes of the ``conv`` prior's MLP (SelfDeblur: 200, 1000).
         bicubic_factor: the ``bicubic`` forward model's down/up-sampling factor.
@@ -80,7 +81,7 @@ class GeneratorPriorConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
         choices = {"lr_schedule": ("linear1cycledrop", "fixed"), "data": ("l2", "charbonnier"),
-                   "k_init": ("auto", "estimate", "extract"), "kernel_prior": ("encoded", "conv", "bicubic"),
+                   "k_init": ("auto", "estimate", "extract"), "kernel_prior": ("encoded", "conv", "bicubic", "none"),
                    "seeds": ("offset", "same"), "keep": ("best", "last")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

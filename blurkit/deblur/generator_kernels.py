@@ -6,7 +6,8 @@ Each turns the generated image x into its predicted blurry image B(x) and offers
 * ``_Encoded``: B(x) = F(x, k), k a code of the kernel space, started at E(y) or G(y, y) (``_k_start``,
   ``_resolve_estimator``);
 * ``_Conv``: SelfDeblur's uniform kernel, the softmax of a small MLP (:class:`SoftmaxKernel`), applied as a convolution;
-* ``_Bicubic``: PULSE's fixed bicubic down/up-sampling, nothing to learn.
+* ``_Bicubic``: PULSE's fixed bicubic down/up-sampling, nothing to learn;
+* ``_Identity``: B(x) = x, nothing to learn (prior ``none``: projecting an image onto the manifold).
 """
 
 from __future__ import annotations
@@ -99,6 +100,16 @@ class _Bicubic:
 
     def kernel(self) -> torch.Tensor:
         return torch.zeros(1, 0)
+
+
+class _Identity(_Bicubic):
+    """B(x) = x: the search fits the generator to y itself (kernel prior ``none``)."""
+
+    def __init__(self) -> None:
+        super().__init__(1)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return x
 
 
 def _k_start(model: KernelSpace, y: torch.Tensor, estimator: Callable | None) -> torch.Tensor:

@@ -39,7 +39,10 @@ on PULSE, Menon et al. 2020). Choices, each a field of :class:`GeneratorPriorCon
   - ``bicubic``: PULSE's fixed forward model, no kernel to learn: bicubic (antialiased) downsampling by
     ``bicubic_factor``, then bicubic upsampling back to y's size.
 
-  These three are the paper's Fig. 6 comparison; the trace has the loss of every step (``log_every=1``).
+  - ``none``: B(x) = x, nothing to learn. The search then projects y itself onto the manifold: given a sharp image,
+    its result is the closest image the generator makes (a ceiling on what any kernel prior can reach).
+
+  The first three are the paper's Fig. 6 comparison; the trace has the loss of every step (``log_every=1``).
 * **Data term**: ``l2`` (default, the mean squared error, as the official Sec. 3.3 code) or ``charbonnier``
   (Eq. 6's ρ, as the generic solver), times ``data_weight``.
 * **Schedule**: PULSE's ``linear1cycledrop`` for the latents (the learning rate rises from 0.1x to 1x at 45 % of the
@@ -93,7 +96,15 @@ from blurkit.deblur.generator_files import (
     manifest_checkpoint_path,
     resolve_generator,
 )
-from blurkit.deblur.generator_kernels import SoftmaxKernel, _Bicubic, _Conv, _Encoded, _k_start, _resolve_estimator
+from blurkit.deblur.generator_kernels import (
+    SoftmaxKernel,
+    _Bicubic,
+    _Conv,
+    _Encoded,
+    _Identity,
+    _k_start,
+    _resolve_estimator,
+)
 from blurkit.deblur.generator_latents import GaussianFit, _one_cycle, gaussian_fit, geocross, project_to_sphere_
 from blurkit.deblur.guard import GuardDecision, guard
 from blurkit.deblur.per_image import frozen, log_step, solve_each
@@ -152,11 +163,13 @@ def _solve_one(model: KernelSpace | None, generator: StyleGAN2Generator, fit: Ga
             noise[j] = project_to_sphere_(noise[j], [2, 3]).requires_grad_(True)
             trainable.append(noise[j])
     if cfg.kernel_prior == "encoded":
-        blur: _Encoded | _Conv | _Bicubic = _Encoded(model, _k_start(model, y, estimator))
+        blur: _Encoded | _Conv | _Bicubic | _Identity = _Encoded(model, _k_start(model, y, estimator))
     elif cfg.kernel_prior == "conv":
         blur = _Conv(cfg, seed, dev)
-    else:
+    elif cfg.kernel_prior == "bicubic":
         blur = _Bicubic(cfg.bicubic_factor)
+    else:
+        blur = _Identity()
     x_opt = torch.optim.Adam(trainable, lr=cfg.latent_lr, betas=cfg.betas)
     rule = (lambda s: _one_cycle(s, cfg.steps)) if cfg.lr_schedule == "linear1cycledrop" else (lambda s: 1.0)
     x_sched = torch.optim.lr_scheduler.LambdaLR(x_opt, rule)
@@ -235,7 +248,7 @@ def deblur_generator(model: KernelSpace | None, generator: StyleGAN2Generator, y
 
     Args:
         model: the kernel space (F, and G or its estimator for the starting code); not changed. Only
-            ``kernel_prior="encoded"`` uses it (None is accepted for ``conv`` and ``bicubic``).
+            ``kernel_prior="encoded"`` uses it (None is accepted for ``conv``, ``bicubic`` and ``none``).
         generator: the StyleGAN2 generator (frozen during the search; not changed).
         y: blurry images in [0, 1], exactly the generator's size.
         config: a profile name (``smoke``, ``fast``, ``paper``) or a :class:`GeneratorPriorConfig`.

@@ -163,7 +163,7 @@ def test_deterministic_for_a_seed(gen, space) -> None:  # type: ignore[no-untype
     assert not torch.equal(a.latents, c.latents)
 
 
-@pytest.mark.parametrize("prior", ["encoded", "conv", "bicubic"])
+@pytest.mark.parametrize("prior", ["encoded", "conv", "bicubic", "none"])
 def test_each_kernel_prior_runs_and_records_its_loss(gen, space, prior) -> None:  # type: ignore[no-untyped-def]
     x_true, y = _truth(gen, space)
     res = deblur_generator(space, gen, y, SMOKE.replace(kernel_prior=prior), reference=x_true, progress=False)
