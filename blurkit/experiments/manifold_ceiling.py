@@ -18,12 +18,17 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import read_image
-from blurkit.deblur.generator_prior import deblur_generator, gaussian_fit, generator_prior_config
+from blurkit.deblur.generator_prior import (
+    GeneratorPriorConfig,
+    deblur_generator,
+    gaussian_fit,
+    generator_prior_config,
+)
 from blurkit.errors import BlurkitError
+from blurkit.experiments.deblur_report import to_tensor
 from blurkit.experiments.paired import paired_difference, verdict_columns
 from blurkit.generator.stylegan2 import StyleGAN2Generator
 from blurkit.progress import progress_bar
@@ -32,11 +37,13 @@ from blurkit.space.losses import psnr
 CEILING_COLUMNS = ["image", "projection_psnr", "blurry_psnr", "wall_s"]
 
 
-def _tensor(path: str | os.PathLike) -> torch.Tensor:
-    return torch.from_numpy(read_image(path)).permute(2, 0, 1)[None]
+def projection_config(config: str | GeneratorPriorConfig = "fast") -> GeneratorPriorConfig:
+    """The generator-prior search of ``config`` with the identity forward model and no guard."""
+    return dataclasses.replace(generator_prior_config(config), kernel_prior="none", guard=False)
 
 
-def projection_rows(generator: StyleGAN2Generator, pairs: list[tuple[Path, Path]], config: str = "fast",
+def projection_rows(generator: StyleGAN2Generator, pairs: list[tuple[Path, Path]],
+                    config: str | GeneratorPriorConfig = "fast",
                     seed: int = 0, progress: bool = True) -> pd.DataFrame:
     """Fit the generator to each pair's sharp image (kernel prior ``none``, image i with seed ``seed + i``).
 
@@ -46,11 +53,11 @@ def projection_rows(generator: StyleGAN2Generator, pairs: list[tuple[Path, Path]
     """
     if not pairs:
         raise BlurkitError("no pairs to project: the paired folder is empty")
-    cfg = dataclasses.replace(generator_prior_config(config), kernel_prior="none", guard=False)
+    cfg = projection_config(config)
     fit = gaussian_fit(generator, cfg.fit_samples, cfg.fit_seed)
     rows: list[dict[str, Any]] = []
     for i, (s, b) in enumerate(progress_bar(pairs, desc="project sharp crops", unit="img", disable=not progress)):
-        x, y = _tensor(s), _tensor(b)
+        x, y = to_tensor(read_image(s)), to_tensor(read_image(b))
         t0 = time.perf_counter()
         res = deblur_generator(None, generator, x, cfg, seed=seed + i, progress=False, fit=fit)
         rows.append({"image": Path(s).stem, "projection_psnr": float(psnr(res.x, x)),
@@ -72,8 +79,9 @@ def ceiling_summary(rows: pd.DataFrame, target_gain_db: float = 3.0, seed: int =
                           **{f"over_target_{k}": v for k, v in target.items()}}])
 
 
-def manifold_ceiling(generator: str | os.PathLike | StyleGAN2Generator, data: str | os.PathLike, results_dir: str | os.PathLike,
-                     n: int | None = 16, config: str = "fast", seed: int = 0, target_gain_db: float = 3.0,
+def manifold_ceiling(generator: str | os.PathLike | StyleGAN2Generator, data: str | os.PathLike,
+                     results_dir: str | os.PathLike, n: int | None = 16, config: str | GeneratorPriorConfig = "fast",
+                     seed: int = 0, target_gain_db: float = 3.0,
                      name: str = "manifold_ceiling", progress: bool = True) -> pd.DataFrame:
     """Project the first ``n`` sharp images of a paired folder onto a generator's manifold; write
     ``<name>_per_image.csv`` and ``<name>.csv`` (:func:`ceiling_summary`) into ``results_dir`` with provenance.
@@ -90,9 +98,10 @@ def manifold_ceiling(generator: str | os.PathLike | StyleGAN2Generator, data: st
     start = time.perf_counter()
     rows = projection_rows(gen, pairs, config, seed, progress)
     summary = ceiling_summary(rows, target_gain_db, seed)
-    record = provenance(config={"generator": str(generator) if not isinstance(generator, StyleGAN2Generator) else "in-memory",
-                                "generator_config": gen.config.to_dict(), "data": str(folder), "n": len(rows),
-                                "solver": dataclasses.asdict(generator_prior_config(config)) | {"kernel_prior": "none"},
+    name_or_path = "in-memory" if isinstance(generator, StyleGAN2Generator) else str(generator)
+    record = provenance(config={"generator": name_or_path, "generator_config": gen.config.to_dict(),
+                                "data": str(folder), "n": len(rows),
+                                "solver": dataclasses.asdict(projection_config(config)),
                                 "target_gain_db": target_gain_db}, seed=seed,
                         wall_time_s=time.perf_counter() - start)
     out = Path(results_dir)
@@ -101,4 +110,4 @@ def manifold_ceiling(generator: str | os.PathLike | StyleGAN2Generator, data: st
     return summary
 
 
-__all__ = ["CEILING_COLUMNS", "ceiling_summary", "manifold_ceiling", "projection_rows"]
+__all__ = ["CEILING_COLUMNS", "ceiling_summary", "manifold_ceiling", "projection_config", "projection_rows"]
