@@ -57,7 +57,11 @@ def bench_ladder_cmd(
     methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
                                       help="Repeatable: blurry, true_code, oracle, fast, fast_noguard, fast_adam, "
                                       "paper, selfdeblur, classical, srn, deblurganv2, no_blur_margin."),
-    baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable."),
+    baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable "
+                                       "(default: the run trained on the kernel space's own domain in the work "
+                                       "folder, trained there if missing)."),
+    work_dir: Optional[Path] = typer.Option(None, "--work-dir", help="Baseline runs' cache. Default: "
+                                            "$BLURKIT_WORK_DIR, else runs/<profile>/baselines."),
     profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
     n: int = typer.Option(16, "--n", help="Images per set: the most textured test crops."),
     paper_steps: int = typer.Option(200, "--paper-steps", help="Cap of the paper schedule's outer steps."),
@@ -69,6 +73,7 @@ def bench_ladder_cmd(
 
     from blurkit.errors import BlurkitError
     from blurkit.experiments.ladder import run_ladder
+    from blurkit.experiments.notebooks import work_folder
     from blurkit.paths import RESULTS_DIR
 
     if threads:
@@ -80,5 +85,6 @@ def bench_ladder_cmd(
             raise BlurkitError(f"--baseline takes NAME=RUN_DIR, got '{item}'")
         runs[key] = Path(path)
     summary = run_ladder(out_dir or RESULTS_DIR / profile, sets, methods, profile=profile, n=n,
-                         baseline_runs=runs, paper_steps=paper_steps)
+                         baseline_runs=runs, paper_steps=paper_steps, work=work_folder(profile, work_dir),
+                         threads=threads)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

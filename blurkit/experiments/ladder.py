@@ -217,19 +217,66 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=LADDER_COLUMNS)
 
 
+BASELINE_PREFIX = {"srn": "srn-original", "deblurganv2": "deblurganv2"}  # run names shared with the notebooks
+MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle")  # methods whose cells do not depend on the kernel space
+
+
+def training_domain(model_name: str) -> str:
+    """The data domain a kernel space was trained on, from its provenance (``reds-like-kernel`` -> ``reds-like``)."""
+    domain = KernelSpace.load(model_name).provenance.get("config", {}).get("data")
+    if not isinstance(domain, str) or not domain:
+        raise UnknownNameError(f"kernel space '{model_name}' records no training domain: pass --baseline NAME=RUN_DIR")
+    return domain
+
+
+def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str, work: Path | None,
+                      given: dict[str, Path] | None = None, threads: int | None = None,
+                      progress: bool = True) -> dict[str, dict[str, Path]]:
+    """The SRN-Deblur / DeblurGANv2 run of every set: ``given`` (one run for all sets) where named, else the run
+    trained on the kernel space's own training domain in ``work/runs/<srn-original|deblurganv2>-<domain>``, the
+    folder the notebooks share, trained there now if it is missing or stale
+    (:func:`blurkit.experiments.baseline_report.ensure_baseline`)."""
+    wanted = [m for m in BASELINE_PREFIX if m in methods]
+    out: dict[str, dict[str, Path]] = {s: {} for s in sets}
+    for set_name in sets:
+        for m in wanted:
+            if given and m in given:
+                out[set_name][m] = Path(given[m])
+                continue
+            if work is None:
+                raise UnknownNameError(f"method '{m}' needs a trained run: pass --baseline {m}=RUN_DIR or a work "
+                                       "folder")
+            from blurkit.experiments.baseline_report import ensure_baseline
+
+            domain = training_domain(parse_set(set_name)[0])
+            out[set_name][m] = ensure_baseline(m, profile, domain, Path(work) / "runs" /
+                                               f"{BASELINE_PREFIX[m]}-{domain}", threads, progress)
+    return out
+
+
 def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods: Sequence[str] = DEFAULT_METHODS,
                profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
                baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
-               name: str = "deblur_ladder") -> pd.DataFrame:
-    """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance."""
+               name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
+    """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance.
+
+    SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
+    training domain in ``work`` (:func:`set_baseline_runs`). A model-free cell (:data:`MODEL_FREE`) already made
+    for another set on the same test data, with the same key, is copied instead of computed again."""
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+    start = time.perf_counter()
+    runs = set_baseline_runs(sets, methods, profile, work, baseline_runs, threads, progress)
+    keys = {(set_name, m): method_key(m, parse_set(set_name)[0], profile, paper_steps, runs[set_name])
+            for set_name in sets for m in methods}
+    shared = {}  # (data domain, method, image, key) -> a stored model-free cell, from any set
+    if len(done) and "key" in done:
+        for r in done.to_dict("records"):
+            if r["method"] in MODEL_FREE:
+                shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
     if len(done):  # cells of other sets or methods than asked for now are left out of the tables
         done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
-    start = time.perf_counter()
-    keys = {(set_name, m): method_key(m, parse_set(set_name)[0], profile, paper_steps, baseline_runs)
-            for set_name in sets for m in methods}
     if len(done):  # cells made with other settings, models or estimators than now are computed again
         current = [keys.get((r.set, r.method)) == r.key if "key" in done else False for r in done.itertuples()]
         done = done[current]
@@ -249,7 +296,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         for p in model.parameters():
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
-        fns = ladder_methods(methods, profile, model_name, baseline_runs, paper_steps)
+        fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
         kernels = known_kernels(domain, profile, size) if "oracle" in methods else {}
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
         extra = [m for m in ("oracle", "no_blur_margin") if m in methods and (m != "oracle" or kernels)]
@@ -258,7 +305,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             image, x, y = pairs[i]
             xt, yt = to_tensor(x), to_tensor(y)
             row = {"set": set_name, "method": method, "image": image, "key": keys[(set_name, method)]}
-            if method == "no_blur_margin":
+            copy = shared.get((domain, method, image, row["key"]))
+            if copy is not None:
+                row = {**copy, "set": set_name}
+            elif method == "no_blur_margin":
                 row["margin_db"] = no_blur_margin(model, xt, yt)
             else:
                 t0 = time.perf_counter()
@@ -269,6 +319,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 img = to_image(out.clamp(0, 1))
                 row.update(psnr=np_psnr(img, x), ssim=np_ssim(img, x), wall_s=wall or time.perf_counter() - t0)
             rows.append(row)
+            if method in MODEL_FREE:
+                shared[(domain, method, image, row["key"])] = row
             save_result(pd.DataFrame(rows), per_path.stem, out_dir, {**record, "partial": True})
     per_image = pd.DataFrame(rows)
     summary = summarise(per_image)
@@ -278,5 +330,6 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     return summary
 
 
-__all__ = ["DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "gradient_energy", "known_kernels", "ladder_methods",
-           "method_key", "method_true_code", "no_blur_margin", "parse_set", "run_ladder", "summarise", "textured_pairs"]
+__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "MODEL_FREE", "gradient_energy",
+           "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin", "parse_set",
+           "run_ladder", "set_baseline_runs", "summarise", "textured_pairs", "training_domain"]

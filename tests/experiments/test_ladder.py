@@ -136,3 +136,42 @@ def test_cli_default_sets_are_the_library_defaults() -> None:
     from blurkit.experiments.ladder import DEFAULT_SETS
 
     assert tuple(inspect.signature(bench_ladder_cmd).parameters["sets"].default.default) == DEFAULT_SETS
+
+
+def test_model_free_cells_are_shared_between_sets_of_the_same_data(pip_photo_manifest: Path, tiny_model: Path,
+                                                                   tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    other = shutil.copy(tiny_model, tmp_path / "other.pt")
+    sets = [f"{tiny_model}>gopro-like", f"{other}>gopro-like"]
+    calls = _count_method_calls(monkeypatch)
+    ladder.run_ladder(tmp_path / "out", sets, ["blurry", "classical", "true_code"], profile="smoke", n=2, size=32,
+                      progress=False)
+    assert calls.count("classical") == 2 and calls.count("true_code") == 4  # the second set copies classical
+    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
+    a, b = (per[(per.set == s) & (per.method == "classical")].set_index("image") for s in sets)
+    assert len(a) == len(b) == 2 and (a.psnr == b.psnr).all() and (a.key == b.key).all()
+
+
+def test_baseline_runs_per_set(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.experiments import baseline_report
+
+    sets = ["reds-like>reds-like", "uniform-8-kernel>uniform-8"]
+    given = ladder.set_baseline_runs(sets, ["fast", "srn"], "cpu", None, {"srn": tmp_path / "r"})
+    assert given == {s: {"srn": tmp_path / "r"} for s in sets}  # one named run for every set
+    assert ladder.set_baseline_runs(sets, ["fast"], "cpu", None) == {s: {} for s in sets}
+    with pytest.raises(UnknownNameError, match="--baseline srn=RUN_DIR"):
+        ladder.set_baseline_runs(sets, ["srn"], "cpu", None)
+    asked = []
+    monkeypatch.setattr(baseline_report, "ensure_baseline", lambda m, p, d, run, *a: asked.append((m, d)) or run)
+    runs = ladder.set_baseline_runs(sets, ["srn", "deblurganv2"], "cpu", tmp_path)
+    assert runs["uniform-8-kernel>uniform-8"] == {"srn": tmp_path / "runs" / "srn-original-uniform-8",
+                                                  "deblurganv2": tmp_path / "runs" / "deblurganv2-uniform-8"}
+    assert asked == [("srn", "reds-like"), ("deblurganv2", "reds-like"), ("srn", "uniform-8"),
+                     ("deblurganv2", "uniform-8")]  # each kernel space's own training domain
+    with pytest.raises(UnknownNameError, match="records no training domain"):
+        ladder.set_baseline_runs([f"{tiny_model}>gopro-like"], ["srn"], "cpu", tmp_path)
