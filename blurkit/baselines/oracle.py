@@ -8,7 +8,9 @@ Boundaries: the blurry image is padded by reflection (``numpy.pad(mode="symmetri
 every side before deconvolving and cropped back afterwards, so the implicit periodic (Wiener, FFT) or zero
 (Richardson-Lucy) boundary of the solvers lies outside the returned region, which reduces edge ringing.
 
-:func:`kernel_deconvolution` is the linear x-step's solver with the exact kernel (torch): the ladder's ``oracle`` row.
+:func:`kernel_deconvolution` is the linear x-step's solver with the exact kernel (torch): the ladder's ``oracle`` row;
+:func:`exact_blur_deconvolution` the same solver through the synthesis' own blur, moving objects included (its
+``oracle_exact`` row).
 """
 
 from __future__ import annotations
@@ -144,3 +146,31 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
     target = curve.inverse(y.detach().float())
     u = deconvolve(blur, target, target, config).clamp(0, 1)
     return curve.forward(u).clamp(0, 1)
+
+
+def exact_blur_deconvolution(y: torch.Tensor, params: dict, domain: str,
+                             config: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True)) -> torch.Tensor:
+    """The x-step's solver through the exact blur of a synthetic dynamic pair (camera motion and moving objects,
+    from the pair's recorded ``params``: :func:`blurkit.data.synthesis.exact_blur`), in the camera's linear domain.
+
+    The scene is solved on the rendered region (the crop plus the renderer's margin, started from the edge-padded
+    crop) with the data term on the crop only, then cropped. Only the noise is not modelled: this is the ceiling of
+    the x-step when everything about the blur is known, the bound for any kernel model of the pair.
+
+    Shape:
+        y ``(1, C, H, H)`` in [0, 1] (the whole recorded crop) -> ``(1, C, H, H)`` in [0, 1].
+    """
+    import torch.nn.functional as Fnn
+
+    from blurkit.data.crf import CRF
+    from blurkit.data.domains import get_domain
+    from blurkit.data.synthesis import exact_blur, render_margin
+
+    crop = y.shape[-1]
+    if y.ndim != 4 or y.shape[0] != 1 or y.shape[-2] != crop:
+        raise ValueError(f"exact-blur deconvolution takes one square crop (1, C, H, H), got {tuple(y.shape)}")
+    curve, m = CRF(get_domain(domain).crf), render_margin(crop)
+    target = curve.inverse(y.detach().float())
+    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate")
+    u = deconvolve(exact_blur(params, domain, crop), target, u0, config)[..., m:m + crop, m:m + crop]
+    return curve.forward(u.clamp(0, 1)).clamp(0, 1)

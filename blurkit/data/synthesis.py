@@ -163,6 +163,30 @@ def render_blur(region: torch.Tensor, domain: Domain, motion: Motion, crop: int,
     return frames.mean(dim=0, keepdim=True)
 
 
+def render_margin(crop: int) -> int:
+    """Pixels rendered on every side of a dynamic crop, so that motion brings real content into it."""
+    return crop // 4 + REFERENCE_SIDE // 12
+
+
+def exact_blur(params: dict, domain: str | Domain, crop: int):  # type: ignore[no-untyped-def]
+    """The exact blur of a recorded dynamic pair as a linear map of the linear-domain scene, before noise and CRF:
+    camera motion and every moving object, as :func:`synthesize_pair` renders them (its masks depend on the motion
+    only, so the map is linear in the scene).
+
+    Shape: the returned function maps a region ``(1, C, crop + 2m, crop + 2m)`` (``m = render_margin(crop)``) to the
+    blurry crop ``(1, C, crop, crop)``.
+    """
+    dom = get_domain(domain)
+    if dom.kind != "dynamic":
+        raise ValueError(f"exact_blur renders dynamic domains; '{dom.name}' is a uniform kernel")
+    motion = Motion(exposure=float(params["exposure"]), camera=params["camera"], objects=params["objects"])
+    m = render_margin(crop)
+
+    def apply(region: torch.Tensor) -> torch.Tensor:
+        return render_blur(region, dom, motion, crop)[..., m:m + crop, m:m + crop]
+    return apply
+
+
 def synthesize_pair(photo: np.ndarray, domain: str | Domain, crop: int, rng: np.random.Generator,
                     exposure: float | None = None, noise: bool = True,
                     motion: dict | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -196,7 +220,7 @@ def synthesize_pair(photo: np.ndarray, domain: str | Domain, crop: int, rng: np.
         blur = convolve(x, eight_kernels()[idx])[0].permute(1, 2, 0).numpy()
         return sharp, np.clip(blur, 0, 1).astype(np.float32), motion.to_dict()
     # render a larger region (margin on every side) so that motion brings real content into the crop
-    margin = crop // 4 + REFERENCE_SIDE // 12
+    margin = render_margin(crop)
     pad_y0, pad_x0 = y0 - margin, x0 - margin
     side = crop + 2 * margin
     region = _padded_region(photo, pad_y0, pad_x0, side)

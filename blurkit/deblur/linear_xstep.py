@@ -101,14 +101,14 @@ def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tens
     comes from autograd. ``outer`` is not used here.
 
     Shape:
-        target, u0 ``(B, C, H, W)`` -> ``(B, C, H, W)`` (not clamped).
+        target ``(B, C, H', W')`` = the shape of ``apply(u0)``; u0 ``(B, C, H, W)`` -> ``(B, C, H, W)`` (not clamped).
     """
     def fwd(v: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             return apply(v)
 
     def adjoint(w: torch.Tensor) -> torch.Tensor:
-        v = torch.zeros_like(w, requires_grad=True)
+        v = torch.zeros_like(u0, dtype=torch.float32, requires_grad=True)  # apply may map u's shape to another
         with torch.enable_grad():
             (out,) = torch.autograd.grad(apply(v), v, grad_outputs=w)
         return out

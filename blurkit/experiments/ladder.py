@@ -5,7 +5,9 @@ deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind presets: ``fast`
 without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper`` (capped); SelfDeblur,
 ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
 :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
-every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records); and
+every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records);
+``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
+included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
 explanation's, ``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB (negative: Eq. 6 prefers to leave the
 image blurry).
@@ -27,7 +29,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from blurkit.baselines.oracle import cell_kernel_deconvolution
+from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
 from blurkit.data.default_data import default_dir
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
@@ -61,6 +63,8 @@ DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 TRUE_CODE_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True)
+MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
+EXTRA = ("oracle", "oracle_exact", "no_blur_margin")  # rows the ladder computes itself, not through a Method
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -119,6 +123,19 @@ def known_kernels(domain: str, profile: str, size: int = 128) -> dict[str, np.nd
         return {}
 
 
+def recorded_blur(domain: str, profile: str, size: int = 128) -> dict[str, dict]:
+    """The recorded blur parameters of every default test pair of a dynamic ``domain`` (name -> ``params``) when
+    the ladder deblurs whole pairs (``size`` equals the pairs' side); empty otherwise."""
+    folder = default_dir(profile, domain, "test")
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        if get_domain(manifest["domain"]["name"]).kind != "dynamic" or int(manifest["size"]) != size:
+            return {}
+        return {Path(pair["name"]).stem: pair["params"] for pair in manifest["pairs"]}
+    except (OSError, ValueError, KeyError, TypeError, BlurkitError):
+        return {}
+
+
 def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> float:
     """``PSNR(F(x, G(x, y)), y) - PSNR(F(y, G(y, y)), y)`` in dB.
 
@@ -151,7 +168,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     }
     out = {}
     for name in names:
-        if name in ("no_blur_margin", "oracle"):
+        if name in EXTRA:
             continue
         if name in ("srn", "deblurganv2"):
             from blurkit.experiments.baseline_report import method_baseline
@@ -163,7 +180,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         elif name in factories:
             out[name] = factories[name]()
         else:
-            known = sorted([*factories, "srn", "deblurganv2", "no_blur_margin", "oracle"])
+            known = sorted([*factories, "srn", "deblurganv2", *EXTRA])
             raise UnknownNameError(f"unknown ladder method '{name}'; choose from {', '.join(known)}")
     return out
 
@@ -178,12 +195,16 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
 
     smoke = get_profile(profile).name == "smoke"
     spec: dict = {"method": method, "smoke": smoke}
-    if method not in ("blurry", "classical", "selfdeblur", "oracle"):
+    if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "oracle"):
+    if method in ("true_code", "oracle", "oracle_exact"):
         spec["xstep"] = set_xstep(model_name).__dict__
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
+        elif method == "oracle_exact":
+            from blurkit.data.synthesis import SYNTHESIS_VERSION
+
+            spec["oracle"] = {"exact_blur": SYNTHESIS_VERSION, "crf": True}
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
     elif method in ("fast", "fast_noguard"):
@@ -218,7 +239,6 @@ def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
 
 
 BASELINE_PREFIX = {"srn": "srn-original", "deblurganv2": "deblurganv2"}  # run names shared with the notebooks
-MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle")  # methods whose cells do not depend on the kernel space
 
 
 def training_domain(model_name: str) -> str:
@@ -298,8 +318,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
         kernels = known_kernels(domain, profile, size) if "oracle" in methods else {}
+        blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
-        extra = [m for m in ("oracle", "no_blur_margin") if m in methods and (m != "oracle" or kernels)]
+        available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True}
+        extra = [m for m in EXTRA if m in methods and available[m]]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
             image, x, y = pairs[i]
@@ -314,6 +336,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 t0 = time.perf_counter()
                 if method == "oracle":
                     out, wall = cell_kernel_deconvolution(yt, kernels[image], crf, xstep), None
+                elif method == "oracle_exact":
+                    out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))
@@ -330,6 +354,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     return summary
 
 
-__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "LADDER_COLUMNS", "MODEL_FREE", "gradient_energy",
-           "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin", "parse_set",
-           "run_ladder", "set_baseline_runs", "summarise", "textured_pairs", "training_domain"]
+__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "MODEL_FREE",
+           "gradient_energy", "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
+           "parse_set", "recorded_blur", "run_ladder", "set_baseline_runs", "summarise", "textured_pairs",
+           "training_domain"]

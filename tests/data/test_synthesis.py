@@ -144,3 +144,31 @@ def test_replaying_recorded_motion_reproduces_the_pair(photo: np.ndarray, domain
     _, b4, _ = synthesize_pair(flipped, domain, 48, np.random.default_rng(0), noise=False, motion=p3)
     np.testing.assert_array_equal(b4, b3)
     assert blur_amount(s3, b3) > 0.8  # and it is blurred (measured 0.87-0.95)
+
+
+@pytest.mark.parametrize("domain", list(DYNAMIC_DOMAINS))
+def test_exact_blur_is_the_rendered_blur_and_linear(photo: np.ndarray, domain: str) -> None:
+    from blurkit.data.crf import CRF
+    from blurkit.data.synthesis import _padded_region, exact_blur, render_margin
+    from tests.tolerances import sum_tol
+
+    crop = 48
+    _, blur, params = synthesize_pair(photo, domain, crop, np.random.default_rng(3), noise=False)
+    m, (y0, x0) = render_margin(crop), params["crop_yx"]
+    region = torch.from_numpy(_padded_region(photo, y0 - m, x0 - m, crop + 2 * m)).permute(2, 0, 1)[None]
+    curve, apply = CRF(get_domain(domain).crf), exact_blur(params, domain, crop)
+    again = curve.forward(apply(curve.inverse(region)).clamp(0, 1))[0].permute(1, 2, 0).numpy()
+    np.testing.assert_array_equal(again, blur)  # the same operations as the renderer, in the same order
+    u, v = torch.rand(2, 1, 3, crop + 2 * m, crop + 2 * m, generator=torch.Generator().manual_seed(0))
+    lhs, rhs = apply(2 * u - 3 * v), 2 * apply(u) - 3 * apply(v)
+    # each output is a mean of sub-frames of 4-tap bilinear samples (and object layers mixed in): at most
+    # (4 + 2) * n_subframes products per value, whose magnitudes add up to at most 2 + 3 = 5
+    tol = sum_tol(6 * get_domain(domain).n_subframes, 5.0)
+    assert torch.allclose(lhs, rhs, rtol=0, atol=tol)
+
+
+def test_exact_blur_refuses_a_uniform_domain() -> None:
+    from blurkit.data.synthesis import exact_blur
+
+    with pytest.raises(ValueError, match="dynamic"):
+        exact_blur({"exposure": 1.0, "camera": {}, "objects": []}, "uniform-8", 32)

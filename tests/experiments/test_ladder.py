@@ -113,6 +113,25 @@ def test_oracle_row_where_the_blur_is_recorded(pip_photo_manifest: Path, tiny_mo
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "gain_db"] > 1.0  # the exact kernel deblurs
 
 
+def test_oracle_exact_row_on_whole_dynamic_pairs(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path) -> None:
+    import json
+
+    from blurkit.data.default_data import build_default, default_dir
+
+    build_default("smoke", domains=("uniform-8", "gopro-like"), progress=False)
+    side = json.loads((default_dir("smoke", "gopro-like", "test") / "manifest.json").read_text())["size"]
+    params = ladder.recorded_blur("gopro-like", "smoke", size=side)
+    assert params and all({"camera", "objects", "exposure"} <= set(p) for p in params.values())
+    assert ladder.recorded_blur("gopro-like", "smoke", size=side // 2) == {}  # a crop of a pair: not its blur
+    assert ladder.recorded_blur("uniform-8", "smoke", size=side) == {}  # no rendered motion there
+    sets = [f"{tiny_model}>gopro-like", f"{tiny_model}>uniform-8"]
+    summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "oracle_exact"], profile="smoke", n=2,
+                                size=side, progress=False)
+    rows = summary.set_index(["set", "method"])
+    assert rows.loc[(sets[0], "oracle_exact"), "n"] == 2 and (sets[1], "oracle_exact") not in rows.index
+    assert rows.loc[(sets[0], "oracle_exact"), "gain_db"] > 1.0  # the renderer's own blur deblurs
+
+
 def test_cells_of_a_changed_model_are_computed_again(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from blurkit.data.default_data import build_default
