@@ -138,3 +138,32 @@ def calibrate_xstep_cmd(
     if threads:
         torch.set_num_threads(threads)
     _calibrate(model, data, profile, results_folder(profile, results_dir), select)
+
+
+@app.command("train-denoiser")
+def train_denoiser_cmd(
+    profile: str = PROFILE_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint (default: blurkit/models/"
+                                       "denoiser-<profile>.pt, where the plug-and-play x-step looks for it)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Train the plug-and-play x-step's denoiser on the sharp crops of the default training pairs."""
+    import dataclasses
+
+    import torch
+
+    from blurkit.deblur.denoiser import DENOISER_PRESETS, denoiser_path, train_denoiser
+    from blurkit.errors import UnknownNameError
+    from blurkit.profiles import get_profile
+
+    if threads:
+        torch.set_num_threads(threads)
+    name = get_profile(profile).name
+    if name not in DENOISER_PRESETS:
+        raise UnknownNameError(f"no denoiser preset for profile '{name}'; choose from {', '.join(DENOISER_PRESETS)}")
+    config = DENOISER_PRESETS[name]
+    if steps:
+        config = dataclasses.replace(config, steps=steps)
+    path = train_denoiser(config, name, out or denoiser_path(name))
+    typer.echo(f"{path}: {config.steps} steps, final L1 {torch.load(path, weights_only=True)['provenance']['final_l1']:.4f}")

@@ -278,7 +278,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
                baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
                name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
-    """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance.
+    """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance. The summary
+    covers the sets and methods asked for; the per-image file keeps every other cell it held too.
 
     SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
     training domain in ``work`` (:func:`set_baseline_runs`). A model-free cell (:data:`MODEL_FREE`) already made
@@ -295,8 +296,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         for r in done.to_dict("records"):
             if r["method"] in MODEL_FREE:
                 shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
-    if len(done):  # cells of other sets or methods than asked for now are left out of the tables
-        done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
+    aside = pd.DataFrame()  # cells of other sets or methods than asked for now: kept in the per-image file only
+    if len(done):
+        asked = done["set"].isin(list(sets)) & done["method"].isin(list(methods))
+        aside, done = done[~asked], done[asked]
     if len(done):  # cells made with other settings, models or estimators than now are computed again
         current = [keys.get((r.set, r.method)) == r.key if "key" in done else False for r in done.itertuples()]
         done = done[current]
@@ -345,11 +348,12 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             rows.append(row)
             if method in MODEL_FREE:
                 shared[(domain, method, image, row["key"])] = row
-            save_result(pd.DataFrame(rows), per_path.stem, out_dir, {**record, "partial": True})
+            save_result(pd.concat([aside, pd.DataFrame(rows)], ignore_index=True), per_path.stem, out_dir,
+                        {**record, "partial": True})
     per_image = pd.DataFrame(rows)
     summary = summarise(per_image)
     record["wall_time_s"] = time.perf_counter() - start
-    save_result(per_image, per_path.stem, out_dir, record)
+    save_result(pd.concat([aside, per_image], ignore_index=True), per_path.stem, out_dir, record)
     save_result(summary, name, out_dir, record)
     return summary
 

@@ -86,6 +86,11 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
                               progress=False)
     assert calls == ["classical", "classical"]  # only the missing cells
     assert "classical" in set(again.method)
+    fewer = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "classical"], profile="smoke", n=2, size=32,
+                              progress=False)
+    assert list(fewer.method) == ["blurry", "classical"] and calls == ["classical", "classical"]
+    kept = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
+    assert len(kept) == 10 and set(kept.method) == {*methods, "classical"}  # nothing asked for less is lost
 
 
 def test_cli_ladder_bad_set(capsys: pytest.CaptureFixture[str]) -> None:
