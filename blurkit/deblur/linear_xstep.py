@@ -16,10 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from blurkit.space.kernel_space import KernelSpace
+
+if TYPE_CHECKING:
+    from blurkit.deblur.denoiser import Denoiser
+    from blurkit.deblur.pnp import PnPXStep
 
 
 @dataclass(frozen=True)
@@ -140,8 +145,11 @@ def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tens
 
 
 def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch.Tensor | None = None,
-                 config: LinearXStep = LinearXStep()) -> torch.Tensor:
+                 config: LinearXStep = LinearXStep(), pnp: "tuple[PnPXStep, Denoiser] | None" = None) -> torch.Tensor:
     """Deconvolve y with code k through the linearised F, starting at ``x0`` (default: y).
+
+    With ``pnp`` (settings and denoiser) every outer step is the plug-and-play solve of :mod:`blurkit.deblur.pnp`
+    instead of the hyper-Laplacian IRLS (``config`` then only gives ``outer``).
 
     Shape:
         y ``(B, 3, H, W)`` in [0, 1], k ``(B or 1, kdim, h_k, w_k)`` -> x ``(B, 3, H, W)`` in [0, 1].
@@ -152,7 +160,12 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
             lin = model.F.linearise(x_bar, k)
             target = lin.to_domain((y - lin.residual).clamp(0, 1))
             u = lin.to_domain(x_bar)
-        u = deconvolve(lin.apply, target, u, config)
+        if pnp is None:
+            u = deconvolve(lin.apply, target, u, config)
+        else:
+            from blurkit.deblur.pnp import pnp_deconvolve
+
+            u = pnp_deconvolve(lin.apply, target, u, pnp[1], pnp[0])
         with torch.no_grad():
             x_bar = lin.from_domain(u.clamp(0, 1)).clamp(0, 1)
     return x_bar
