@@ -88,3 +88,29 @@ def bench_ladder_cmd(
                          baseline_runs=runs, paper_steps=paper_steps, work=work_folder(profile, work_dir),
                          threads=threads)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+@bench_app.command("ceiling")
+def bench_ceiling_cmd(
+    domains: list[str] = typer.Option(["reds-like"], "--data", help="GOPRO/REDS-like test domains, repeatable."),
+    operators: list[str] = typer.Option(["exact", "exact_camera", "cells_32", "cells_16"], "--operator",
+                                        help="Repeatable: exact, exact_camera, cells_N (a camera PSF per N px cell)."),
+    priors: list[str] = typer.Option(["hyper_laplacian", "pnp"], "--prior", help="Repeatable: hyper_laplacian, pnp."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
+    n: int = typer.Option(16, "--n", help="Images per domain: the ladder's most textured test crops."),
+    denoiser: str = typer.Option("cpu", "--denoiser", help="The plug-and-play prior: a shipped name or a file."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Non-blind deblurring of the ladder's images with the blur known (exactly, camera only, per cell): the
+    ceiling of any kernel model under each image prior; resumes from its per-image CSV."""
+    import torch
+
+    from blurkit.experiments.deblur_ceiling import run_ceiling
+    from blurkit.paths import RESULTS_DIR
+
+    if threads:
+        torch.set_num_threads(threads)
+    summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, operators, priors, profile=profile, n=n,
+                          denoiser=denoiser)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

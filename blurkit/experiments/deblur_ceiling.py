@@ -1,0 +1,164 @@
+"""How much of the blur a kernel model must capture: non-blind deblurring of the ladder's images with the blur known
+at several levels of detail, under two image priors.
+
+The ladder's ``true_code`` row asks how well the x-step inverts F with the code G(x, y). This table asks what any
+model of the blur could reach at best on the same images (the ladder's rule: the ``n`` most textured test crops of a
+GOPRO/REDS-like domain), with the blur taken from the synthesis' own records instead of a learned F:
+
+- ``exact``: the renderer's blur itself, camera motion and every moving object
+  (:func:`blurkit.data.synthesis.exact_blur`);
+- ``exact_camera``: the same without the moving objects (the camera's spatially varying blur only);
+- ``cells_32``, ``cells_16`` (any ``cells_N``): one camera PSF per 32 or 16 px cell (the kernel-head models' grid
+  is 32 px; :func:`blurkit.data.true_kernels.pair_kernels`).
+
+Each is solved in the camera's linear domain by the ladder's x-step (``hyper_laplacian``: Eq. 6's prior with the
+reds-like kernel space's x-step settings) and by the plug-and-play x-step (``pnp``: the shipped denoiser, with the
+domain's own noise level, :mod:`blurkit.deblur.pnp`). Cells are written as they finish; a re-run computes only the
+missing ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as Fnn
+
+from blurkit.data.crf import CRF
+from blurkit.data.domains import get_domain
+from blurkit.data.synthesis import exact_blur, render_margin
+from blurkit.data.true_kernels import pair_kernels
+from blurkit.deblur.denoiser import denoiser_path, load_denoiser
+from blurkit.deblur.linear_xstep import LinearXStep, deconvolve
+from blurkit.deblur.metrics import psnr
+from blurkit.deblur.pnp import PnPXStep, pnp_deconvolve
+from blurkit.errors import UnknownNameError
+from blurkit.experiments.deblur_report import to_image, to_tensor
+from blurkit.experiments.ladder import recorded_blur, set_xstep, textured_pairs
+from blurkit.experiments.paired import paired_difference
+from blurkit.files import sha256_file
+from blurkit.progress import progress_bar
+from blurkit.provenance import provenance, save_result
+
+OPERATORS = ("exact", "exact_camera", "cells_32", "cells_16")  # also any cells_N (cells_8: about 2 min an image)
+PRIORS = ("hyper_laplacian", "pnp")
+CEILING_KERNEL = 31  # side of the cell PSFs (F's basis_size)
+
+
+def domain_noise(domain: str, level: float = 0.25) -> float:
+    """The noise std of a domain's synthesis at linear intensity ``level`` (its Poisson-Gaussian model), at least
+    the 8-bit quantisation's ``1 / (255 sqrt(12))``."""
+    dom = get_domain(domain)
+    return max(math.sqrt(dom.shot_noise * level + dom.read_noise ** 2), 1 / (255 * math.sqrt(12)))
+
+
+def blur_operator(name: str, params: dict, domain: str, size: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
+    """The linear blur ``name`` of one recorded pair and the margin its unknown carries on every side.
+
+    Shape:
+        the returned map takes ``(1, C, size + 2 m, size + 2 m)`` to ``(1, C, size, size)``.
+    """
+    if name == "exact":
+        return exact_blur(params, domain, size), render_margin(size)
+    if name == "exact_camera":
+        return exact_blur({**params, "objects": []}, domain, size), render_margin(size)
+    if name.startswith("cells_") and name[6:].isdigit() and size % int(name[6:]) == 0:
+        from blurkit.space.basis_blur import cell_convolve
+
+        stride = int(name[6:])
+        k = torch.as_tensor(pair_kernels(params, domain, size, stride, CEILING_KERNEL), dtype=torch.float32)
+        return (lambda u: cell_convolve(u, k, stride)), 0
+    raise UnknownNameError(f"unknown blur operator '{name}' for {size} px; choose from {', '.join(OPERATORS)}")
+
+
+def deblur_known(y: torch.Tensor, operator: tuple[Callable[[torch.Tensor], torch.Tensor], int], domain: str,
+                 prior: str, xstep: LinearXStep, pnp: PnPXStep, denoiser: torch.nn.Module | None) -> torch.Tensor:
+    """Deconvolve y through a known linear blur in the domain's linear space.
+
+    Shape:
+        y ``(1, 3, H, H)`` in [0, 1] -> ``(1, 3, H, H)`` in [0, 1].
+    """
+    apply, m = operator
+    curve = CRF(get_domain(domain).crf)
+    target = curve.inverse(y.detach().float())
+    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate") if m else target
+    if prior == "hyper_laplacian":
+        u = deconvolve(apply, target, u0, xstep)
+    elif prior == "pnp":
+        u = pnp_deconvolve(apply, target, u0, denoiser, pnp)  # type: ignore[arg-type]
+    else:
+        raise UnknownNameError(f"unknown prior '{prior}'; choose from {', '.join(PRIORS)}")
+    h = y.shape[-1]
+    return curve.forward(u[..., m:m + h, m:m + h].clamp(0, 1)).clamp(0, 1)
+
+
+def summarise_ceiling(per_image: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """Mean gain over the blurry input per (domain, operator, prior), with a seeded 95 % bootstrap interval."""
+    rows = []
+    for (domain, op, prior), g in per_image.groupby(["domain", "operator", "prior"], sort=False):
+        g = g.sort_values("image")
+        d = paired_difference(g["psnr"].to_numpy(), g["blurry_psnr"].to_numpy(), seed=seed) if len(g) > 1 else None
+        rows.append({"domain": domain, "operator": op, "prior": prior, "psnr": g["psnr"].mean(),
+                     "gain_db": g["psnr"].mean() - g["blurry_psnr"].mean(),
+                     "ci_low": None if d is None else d.ci_low, "ci_high": None if d is None else d.ci_high,
+                     "sec_per_image": g["wall_s"].mean(), "n": len(g)})
+    return pd.DataFrame(rows)
+
+
+def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), operators: Sequence[str] = OPERATORS,
+                priors: Sequence[str] = PRIORS, profile: str = "cpu", n: int = 16, size: int = 128,
+                denoiser: str = "cpu", kernel_space: str = "reds-like", seed: int = 0, progress: bool = True,
+                name: str = "deblur_ceiling") -> pd.DataFrame:
+    """Run the table, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance."""
+    out_dir = Path(out_dir)
+    per_path = out_dir / f"{name}_per_image.csv"
+    xstep = set_xstep(kernel_space)
+    den = load_denoiser(denoiser) if "pnp" in priors else None
+    spec = {"xstep": xstep.__dict__, "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
+            "denoiser_sha256": sha256_file(denoiser_path(denoiser)) if den is not None else None}
+    key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+    done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+    if len(done):
+        done = done[done["key"] == key]
+    rows = done.to_dict("records")
+    have = {(r["domain"], r["operator"], r["prior"], r["image"]) for r in rows}
+    record = provenance(config={"domains": list(domains), "operators": list(operators), "priors": list(priors),
+                                "profile": profile, "n": n, "size": size, "denoiser": denoiser,
+                                "kernel_space_xstep": kernel_space, **spec,
+                                "image_rule": "the ladder's: largest gradient energy of the sharp crop"}, seed=seed)
+    start = time.perf_counter()
+    for domain in domains:
+        params = recorded_blur(domain, profile, size)
+        if not params:
+            raise UnknownNameError(f"'{domain}' has no recorded dynamic blur for whole {size} px test pairs")
+        pnp = PnPXStep(noise=domain_noise(domain))
+        pairs = textured_pairs(domain, profile, n, size)
+        todo = [(op, pr, i) for op in operators for pr in priors for i in range(len(pairs))
+                if (domain, op, pr, pairs[i][0]) not in have]
+        for op, prior, i in progress_bar(todo, desc=f"ceiling {domain}", disable=not progress):
+            image, x, y = pairs[i]
+            t0 = time.perf_counter()
+            out = deblur_known(to_tensor(y), blur_operator(op, params[image], domain, size), domain, prior, xstep,
+                               pnp, den)
+            rows.append({"domain": domain, "operator": op, "prior": prior, "image": image, "key": key,
+                         "psnr": psnr(to_image(out), x), "blurry_psnr": psnr(y, x),
+                         "wall_s": time.perf_counter() - t0})
+            save_result(pd.DataFrame(rows), per_path.stem, out_dir, {**record, "partial": True})
+    per_image = pd.DataFrame(rows)
+    per_image = per_image[per_image["domain"].isin(list(domains)) & per_image["operator"].isin(list(operators))
+                          & per_image["prior"].isin(list(priors))]
+    summary = summarise_ceiling(per_image, seed)
+    record["wall_time_s"] = time.perf_counter() - start
+    save_result(per_image, per_path.stem, out_dir, record)
+    save_result(summary, name, out_dir, record)
+    return summary
+
+
+__all__ = ["OPERATORS", "PRIORS", "blur_operator", "deblur_known", "domain_noise", "run_ceiling", "summarise_ceiling"]

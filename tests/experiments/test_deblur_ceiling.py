@@ -1,0 +1,57 @@
+"""The deblurring ceiling table on smoke data: rows, resume, the exact blur deblurs, bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from blurkit.deblur.denoiser import DENOISER_PRESETS, Denoiser
+from blurkit.errors import UnknownNameError
+from blurkit.experiments import deblur_ceiling
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_domain_noise_follows_the_synthesis() -> None:
+    reds, gopro, uniform = (deblur_ceiling.domain_noise(d) for d in ("reds-like", "gopro-like", "uniform-8"))
+    assert gopro > reds > uniform  # the GOPRO-like synthesis is the noisier; uniform-8 adds none
+    assert uniform == pytest.approx(1 / (255 * 12 ** 0.5))  # only 8-bit quantisation is left
+
+
+def test_unknown_operator_and_prior() -> None:
+    with pytest.raises(UnknownNameError, match="unknown blur operator 'blurry'"):
+        deblur_ceiling.blur_operator("blurry", {}, "gopro-like", 64)
+    with pytest.raises(UnknownNameError, match="unknown blur operator 'cells_24'"):
+        deblur_ceiling.blur_operator("cells_24", {}, "gopro-like", 64)  # not a whole number of cells
+    op = (lambda u: u, 0)
+    with pytest.raises(UnknownNameError, match="unknown prior 'tv'"):
+        deblur_ceiling.deblur_known(torch.rand(1, 3, 8, 8), op, "gopro-like", "tv", None, None, None)  # type: ignore
+
+
+def test_ceiling_on_smoke_data_resumes(pip_photo_manifest: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from blurkit.data.default_data import build_default, default_dir
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    side = json.loads((default_dir("smoke", "gopro-like", "test") / "manifest.json").read_text())["size"]
+    den = Denoiser(DENOISER_PRESETS["smoke"]).save(tmp_path / "den.pt")  # a fresh denoiser: the identity
+    kw = dict(domains=("gopro-like",), operators=("exact", "cells_32"), profile="smoke", n=2, size=side,
+              denoiser=str(den), progress=False)
+    summary = deblur_ceiling.run_ceiling(tmp_path / "out", **kw)
+    assert len(summary) == 4 and (summary.n == 2).all()
+    rows = summary.set_index(["operator", "prior"])
+    assert rows.loc[("exact", "hyper_laplacian"), "gain_db"] > 1.0  # the renderer's own blur deblurs
+    per = pd.read_csv(tmp_path / "out" / "deblur_ceiling_per_image.csv", dtype={"image": str})
+    assert len(per) == 8 and (tmp_path / "out" / "deblur_ceiling.meta.json").exists()
+    calls = []
+    monkeypatch.setattr(deblur_ceiling, "deblur_known", lambda *a: calls.append(a) or None)
+    again = deblur_ceiling.run_ceiling(tmp_path / "out", **kw)
+    assert calls == [] and list(again.operator) == list(summary.operator)  # every cell is on file
+    # the stored PSNRs are rounded to 1e-4 dB, so a mean gain moves by at most that
+    assert (again.gain_db - summary.gain_db).abs().max() <= 1e-4
+    with pytest.raises(UnknownNameError, match="no recorded dynamic blur"):
+        deblur_ceiling.run_ceiling(tmp_path / "out", **{**kw, "size": side // 2})
