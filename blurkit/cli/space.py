@@ -144,7 +144,7 @@ def calibrate_xstep_cmd(
 def train_denoiser_cmd(
     profile: str = PROFILE_OPT,
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint (default: blurkit/models/"
-                                       "denoiser-<profile>.pt, where the plug-and-play x-step looks for it)."),
+                                       "denoisers/<profile>.pt, where the plug-and-play x-step looks for it)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
 ) -> None:

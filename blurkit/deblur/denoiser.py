@@ -114,9 +114,9 @@ class Denoiser(nn.Module):
 
 
 def denoiser_path(name_or_path: str | os.PathLike) -> Path:
-    """A shipped denoiser by name (``cpu`` -> ``blurkit/models/denoiser-cpu.pt``) or a checkpoint path."""
+    """A shipped denoiser by name (``cpu`` -> ``blurkit/models/denoisers/cpu.pt``) or a checkpoint path."""
     p = Path(name_or_path)
-    return p if p.suffix == ".pt" or p.is_file() else MODELS_DIR / f"denoiser-{name_or_path}.pt"
+    return p if p.suffix == ".pt" or p.is_file() else MODELS_DIR / "denoisers" / f"{name_or_path}.pt"
 
 
 def load_denoiser(name_or_path: str | os.PathLike = "cpu") -> Denoiser:
