@@ -166,4 +166,5 @@ def train_denoiser_cmd(
     if steps:
         config = dataclasses.replace(config, steps=steps)
     path = train_denoiser(config, name, out or denoiser_path(name))
-    typer.echo(f"{path}: {config.steps} steps, final L1 {torch.load(path, weights_only=True)['provenance']['final_l1']:.4f}")
+    final = torch.load(path, weights_only=True)["provenance"]["final_l1"]
+    typer.echo(f"{path}: {config.steps} steps, final L1 {final:.4f}")

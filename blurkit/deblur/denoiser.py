@@ -123,7 +123,8 @@ def load_denoiser(name_or_path: str | os.PathLike = "cpu") -> Denoiser:
     """Load a denoiser in eval mode; a missing file is one line naming it and the command that makes it."""
     path = denoiser_path(name_or_path)
     if not path.is_file():
-        raise BlurkitError(f"no denoiser at '{path}'; train it with `blurkit train-denoiser --profile cpu --out {path}`")
+        raise BlurkitError(f"no denoiser at '{path}'; train it with "
+                           f"`blurkit train-denoiser --profile cpu --out {path}`")
     obj = torch.load(path, map_location="cpu", weights_only=True)
     net = Denoiser(DenoiserConfig.from_dict(obj["config"]))
     net.load_state_dict(obj["state_dict"])

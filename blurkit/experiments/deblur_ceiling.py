@@ -59,7 +59,10 @@ def domain_noise(domain: str, level: float = 0.25) -> float:
     return max(math.sqrt(dom.shot_noise * level + dom.read_noise ** 2), 1 / (255 * math.sqrt(12)))
 
 
-def blur_operator(name: str, params: dict, domain: str, size: int) -> tuple[Callable[[torch.Tensor], torch.Tensor], int]:
+Operator = tuple[Callable[[torch.Tensor], torch.Tensor], int]  # a linear blur and the margin of its unknown
+
+
+def blur_operator(name: str, params: dict, domain: str, size: int) -> Operator:
     """The linear blur ``name`` of one recorded pair and the margin its unknown carries on every side.
 
     Shape:
@@ -78,7 +81,7 @@ def blur_operator(name: str, params: dict, domain: str, size: int) -> tuple[Call
     raise UnknownNameError(f"unknown blur operator '{name}' for {size} px; choose from {', '.join(OPERATORS)}")
 
 
-def deblur_known(y: torch.Tensor, operator: tuple[Callable[[torch.Tensor], torch.Tensor], int], domain: str,
+def deblur_known(y: torch.Tensor, operator: Operator, domain: str,
                  prior: str, xstep: LinearXStep, pnp: PnPXStep, denoiser: torch.nn.Module | None) -> torch.Tensor:
     """Deconvolve y through a known linear blur in the domain's linear space.
 

@@ -274,12 +274,35 @@ def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str,
     return out
 
 
+CELL = ["set", "method", "image"]
+
+
+def save_cells(per_path: Path, rows: list[dict], record: dict) -> pd.DataFrame:
+    """Write this run's cells into the per-image file under an exclusive lock, keeping every cell the file holds
+    that this run did not make (other sets or methods, or another ladder process on the same file): the file is
+    re-read at each write, so concurrent runs do not lose each other's cells. Returns what was written."""
+    import fcntl
+
+    per_path.parent.mkdir(parents=True, exist_ok=True)
+    mine = pd.DataFrame(rows)
+    with open(per_path.with_name(per_path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        held = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+        if len(held) and len(mine):
+            made = pd.MultiIndex.from_frame(mine[CELL].astype(str))
+            held = held[~pd.MultiIndex.from_frame(held[CELL].astype(str)).isin(made)]
+        out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
+        save_result(out, per_path.stem, per_path.parent, record)
+    return out
+
+
 def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods: Sequence[str] = DEFAULT_METHODS,
                profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
                baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
                name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
     """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance. The summary
-    covers the sets and methods asked for; the per-image file keeps every other cell it held too.
+    covers the sets and methods asked for; the per-image file keeps every other cell it held too, including those
+    another ladder process writes meanwhile (:func:`save_cells`).
 
     SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
     training domain in ``work`` (:func:`set_baseline_runs`). A model-free cell (:data:`MODEL_FREE`) already made
@@ -296,10 +319,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         for r in done.to_dict("records"):
             if r["method"] in MODEL_FREE:
                 shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
-    aside = pd.DataFrame()  # cells of other sets or methods than asked for now: kept in the per-image file only
-    if len(done):
-        asked = done["set"].isin(list(sets)) & done["method"].isin(list(methods))
-        aside, done = done[~asked], done[asked]
+    if len(done):  # cells of other sets or methods than asked for now stay in the per-image file only
+        done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
     if len(done):  # cells made with other settings, models or estimators than now are computed again
         current = [keys.get((r.set, r.method)) == r.key if "key" in done else False for r in done.itertuples()]
         done = done[current]
@@ -348,17 +369,16 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             rows.append(row)
             if method in MODEL_FREE:
                 shared[(domain, method, image, row["key"])] = row
-            save_result(pd.concat([aside, pd.DataFrame(rows)], ignore_index=True), per_path.stem, out_dir,
-                        {**record, "partial": True})
+            save_cells(per_path, rows, {**record, "partial": True})
     per_image = pd.DataFrame(rows)
     summary = summarise(per_image)
     record["wall_time_s"] = time.perf_counter() - start
-    save_result(pd.concat([aside, per_image], ignore_index=True), per_path.stem, out_dir, record)
+    save_cells(per_path, rows, record)
     save_result(summary, name, out_dir, record)
     return summary
 
 
 __all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "MODEL_FREE",
            "gradient_energy", "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
-           "parse_set", "recorded_blur", "run_ladder", "set_baseline_runs", "summarise", "textured_pairs",
-           "training_domain"]
+           "parse_set", "recorded_blur", "run_ladder", "save_cells", "set_baseline_runs", "summarise",
+           "textured_pairs", "training_domain"]

@@ -199,3 +199,15 @@ def test_baseline_runs_per_set(tiny_model: Path, tmp_path: Path, monkeypatch: py
                      ("deblurganv2", "uniform-8")]  # each kernel space's own training domain
     with pytest.raises(UnknownNameError, match="records no training domain"):
         ladder.set_baseline_runs([f"{tiny_model}>gopro-like"], ["srn"], "cpu", tmp_path)
+
+
+def test_save_cells_keeps_the_cells_of_other_runs(tmp_path: Path) -> None:
+    per_path = tmp_path / "deblur_ladder_per_image.csv"
+    cell = {"method": "m", "image": "00001", "psnr": 20.0}
+    ladder.save_cells(per_path, [{**cell, "set": "a>b", "key": "old"}, {**cell, "set": "c>b", "key": "k"}], {})
+    # another process (or a later run) remakes one cell with a new key and adds one: nothing else is lost
+    ladder.save_cells(per_path, [{**cell, "set": "a>b", "key": "new"}, {**cell, "set": "a>b", "image": "00002",
+                                                                        "key": "new"}], {})
+    got = pd.read_csv(per_path, dtype={"image": str}).sort_values(["set", "image"])
+    assert list(zip(got.set, got.image, got.key)) == [("a>b", "00001", "new"), ("a>b", "00002", "new"),
+                                                      ("c>b", "00001", "k")]
