@@ -15,6 +15,8 @@ every side before deconvolving and cropped back afterwards, so the implicit peri
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from skimage.restoration import richardson_lucy as _sk_rl
@@ -131,7 +133,6 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
         y ``(1, C, H, W)`` in [0, 1] with H = W a multiple of ``cells``, kernels ``(cells, cells, S, S)`` ->
         ``(1, C, H, W)`` in [0, 1].
     """
-    from blurkit.data.crf import CRF
     from blurkit.space.basis_blur import cell_convolve
 
     k = torch.as_tensor(np.asarray(kernels), dtype=torch.float32)
@@ -142,10 +143,28 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
     def blur(u: torch.Tensor) -> torch.Tensor:
         return cell_convolve(u, k, h // cells)
 
+    return linear_domain_deconvolution(y, blur, 0, crf, lambda a, t, u0: deconvolve(a, t, u0, config))
+
+
+def linear_domain_deconvolution(y: torch.Tensor, apply: Callable[[torch.Tensor], torch.Tensor], margin: int, crf: str,
+                                solve: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """Deconvolve y through a known linear blur of the camera's linear domain: y is linearised by the CRF, the scene
+    is solved by ``solve(apply, target, u0)`` on a region ``margin`` px larger on every side than y (started from
+    the edge-padded target; ``apply`` maps it to y's size), cropped and mapped back.
+
+    Shape:
+        y ``(1, C, H, W)`` in [0, 1] -> ``(1, C, H, W)`` in [0, 1].
+    """
+    import torch.nn.functional as Fnn
+
+    from blurkit.data.crf import CRF
+
     curve = CRF(crf)
     target = curve.inverse(y.detach().float())
-    u = deconvolve(blur, target, target, config).clamp(0, 1)
-    return curve.forward(u).clamp(0, 1)
+    m, (h, w) = margin, y.shape[-2:]
+    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate") if m else target
+    u = solve(apply, target, u0)[..., m:m + h, m:m + w]
+    return curve.forward(u.clamp(0, 1)).clamp(0, 1)
 
 
 def exact_blur_deconvolution(y: torch.Tensor, params: dict, domain: str,
@@ -160,17 +179,11 @@ def exact_blur_deconvolution(y: torch.Tensor, params: dict, domain: str,
     Shape:
         y ``(1, C, H, H)`` in [0, 1] (the whole recorded crop) -> ``(1, C, H, H)`` in [0, 1].
     """
-    import torch.nn.functional as Fnn
-
-    from blurkit.data.crf import CRF
     from blurkit.data.domains import get_domain
     from blurkit.data.synthesis import exact_blur, render_margin
 
     crop = y.shape[-1]
     if y.ndim != 4 or y.shape[0] != 1 or y.shape[-2] != crop:
         raise ValueError(f"exact-blur deconvolution takes one square crop (1, C, H, H), got {tuple(y.shape)}")
-    curve, m = CRF(get_domain(domain).crf), render_margin(crop)
-    target = curve.inverse(y.detach().float())
-    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate")
-    u = deconvolve(exact_blur(params, domain, crop), target, u0, config)[..., m:m + crop, m:m + crop]
-    return curve.forward(u.clamp(0, 1)).clamp(0, 1)
+    return linear_domain_deconvolution(y, exact_blur(params, domain, crop), render_margin(crop),
+                                       get_domain(domain).crf, lambda a, t, u0: deconvolve(a, t, u0, config))

@@ -26,12 +26,10 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as Fnn
 
-from blurkit.data.crf import CRF
+from blurkit.baselines.oracle import linear_domain_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.synthesis import exact_blur, render_margin
 from blurkit.data.true_kernels import pair_kernels
@@ -89,17 +87,15 @@ def deblur_known(y: torch.Tensor, operator: Operator, domain: str,
         y ``(1, 3, H, H)`` in [0, 1] -> ``(1, 3, H, H)`` in [0, 1].
     """
     apply, m = operator
-    curve = CRF(get_domain(domain).crf)
-    target = curve.inverse(y.detach().float())
-    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate") if m else target
     if prior == "hyper_laplacian":
-        u = deconvolve(apply, target, u0, xstep)
+        def solve(a, t, u0):  # type: ignore[no-untyped-def]
+            return deconvolve(a, t, u0, xstep)
     elif prior == "pnp":
-        u = pnp_deconvolve(apply, target, u0, denoiser, pnp)  # type: ignore[arg-type]
+        def solve(a, t, u0):  # type: ignore[no-untyped-def]
+            return pnp_deconvolve(a, t, u0, denoiser, pnp)  # type: ignore[arg-type]
     else:
         raise UnknownNameError(f"unknown prior '{prior}'; choose from {', '.join(PRIORS)}")
-    h = y.shape[-1]
-    return curve.forward(u[..., m:m + h, m:m + h].clamp(0, 1)).clamp(0, 1)
+    return linear_domain_deconvolution(y, apply, m, get_domain(domain).crf, solve)
 
 
 def summarise_ceiling(per_image: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
