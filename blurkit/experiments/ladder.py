@@ -372,7 +372,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             save_cells(per_path, rows, {**record, "partial": True})
     per_image = pd.DataFrame(rows)
     if len(per_image):  # the summary in the order the sets and methods were asked for
-        rank = {(st, m): i for i, (st, m) in enumerate((st, m) for st in sets for m in dict.fromkeys([*methods, *EXTRA]))}
+        order = [(st, m) for st in sets for m in dict.fromkeys([*methods, *EXTRA])]
+        rank = {cell: i for i, cell in enumerate(order)}
         per_image = per_image.iloc[np.argsort([rank.get((r.set, r.method), len(rank))
                                                for r in per_image.itertuples()], kind="stable")]
     summary = summarise(per_image)
