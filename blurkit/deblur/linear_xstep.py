@@ -97,6 +97,26 @@ def conjugate_gradients(normal: Callable[[torch.Tensor], torch.Tensor], rhs: tor
     return u
 
 
+def forward_and_adjoint(apply: Callable[[torch.Tensor], torch.Tensor], u0: torch.Tensor
+                        ) -> tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]:
+    """A linear ``apply`` without gradient tracking, and its adjoint by autograd (for unknowns shaped like ``u0``;
+    ``apply`` may map them to another shape).
+
+    Shape:
+        forward: ``u0``'s shape -> ``apply(u0)``'s; adjoint: the reverse.
+    """
+    def fwd(v: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return apply(v)
+
+    def adjoint(w: torch.Tensor) -> torch.Tensor:
+        v = torch.zeros_like(u0, dtype=torch.float32, requires_grad=True)
+        with torch.enable_grad():
+            (out,) = torch.autograd.grad(apply(v), v, grad_outputs=w)
+        return out
+    return fwd, adjoint
+
+
 def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tensor, u0: torch.Tensor,
                config: LinearXStep = LinearXStep()) -> torch.Tensor:
     """``min_u ||apply(u) - target||^2 + gamma * sum w |grad u|^2`` for a linear ``apply``, by IRLS and CG.
@@ -108,16 +128,7 @@ def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tens
     Shape:
         target ``(B, C, H', W')`` = the shape of ``apply(u0)``; u0 ``(B, C, H, W)`` -> ``(B, C, H, W)`` (not clamped).
     """
-    def fwd(v: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return apply(v)
-
-    def adjoint(w: torch.Tensor) -> torch.Tensor:
-        v = torch.zeros_like(u0, dtype=torch.float32, requires_grad=True)  # apply may map u's shape to another
-        with torch.enable_grad():
-            (out,) = torch.autograd.grad(apply(v), v, grad_outputs=w)
-        return out
-
+    fwd, adjoint = forward_and_adjoint(apply, u0)
     u = u0.detach().float()
     for _ in range(config.irls):
         if config.robust:
@@ -171,4 +182,4 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
     return x_bar
 
 
-__all__ = ["LinearXStep", "conjugate_gradients", "deconvolve", "linear_xstep"]
+__all__ = ["LinearXStep", "conjugate_gradients", "deconvolve", "forward_and_adjoint", "linear_xstep"]

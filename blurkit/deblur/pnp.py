@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from blurkit.deblur.denoiser import Denoiser
-from blurkit.deblur.linear_xstep import conjugate_gradients
+from blurkit.deblur.linear_xstep import conjugate_gradients, forward_and_adjoint
 
 
 @dataclass(frozen=True)
@@ -49,16 +49,7 @@ def pnp_deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.
         target ``(B, 3, H', W')`` = the shape of ``apply(u0)``; u0 ``(B, 3, H, W)`` -> ``(B, 3, H, W)`` (the last
         denoised estimate, not clamped).
     """
-    def fwd(v: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return apply(v)
-
-    def adjoint(w: torch.Tensor) -> torch.Tensor:
-        v = torch.zeros_like(u0, dtype=torch.float32, requires_grad=True)
-        with torch.enable_grad():
-            (out,) = torch.autograd.grad(apply(v), v, grad_outputs=w)
-        return out
-
+    fwd, adjoint = forward_and_adjoint(apply, u0)
     if config.iters < 1 or config.noise <= 0 or config.sigma_start < config.noise:
         raise ValueError(f"plug-and-play needs iters >= 1 and sigma_start >= noise > 0, got {config}")
     sigmas = np.geomspace(config.sigma_start, config.noise, config.iters)

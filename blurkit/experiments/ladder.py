@@ -103,14 +103,21 @@ ORACLE_CELL = 32  # px per cell of the oracle's camera PSFs (the kernel-head mod
 ORACLE_KERNEL = 31  # side of its kernels (F's basis_size)
 
 
+def _test_manifest(domain: str, profile: str) -> dict:
+    """The manifest of a domain's default test set ({} when it cannot be read)."""
+    try:
+        return json.loads((default_dir(profile, domain, "test") / "manifest.json").read_text())
+    except (OSError, ValueError, BlurkitError):
+        return {}
+
+
 def known_kernels(domain: str, profile: str, size: int = 128) -> dict[str, np.ndarray]:
     """The true cell kernels of the top-left ``size`` px crop of every default test pair of ``domain`` (name ->
     ``(cells, cells, S, S)``): the recorded kernel of a uniform domain (one cell), or the camera PSF of every 32 px
     cell of a GOPRO/REDS-like pair (:mod:`blurkit.data.true_kernels`; moving objects and noise are not in it).
     Empty when the test set records no blur parameters."""
-    folder = default_dir(profile, domain, "test")
+    manifest = _test_manifest(domain, profile)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
         dom = get_domain(manifest["domain"]["name"])
         full = int(manifest["size"])
         stride = full if dom.kind == "uniform" else ORACLE_CELL
@@ -126,9 +133,8 @@ def known_kernels(domain: str, profile: str, size: int = 128) -> dict[str, np.nd
 def recorded_blur(domain: str, profile: str, size: int = 128) -> dict[str, dict]:
     """The recorded blur parameters of every default test pair of a dynamic ``domain`` (name -> ``params``) when
     the ladder deblurs whole pairs (``size`` equals the pairs' side); empty otherwise."""
-    folder = default_dir(profile, domain, "test")
+    manifest = _test_manifest(domain, profile)
     try:
-        manifest = json.loads((folder / "manifest.json").read_text())
         if get_domain(manifest["domain"]["name"]).kind != "dynamic" or int(manifest["size"]) != size:
             return {}
         return {Path(pair["name"]).stem: pair["params"] for pair in manifest["pairs"]}
@@ -259,6 +265,7 @@ def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str,
     wanted = [m for m in BASELINE_PREFIX if m in methods]
     out: dict[str, dict[str, Path]] = {s: {} for s in sets}
     for set_name in sets:
+        domain = None
         for m in wanted:
             if given and m in given:
                 out[set_name][m] = Path(given[m])
@@ -268,7 +275,7 @@ def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str,
                                        "folder")
             from blurkit.experiments.baseline_report import ensure_baseline
 
-            domain = training_domain(parse_set(set_name)[0])
+            domain = domain or training_domain(parse_set(set_name)[0])
             out[set_name][m] = ensure_baseline(m, profile, domain, Path(work) / "runs" /
                                                f"{BASELINE_PREFIX[m]}-{domain}", threads, progress)
     return out

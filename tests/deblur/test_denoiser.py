@@ -104,3 +104,25 @@ def test_the_shipped_denoiser_denoises_a_test_photo() -> None:
     with torch.no_grad():
         ratio = float((net(noisy, 0.05) - x).square().mean()) / float((noisy - x).square().mean())
     assert ratio < 0.5  # measured 0.24 (+6.2 dB)
+
+
+def test_linear_xstep_takes_the_plug_and_play_solve() -> None:
+    """Through F pinned to one box kernel, the linearised x-step with the splitting solve inverts the blur."""
+    from toymodels import box_blur_kernel_space
+
+    from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+
+    sigmas: list[float] = []
+
+    class Identity(torch.nn.Module):
+        def forward(self, z: torch.Tensor, sigma: float) -> torch.Tensor:
+            sigmas.append(sigma)
+            return z
+
+    ks = box_blur_kernel_space(5, logit=30.0)
+    x, k = _crop(64), torch.zeros(1, ks.config.kdim, 1, 1)
+    with torch.no_grad():
+        y = ks.apply(x, k)
+    est = linear_xstep(ks, y, k, config=LinearXStep(outer=1), pnp=(PnPXStep(iters=6, noise=0.01), Identity()))
+    assert est.shape == x.shape and float(((est - x) ** 2).mean()) < float(((y - x) ** 2).mean()) / 4
+    assert sigmas == pytest.approx([0.2 * 0.05 ** (i / 5) for i in range(6)])  # the splitting ran: 0.2 down to 0.01
