@@ -120,6 +120,7 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     per_path = out_dir / f"{name}_per_image.csv"
     xstep = set_xstep(kernel_space)
     den = load_denoiser(denoiser) if "pnp" in priors else None
+    # the key's "pnp" holds PnPXStep's defaults; the noise level actually used is the domain's (``pnp_noise`` below)
     spec = {"xstep": xstep.__dict__, "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
             "denoiser_sha256": sha256_file(denoiser_path(denoiser)) if den is not None else None}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
@@ -131,6 +132,7 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     record = provenance(config={"domains": list(domains), "operators": list(operators), "priors": list(priors),
                                 "profile": profile, "n": n, "size": size, "denoiser": denoiser,
                                 "kernel_space_xstep": kernel_space, **spec,
+                                "pnp_noise": {d: domain_noise(d) for d in domains},
                                 "image_rule": "the ladder's: largest gradient energy of the sharp crop"}, seed=seed)
     start = time.perf_counter()
     for domain in domains:

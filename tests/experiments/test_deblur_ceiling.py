@@ -47,6 +47,8 @@ def test_ceiling_on_smoke_data_resumes(pip_photo_manifest: Path, tmp_path: Path,
     assert rows.loc[("exact", "hyper_laplacian"), "gain_db"] > 1.0  # the renderer's own blur deblurs
     per = pd.read_csv(tmp_path / "out" / "deblur_ceiling_per_image.csv", dtype={"image": str})
     assert len(per) == 8 and (tmp_path / "out" / "deblur_ceiling.meta.json").exists()
+    meta = json.loads((tmp_path / "out" / "deblur_ceiling.meta.json").read_text())
+    assert meta["config"]["pnp_noise"] == {"gopro-like": deblur_ceiling.domain_noise("gopro-like")}
     calls = []
     monkeypatch.setattr(deblur_ceiling, "deblur_known", lambda *a: calls.append(a) or None)
     again = deblur_ceiling.run_ceiling(tmp_path / "out", **kw)
