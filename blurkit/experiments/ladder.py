@@ -1,9 +1,10 @@
 """The deblurring ladder: every method on the same textured test images of each (model > test data) set.
 
 Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
-deconvolution of :mod:`blurkit.deblur.linear_xstep`); the blind presets: ``fast``, ``fast_noguard`` (the same
-without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper`` (capped); SelfDeblur,
-``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
+deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``retrieved_code`` (the same x-step with the code kernel
+retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind presets: ``fast``,
+``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper``
+(capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
 :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
 every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
@@ -35,8 +36,6 @@ from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
 from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
-from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
-from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import BlurkitError, UnknownNameError
@@ -50,6 +49,7 @@ from blurkit.experiments.deblur_report import (
     to_image,
     to_tensor,
 )
+from blurkit.experiments.nonblind_rows import RETRIEVED_CODE, TRUE_CODE_XSTEP, method_true_code, set_xstep
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -62,7 +62,6 @@ DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>unifor
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
-TRUE_CODE_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True)
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
 EXTRA = ("oracle", "oracle_exact", "no_blur_margin")  # rows the ladder computes itself, not through a Method
 
@@ -80,23 +79,6 @@ def textured_pairs(domain: str, profile: str, n: int, size: int = 128) -> list[t
     pairs = load_pairs(domain, profile, size=size)
     ranked = sorted(pairs, key=lambda p: -gradient_energy(p[1]))[:n]
     return sorted(ranked, key=lambda p: p[0])
-
-
-def set_xstep(model_name: str) -> LinearXStep:
-    """The x-step of a set's ``true_code`` and ``oracle`` rows: :data:`TRUE_CODE_XSTEP` with the prior weight
-    calibrated for the kernel space where its estimator records one (:mod:`blurkit.deblur.xstep_calibration`), so
-    that they use the same x-step as its ``fast`` row."""
-    return calibrated_xstep_for(model_name, TRUE_CODE_XSTEP)
-
-
-def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP) -> Method:
-    """The non-blind ceiling: k = G(x, y) from the sharp reference, then the linearised deconvolution."""
-    def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
-        t0 = time.perf_counter()
-        with torch.no_grad():
-            k = model.encode(reference, y)
-        return linear_xstep(model, y, k, config=config), time.perf_counter() - t0
-    return run
 
 
 ORACLE_CELL = 32  # px per cell of the oracle's camera PSFs (the kernel-head models' code grid)
@@ -156,14 +138,16 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
                    paper_steps: int = 200) -> dict[str, Method]:
-    """Methods by name: ``blurry, true_code, fast, fast_noguard, fast_adam, paper, selfdeblur, classical, srn,
-    deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
+    """Methods by name: ``blurry, true_code, retrieved_code, fast, fast_noguard, fast_adam, paper, selfdeblur,
+    classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
     from blurkit.experiments.bench_deblur import bench_configs
 
     smoke = get_profile(profile).name == "smoke"
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
         "true_code": lambda: method_true_code(set_xstep(model_name)),
+        "retrieved_code": lambda: method_true_code(set_xstep(model_name),
+                                                   RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
@@ -203,8 +187,10 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "oracle", "oracle_exact"):
+    if method in ("true_code", "retrieved_code", "oracle", "oracle_exact"):
         spec["xstep"] = set_xstep(model_name).__dict__
+        if method == "retrieved_code":
+            spec["retrieval"] = (RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE).to_dict()
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
         elif method == "oracle_exact":
@@ -392,5 +378,5 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
 
 __all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "MODEL_FREE",
            "gradient_energy", "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
-           "parse_set", "recorded_blur", "run_ladder", "save_cells", "set_baseline_runs", "summarise",
-           "textured_pairs", "training_domain"]
+           "parse_set", "recorded_blur", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
+           "textured_pairs", "training_domain", "TRUE_CODE_XSTEP", "RETRIEVED_CODE"]

@@ -73,11 +73,11 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
 
     build_default("smoke", domains=("gopro-like",), progress=False)
     sets = [f"{tiny_model}>gopro-like"]
-    methods = ["blurry", "true_code", "fast", "no_blur_margin"]
+    methods = ["blurry", "true_code", "retrieved_code", "fast", "no_blur_margin"]
     summary = ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
     assert list(summary.method) == methods and (summary.n == 2).all()
     per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
-    assert len(per) == 8 and per.groupby("method").image.apply(sorted).map(tuple).nunique() == 1  # same images
+    assert len(per) == 10 and per.groupby("method").image.apply(sorted).map(tuple).nunique() == 1  # same images
     assert (tmp_path / "out" / "deblur_ladder.meta.json").exists()
     blurry = per[per.method == "blurry"].psnr.to_numpy()
     assert np.isfinite(blurry).all() and np.isfinite(per[per.method == "no_blur_margin"].margin_db).all()
@@ -90,7 +90,7 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
                               progress=False)
     assert list(fewer.method) == ["blurry", "classical"] and calls == ["classical", "classical"]
     kept = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
-    assert len(kept) == 10 and set(kept.method) == {*methods, "classical"}  # nothing asked for less is lost
+    assert len(kept) == 12 and set(kept.method) == {*methods, "classical"}  # nothing asked for less is lost
 
 
 def test_cli_ladder_bad_set(capsys: pytest.CaptureFixture[str]) -> None:
