@@ -4,9 +4,10 @@ Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with
 deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``retrieved_code`` (the same x-step with the code kernel
 retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind presets: ``fast``,
 ``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper``
-(capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
-:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
-every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records);
+(capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step
+solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded
+kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
+without blur records);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
 included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
