@@ -50,7 +50,13 @@ from blurkit.experiments.deblur_report import (
     to_image,
     to_tensor,
 )
-from blurkit.experiments.nonblind_rows import RETRIEVED_CODE, TRUE_CODE_XSTEP, method_true_code, set_xstep
+from blurkit.experiments.nonblind_rows import (
+    RETRIEVED_CODE,
+    TRUE_CODE_XSTEP,
+    method_true_code,
+    retrieval_config,
+    set_xstep,
+)
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -147,8 +153,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
         "true_code": lambda: method_true_code(set_xstep(model_name)),
-        "retrieved_code": lambda: method_true_code(set_xstep(model_name),
-                                                   RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE),
+        "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke)),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
@@ -191,7 +196,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method in ("true_code", "retrieved_code", "oracle", "oracle_exact"):
         spec["xstep"] = set_xstep(model_name).__dict__
         if method == "retrieved_code":
-            spec["retrieval"] = (RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE).to_dict()
+            spec["retrieval"] = retrieval_config(smoke).to_dict()
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
         elif method == "oracle_exact":

@@ -32,6 +32,11 @@ RETRIEVED_CODE = DEBLUR_PRESETS["fast-adam"].replace(k_param="code", steps=100, 
 """Kernel retrieval of the ``retrieved_code`` row: G's code refined by 100 Adam steps on Eq. 6's k terms."""
 
 
+def retrieval_config(smoke: bool) -> DeblurConfig:
+    """The ``retrieved_code`` row's retrieval: :data:`RETRIEVED_CODE`, cut to 2 steps at the ``smoke`` profile."""
+    return RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE
+
+
 def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurConfig | None = None) -> Method:
     """The non-blind ceiling: k = G(x, y) from the sharp reference, then the linearised deconvolution.
 
@@ -50,4 +55,4 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurCon
     return run
 
 
-__all__ = ["RETRIEVED_CODE", "TRUE_CODE_XSTEP", "method_true_code", "set_xstep"]
+__all__ = ["RETRIEVED_CODE", "TRUE_CODE_XSTEP", "method_true_code", "retrieval_config", "set_xstep"]
