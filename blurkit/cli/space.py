@@ -1,4 +1,6 @@
-"""The kernel-space commands: ``blurkit train`` (F and G), ``reconstruct`` (an ablation) and ``transfer``."""
+"""The kernel-space commands: ``blurkit train`` (F and G), ``reconstruct`` (an ablation), ``transfer`` and the
+deblurring helpers trained on a kernel space (``train-estimator``, ``calibrate-xstep``, ``train-denoiser``,
+``train-refiner``)."""
 
 from __future__ import annotations
 
@@ -168,3 +170,36 @@ def train_denoiser_cmd(
     path = train_denoiser(config, name, out or denoiser_path(name))
     final = torch.load(path, weights_only=True)["provenance"]["final_l1"]
     typer.echo(f"{path}: {config.steps} steps, final L1 {final:.4f}")
+
+
+@app.command("train-refiner")
+def train_refiner_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
+                              "code estimator beside it."),
+    data: str = typer.Option(..., "--data", help="Training pairs: a default set, a real dataset or a pair folder."),
+    profile: str = PROFILE_OPT,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Refiner file (default: beside the model, "
+                                       "<model>.refiner.pt, where fast and true_code look for it)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where the x-step outputs are kept (default: "
+                                             "runs/<profile>/refiner-cache/<key>); a re-run reuses them."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the validation history CSV goes "
+                                               "(default: results/<profile>)."),
+) -> None:
+    """Train the x-step refiner of a kernel space on what its linear x-step makes of its training pairs."""
+    import torch
+
+    from blurkit.deblur.refiner import load_refiner
+    from blurkit.deblur.refiner_train import train_refiner_for
+    from blurkit.experiments.notebooks import results_folder
+    from blurkit.provenance import save_result
+
+    if threads:
+        torch.set_num_threads(threads)
+    path, history = train_refiner_for(model, data, profile, out, steps, cache_dir)
+    record = load_refiner(path).provenance
+    save_result(history, f"refiner_{Path(str(model)).stem}", results_folder(profile, results_dir), record)
+    gains = ", ".join(f"{c}: x-step {record[f'xstep_gain_{c}']:+.2f} -> refined {record[f'refined_gain_{c}']:+.2f} dB"
+                      for c in record["config"]["codes"])
+    typer.echo(f"{path}: kept step {record['best_step']}; validation gain over blurry ({gains})")

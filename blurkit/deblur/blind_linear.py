@@ -6,7 +6,8 @@ Per image:
    blur manifold, not at the no-blur code G(y, y) that Eq. 6 otherwise prefers.
 2. ``x = linear_xstep(y, k)``: the convex deconvolution through F linearised at y (:mod:`blurkit.deblur.linear_xstep`),
    with the prior weight calibrated for the kernel space where its estimator records one
-   (:mod:`blurkit.deblur.xstep_calibration`).
+   (:mod:`blurkit.deblur.xstep_calibration`); with ``refine`` and a refiner, ``x = refiner(x, y)``
+   (:mod:`blurkit.deblur.refiner`).
 3. For every further round (``steps - 1`` of them): ``k_refine_steps`` Adam steps on the code with x fixed, on
    Eq. 6's k terms plus ``k_anchor * ||k - k0||^2 / ||k0||^2`` (a Gaussian prior around the estimate), then step 2.
 4. With ``guard``, the no-reference guard returns y when the estimate cannot be trusted
@@ -28,6 +29,7 @@ from blurkit.deblur.guard import guard
 from blurkit.deblur.linear_xstep import linear_xstep
 from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import log_step
+from blurkit.deblur.refiner import Refiner
 from blurkit.deblur.xstep_calibration import calibrated_xstep
 from blurkit.space.code_estimator import CodeEstimator
 from blurkit.space.kernel_space import KernelSpace
@@ -54,7 +56,7 @@ def refine_code(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.T
 
 def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: torch.Tensor, cfg: DeblurConfig,
                      index: int, reference: torch.Tensor | None, bar: tqdm | None,
-                     callback: Callable[[dict], None] | None) -> tuple:
+                     callback: Callable[[dict], None] | None, refiner: Refiner | None = None) -> tuple:
     """One image: returns ``(x, k, trace rows, wall seconds)``.
 
     Shape:
@@ -77,9 +79,12 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
         if step > 1 and cfg.k_refine_steps:
             k = refine_code(model, y, x, k, k0, cfg)
         x = linear_xstep(model, y, k, config=xstep)
+        if cfg.refine and refiner is not None:
+            with torch.no_grad():
+                x = refiner(x, y)
         if bar is not None:
             bar.update(1)
-        log(step, x, k, "solve")
+        log(step, x, k, "solve+refine" if cfg.refine and refiner is not None else "solve")
     if cfg.guard:
         x, (decision,) = guard(model, y, x, k)
         log(cfg.steps, x, k, f"guard:{decision.reason}")

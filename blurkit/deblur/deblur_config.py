@@ -64,6 +64,8 @@ class DeblurConfig:
         calibrated_gamma: use the ``gamma`` calibrated for the kernel space on held-out training photos and stored
             in its code estimator's record (:mod:`blurkit.deblur.xstep_calibration`) in place of ``linear.gamma``,
             where there is one (``linear`` only).
+        refine: after every linear x-step, apply the x-step refiner shipped beside the kernel space
+            (:mod:`blurkit.deblur.refiner`, ``<model>.refiner.pt``) where there is one (``linear`` only).
     """
 
     schedule: Schedule = "joint"
@@ -91,6 +93,7 @@ class DeblurConfig:
     k_anchor: float = 0.0
     guard: bool = False
     calibrated_gamma: bool = True
+    refine: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -125,6 +128,8 @@ class DeblurConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON data (tuples become lists)."""
         d = dataclasses.asdict(self)
+        if not self.refine:  # added later: written only when on, so that earlier records' keys stay valid
+            del d["refine"]
         d["betas"] = list(self.betas)
         d["dip"]["widths"] = list(self.dip.widths)
         return d

@@ -26,6 +26,7 @@ from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
 from blurkit.deblur.dip import ImageDIP, KernelDIP, image_noise, kernel_noise, seeded
 from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import frozen, log_step, solve_each
+from blurkit.deblur.refiner import Refiner, load_refiner, refiner_path
 from blurkit.errors import BlurkitError
 from blurkit.space.blocks import as_rgb
 from blurkit.space.code_estimator import CodeEstimator, estimator_path
@@ -194,9 +195,19 @@ def code_estimator_for(model: KernelSpace) -> CodeEstimator:
     return CodeEstimator.load(estimator_path(source)).to(next(model.parameters()).device)
 
 
+def refiner_for(model: KernelSpace) -> Refiner | None:
+    """The x-step refiner shipped beside a loaded kernel space (``<checkpoint stem>.refiner.pt``), or None where
+    there is none (or the model was not loaded from a file)."""
+    source = getattr(model, "source", None)
+    if source is None or not refiner_path(source).is_file():
+        return None
+    return load_refiner(refiner_path(source)).to(next(model.parameters()).device)
+
+
 def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fast", seed: int = 0,
            reference: torch.Tensor | None = None, progress: bool = True,
-           callback: Callback | None = None, estimator: CodeEstimator | None = None) -> DeblurResult:
+           callback: Callback | None = None, estimator: CodeEstimator | None = None,
+           refiner: Refiner | None = None) -> DeblurResult:
     """Blind deblurring of a batch of blurry images with a frozen kernel space.
 
     Args:
@@ -208,6 +219,7 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         progress: show a tqdm bar with the loss and PSNR.
         callback: called at each logged step with ``{"row", "x", "k"}`` (e.g. to plot live).
         estimator: the blind code estimator for ``k_init="estimate"`` (default: the one beside the model's file).
+        refiner: the x-step refiner for ``refine`` (default: the one beside the model's file, where there is one).
 
     Shape:
         y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, *model.kernel_size(H, W))``.
@@ -226,16 +238,18 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
         cropped = None if callback is None else (lambda s: callback({**s, "x": s["x"][..., :h, :w]}))  # caller's size
         res = deblur(model, Fnn.pad(y3, pad, mode="replicate"), cfg, seed,
-                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped, estimator)
+                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped, estimator, refiner)
         x = res.x[..., :h, :w]
         return dataclasses.replace(res, x=x.mean(dim=1, keepdim=True) if grey else x)
     if cfg.k_init == "estimate" and estimator is None:
         estimator = code_estimator_for(model)
+    if cfg.x_step == "linear" and cfg.refine and refiner is None:
+        refiner = refiner_for(model)
     with frozen(model):
         if cfg.x_step == "linear":
             outs = solve_each(y3.shape[0], lambda i, bar: solve_linear_one(
                 model, estimator, y3[i:i + 1].float(), cfg, i, None if ref is None else ref[i:i + 1], bar,
-                callback), cfg.steps, "deblur (linear)", progress)
+                callback, refiner), cfg.steps, "deblur (linear)", progress)
         else:
             outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
                 model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar,

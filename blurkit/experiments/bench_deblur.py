@@ -58,7 +58,9 @@ def time_to_reach(trace: pd.DataFrame, target: float) -> float:
 
 def model_file_hashes(model: str, with_estimator: bool) -> dict[str, str | None]:
     """``model_sha256`` of the kernel space's file and, ``with_estimator``, ``estimator_sha256`` of its code
-    estimator's file (None where it has none): what a stored result made with them is keyed on."""
+    estimator's file (None where it has none) and ``refiner_sha256`` of its x-step refiner's (where it has one):
+    what a stored result made with them is keyed on."""
+    from blurkit.deblur.refiner import refiner_path
     from blurkit.files import sha256_file
     from blurkit.space.code_estimator import estimator_path
     from blurkit.space.kernel_space import checkpoint_path
@@ -67,6 +69,9 @@ def model_file_hashes(model: str, with_estimator: bool) -> dict[str, str | None]
     if with_estimator:
         est = estimator_path(model)
         files["estimator_sha256"] = sha256_file(est) if est.is_file() else None
+        refiner = refiner_path(model)
+        if refiner.is_file():  # only where there is one, so that earlier results' keys stay valid
+            files["refiner_sha256"] = sha256_file(refiner)
     return files
 
 
