@@ -51,8 +51,7 @@ def bench_train_cmd(
 @bench_app.command("ladder")
 def bench_ladder_cmd(
     sets: list[str] = typer.Option(["reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
-                                    "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
-                                    "uniform-8-kernel>uniform-8"], "--set",
+                                    "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like"], "--set",
                                    help="MODEL>DATA, repeatable: a kernel space and the test domain it deblurs."),
     methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
                                       help="Repeatable: blurry, true_code, retrieved_code, oracle, oracle_exact, fast, "

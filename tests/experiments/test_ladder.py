@@ -184,7 +184,7 @@ def test_model_free_cells_are_shared_between_sets_of_the_same_data(pip_photo_man
 def test_baseline_runs_per_set(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from blurkit.experiments import baseline_report
 
-    sets = ["reds-like>reds-like", "uniform-8-kernel>uniform-8"]
+    sets = ["reds-like>reds-like", "uniform-8-basis>uniform-8"]
     given = ladder.set_baseline_runs(sets, ["fast", "srn"], "cpu", None, {"srn": tmp_path / "r"})
     assert given == {s: {"srn": tmp_path / "r"} for s in sets}  # one named run for every set
     assert ladder.set_baseline_runs(sets, ["fast"], "cpu", None) == {s: {} for s in sets}
@@ -193,7 +193,7 @@ def test_baseline_runs_per_set(tiny_model: Path, tmp_path: Path, monkeypatch: py
     asked = []
     monkeypatch.setattr(baseline_report, "ensure_baseline", lambda m, p, d, run, *a: asked.append((m, d)) or run)
     runs = ladder.set_baseline_runs(sets, ["srn", "deblurganv2"], "cpu", tmp_path)
-    assert runs["uniform-8-kernel>uniform-8"] == {"srn": tmp_path / "runs" / "srn-original-uniform-8",
+    assert runs["uniform-8-basis>uniform-8"] == {"srn": tmp_path / "runs" / "srn-original-uniform-8",
                                                   "deblurganv2": tmp_path / "runs" / "deblurganv2-uniform-8"}
     assert asked == [("srn", "reds-like"), ("deblurganv2", "reds-like"), ("srn", "uniform-8"),
                      ("deblurganv2", "uniform-8")]  # each kernel space's own training domain

@@ -20,8 +20,8 @@ SHIPPED_PT = sorted((p for p in MODELS_DIR.glob("*.pt") if not p.name.endswith("
 SHIPPED_ESTIMATORS = sorted(MODELS_DIR.glob("*.estimator.pt"))
 # models trained from another shipped model (train --init): the file their provenance names as the start, by the
 # chain in scripts/train_shipped.sh (reds-like: cpu-fine-dynamic from cpu-dynamic, which is shipped as
-# reds-like-dynamic; the kernel-supervised uniform-8-kernel and reds-like-kernel from the shipped uniform-8, reds-like)
-STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic", "uniform-8-kernel": "uniform-8",
+# reds-like-dynamic; the kernel-supervised uniform-8 and reds-like-kernel from the shipped uniform-8-basis, reds-like)
+STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic", "uniform-8": "uniform-8-basis",
                         "reds-like-kernel": "reds-like"}
 
 
