@@ -40,10 +40,12 @@ mkdir -p blurkit/models
 cp "$run/model.pt" "blurkit/models/$name.pt"
 .venv/bin/python - "$name" <<'PY'
 import json, sys
+import torch
 from blurkit.space.kernel_space import KernelSpace, MODELS_DIR
 name = sys.argv[1]
 ks = KernelSpace.load(MODELS_DIR / f"{name}.pt")
-info = {"name": name, "parameters": ks.num_parameters(), "config": ks.config.to_dict(), "provenance": ks.provenance}
+raw = torch.load(MODELS_DIR / f"{name}.pt", map_location="cpu", weights_only=True)["config"]  # as stored in the file
+info = {"name": name, "parameters": ks.num_parameters(), "config": raw, "provenance": ks.provenance}
 (MODELS_DIR / f"{name}.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 print(f"shipped {name}: final validation PSNR {ks.provenance.get('final_val_psnr')}")
 PY
