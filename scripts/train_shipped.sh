@@ -14,7 +14,9 @@
 # The kernel-head models with supervised cell kernels start from a shipped model and ship under their own name;
 # environment variables set that (RUN: the run folder, INIT: the starting model, SHIP_AS: the shipped name,
 # KERNEL_WEIGHT: --kernel-weight):
-#   RUN=runs/cpu-uniform-8-ksup INIT=uniform-8 SHIP_AS=uniform-8-kernel KERNEL_WEIGHT=10 \
+# The shipped uniform-8 is such a model, started from the basis-head cpu run (shipped as uniform-8-basis:
+# `bash scripts/train_shipped.sh uniform-8 1` with SHIP_AS=uniform-8-basis); reds-like-kernel starts from reds-like:
+#   RUN=runs/cpu-uniform-8-ksup INIT=uniform-8-basis SHIP_AS=uniform-8 KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh uniform-8 1 6000 cpu-kernel
 #   RUN=runs/cpu-reds-like-ksup INIT=reds-like SHIP_AS=reds-like-kernel KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh reds-like 1 4000 cpu-fine-kernel

@@ -1,7 +1,7 @@
 """The weight of the x-step's image prior, chosen per kernel space on held-out training photos.
 
 How strongly the linear x-step (:mod:`blurkit.deblur.linear_xstep`) must regularise depends on how exact F's blur
-is: with the kernel-supervised ``uniform-8-kernel`` the blind ``fast`` path gains +3.3 dB at ``gamma = 0.03`` and
+is: with the kernel-supervised ``uniform-8`` the blind ``fast`` path gains +3.3 dB at ``gamma = 0.03`` and
 +2.7 dB at 0.1, while ``reds-like-kernel``, whose kernels are further from the truth, loses 0.4 dB at 0.03 and
 breaks even at 0.1 (the ladder's images; docs/deblurring.md). One value cannot serve both, and choosing it on the
 test images would be fitting to them. So ``gamma`` is chosen once per kernel space, on the pairs of the training
