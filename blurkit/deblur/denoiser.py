@@ -25,11 +25,10 @@ import torch.nn as nn
 import torch.nn.functional as Fnn
 
 from blurkit.errors import BlurkitError, UnknownNameError
-from blurkit.files import atomic_path
+from blurkit.deblur.net_files import load_net, save_net
 from blurkit.paths import PACKAGE_DIR
 
 MODELS_DIR = PACKAGE_DIR / "models"
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,7 @@ class Denoiser(nn.Module):
 
     def save(self, path: str | os.PathLike, provenance: dict | None = None) -> Path:
         """Write the checkpoint atomically: config, weights, provenance."""
-        obj = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
-               "provenance": provenance or {}}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-        return Path(path)
+        return save_net(self, self.config.to_dict(), path, provenance)
 
 
 def denoiser_path(name_or_path: str | os.PathLike) -> Path:
@@ -122,14 +116,8 @@ def denoiser_path(name_or_path: str | os.PathLike) -> Path:
 def load_denoiser(name_or_path: str | os.PathLike = "cpu") -> Denoiser:
     """Load a denoiser in eval mode; a missing file is one line naming it and the command that makes it."""
     path = denoiser_path(name_or_path)
-    if not path.is_file():
-        raise BlurkitError(f"no denoiser at '{path}'; train it with "
-                           f"`blurkit train-denoiser --profile cpu --out {path}`")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    net = Denoiser(DenoiserConfig.from_dict(obj["config"]))
-    net.load_state_dict(obj["state_dict"])
-    net.provenance = obj.get("provenance", {})  # type: ignore[assignment]
-    return net.eval()
+    return load_net(path, lambda cfg: Denoiser(DenoiserConfig.from_dict(cfg)),
+                    f"no denoiser at '{path}'; train it with `blurkit train-denoiser --profile cpu --out {path}`")
 
 
 def sharp_training_images(config: DenoiserConfig, profile: str) -> torch.Tensor:

@@ -24,10 +24,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as Fnn
 
-from blurkit.errors import BlurkitError
-from blurkit.files import atomic_path
+from blurkit.deblur.net_files import load_net, save_net
 from blurkit.space.kernel_space import checkpoint_path
-FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -106,12 +104,7 @@ class Refiner(nn.Module):
 
     def save(self, path: str | os.PathLike, provenance: dict | None = None) -> Path:
         """Write the checkpoint atomically: config, weights, provenance."""
-        obj = {"format_version": FORMAT_VERSION, "config": self.config.to_dict(),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
-               "provenance": provenance or {}}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-        return Path(path)
+        return save_net(self, self.config.to_dict(), path, provenance)
 
 
 def refiner_path(model_name_or_path: str | os.PathLike) -> Path:
@@ -123,15 +116,9 @@ def refiner_path(model_name_or_path: str | os.PathLike) -> Path:
 
 def load_refiner(path: str | os.PathLike, model_name: str = "") -> Refiner:
     """Load a refiner in eval mode; a missing file is one line naming it and the command that makes it."""
-    path = Path(path)
-    if not path.is_file():
-        raise BlurkitError(f"no x-step refiner at '{path}'; train it with "
-                           f"`blurkit train-refiner --model {model_name or '<model>'} --profile cpu`")
-    obj = torch.load(path, map_location="cpu", weights_only=True)
-    net = Refiner(RefinerConfig.from_dict(obj["config"]))
-    net.load_state_dict(obj["state_dict"])
-    net.provenance = obj.get("provenance", {})  # type: ignore[assignment]
-    return net.eval()
+    return load_net(path, lambda cfg: Refiner(RefinerConfig.from_dict(cfg)),
+                    f"no x-step refiner at '{path}'; train it with "
+                    f"`blurkit train-refiner --model {model_name or '<model>'} --profile cpu`")
 
 
 def shipped_refiner(model_name: str) -> Refiner | None:
