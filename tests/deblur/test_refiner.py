@@ -147,3 +147,13 @@ def test_fast_applies_a_refiner_when_asked(tmp_path: Path) -> None:
     none_beside = deblur(ks, y, cfg, **kw)  # a model with no refiner file beside it: the x-step alone
     assert torch.equal(none_beside.x, plain.x)
     assert float(psnr(plain.x, x)) > float(psnr(y, x))
+
+
+def test_refine_is_recorded_only_when_on() -> None:
+    from blurkit.deblur.deblur_config import DeblurConfig
+
+    off = DEBLUR_PRESETS["fast"]
+    assert "refine" not in off.to_dict()  # the records (and cell keys) of results made before the field stay valid
+    on = off.replace(refine=True)
+    assert on.to_dict()["refine"] is True
+    assert DeblurConfig(**on.to_dict()) == on and DeblurConfig(**off.to_dict()) == off
