@@ -75,16 +75,17 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
     k, x = k0, y
     xstep = calibrated_xstep(cfg.linear, estimator) if cfg.calibrated_gamma else cfg.linear
     log(0, x, k, "start")
+    use_refiner = cfg.refine and refiner is not None
     for step in range(1, cfg.steps + 1):
         if step > 1 and cfg.k_refine_steps:
             k = refine_code(model, y, x, k, k0, cfg)
         x = linear_xstep(model, y, k, config=xstep)
-        if cfg.refine and refiner is not None:
+        if use_refiner:
             with torch.no_grad():
                 x = refiner(x, y)
         if bar is not None:
             bar.update(1)
-        log(step, x, k, "solve+refine" if cfg.refine and refiner is not None else "solve")
+        log(step, x, k, "solve+refine" if use_refiner else "solve")
     if cfg.guard:
         x, (decision,) = guard(model, y, x, k)
         log(cfg.steps, x, k, f"guard:{decision.reason}")

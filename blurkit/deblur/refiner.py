@@ -121,10 +121,4 @@ def load_refiner(path: str | os.PathLike, model_name: str = "") -> Refiner:
                     f"`blurkit train-refiner --model {model_name or '<model>'} --profile cpu`")
 
 
-def shipped_refiner(model_name: str) -> Refiner | None:
-    """The refiner shipped beside a kernel space, or None where there is none."""
-    path = refiner_path(model_name)
-    return load_refiner(path, model_name) if path.is_file() else None
-
-
-__all__ = ["Refiner", "RefinerConfig", "load_refiner", "refiner_path", "shipped_refiner"]
+__all__ = ["Refiner", "RefinerConfig", "load_refiner", "refiner_path"]

@@ -30,10 +30,11 @@ from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.refiner import Refiner, RefinerConfig
 from blurkit.errors import BlurkitError
-from blurkit.files import atomic_path
+from blurkit.files import atomic_path, sha256_file
 from blurkit.progress import progress_bar
-from blurkit.space.code_estimator import CodeEstimator
+from blurkit.space.code_estimator import CodeEstimator, to_batch
 from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import psnr
 
 REFINER_PRESETS: dict[str, RefinerConfig] = {
     "smoke": RefinerConfig(width=4, n_pairs=4, crop=32, batch_size=2, steps=4, val_frac=0.25),
@@ -41,14 +42,11 @@ REFINER_PRESETS: dict[str, RefinerConfig] = {
 }
 
 
-def _file_sha(path: str | os.PathLike) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-
-
 def cache_key(model_file: str | os.PathLike, estimator_file: str | os.PathLike, xstep: LinearXStep) -> str:
     """A short hash of what the x-step outputs depend on: the kernel space's and the estimator's weights (file bytes)
     and the x-step's settings."""
-    spec = {"model": _file_sha(model_file), "estimator": _file_sha(estimator_file), "xstep": xstep.__dict__}
+    spec = {"model": sha256_file(model_file)[:16], "estimator": sha256_file(estimator_file)[:16],
+            "xstep": xstep.__dict__}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -57,10 +55,6 @@ def textured_training_pairs(pairs: Sequence[tuple[Path, Path]], n: int) -> list[
     energies = [gradient_energy(read_image(s)) for s, _ in pairs]
     keep = sorted(np.argsort(-np.asarray(energies), kind="stable")[:n])
     return [pairs[i] for i in keep]
-
-
-def _to_tensor(img: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1)[None].float()
 
 
 def xstep_outputs(model: KernelSpace, estimator: CodeEstimator, pairs: Sequence[tuple[Path, Path]],
@@ -78,7 +72,7 @@ def xstep_outputs(model: KernelSpace, estimator: CodeEstimator, pairs: Sequence[
     cache.mkdir(parents=True, exist_ok=True)
     out: dict[str, list[torch.Tensor]] = {"x": [], "y": [], **{f"dec_{c}": [] for c in codes}}
     for sharp, blur in progress_bar(list(pairs), desc="x-step outputs", disable=not progress):
-        x, y = _to_tensor(read_image(sharp)), _to_tensor(read_image(blur))
+        x, y = to_batch(read_image(sharp)), to_batch(read_image(blur))
         item: dict[str, torch.Tensor] = {}
         for code in codes:
             f = cache / f"{Path(sharp).stem}.{code}.pt"
@@ -124,11 +118,16 @@ def refiner_batch(data: dict[str, torch.Tensor], idx: Sequence[int], config: Ref
     return dec, y, x
 
 
+def split_pairs(n: int, val_frac: float) -> tuple[list[int], list[int]]:
+    """Training and validation indices of ``n`` pairs: the last ``val_frac`` of them (at least one) validate."""
+    n_val = max(1, int(round(n * val_frac)))
+    if n - n_val < 1:
+        raise BlurkitError(f"training a refiner needs at least 2 pairs, got {n}")
+    return list(range(n - n_val)), list(range(n - n_val, n))
+
+
 def validate(net: Refiner, data: dict[str, torch.Tensor], idx: Sequence[int], codes: Sequence[str]) -> dict:
     """Mean PSNR gain over blurry of the x-step output and of the refined output, per code, on pairs ``idx``."""
-    def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return -10 * torch.log10((a - b).pow(2).flatten(1).mean(1).clamp_min(1e-12))
-
     x, y = data["x"][list(idx)], data["y"][list(idx)]
     base = psnr(y, x)
     row = {}
@@ -150,11 +149,7 @@ def train_refiner(data: dict[str, torch.Tensor], config: RefinerConfig, val_ever
     """
     if config.steps < 1:
         raise BlurkitError(f"a refiner needs at least one training step, got {config.steps}")
-    n = int(data["x"].shape[0])
-    n_val = max(1, int(round(n * config.val_frac)))
-    if n - n_val < 1:
-        raise BlurkitError(f"training a refiner needs at least 2 pairs, got {n}")
-    train_idx, val_idx = list(range(n - n_val)), list(range(n - n_val, n))
+    train_idx, val_idx = split_pairs(int(data["x"].shape[0]), config.val_frac)
     torch.manual_seed(config.seed)
     net = Refiner(config)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
@@ -238,10 +233,10 @@ def train_refiner_for(model: str | os.PathLike, data: str | os.PathLike, profile
     record = provenance(config=config.to_dict(), seed=config.seed, wall_time_s=time.perf_counter() - start,
                         profile=prof.name, kernel_space_file=str(checkpoint_path(model)),
                         estimator_file=str(est_file), data=str(data), xstep=xstep.__dict__, cache_key=key,
-                        train_pairs=len(pairs) - max(1, int(round(len(pairs) * config.val_frac))),
+                        train_pairs=len(split_pairs(len(pairs), config.val_frac)[0]),
                         best_step=int(best["step"]), **{k: float(best[k]) for k in history.columns if "gain" in k})
     path = Path(out) if out is not None else refiner_path(model)
     net.save(path, record)
     return path, history
-__all__ = ["REFINER_PRESETS", "cache_key", "refiner_batch", "textured_training_pairs", "train_refiner",
+__all__ = ["REFINER_PRESETS", "cache_key", "refiner_batch", "split_pairs", "textured_training_pairs", "train_refiner",
            "train_refiner_for", "validate", "xstep_outputs"]
