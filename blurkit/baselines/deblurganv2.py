@@ -292,12 +292,20 @@ def double_d_loss(disc: DoubleScaleDiscriminator, sharp: torch.Tensor, fake: tor
     return (ralsgan_d_loss(rf, ff) + ralsgan_d_loss(rl, fl)) / 2
 
 
+def content_loss(cfg: DeblurGANv2Config, sharp: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's pixel loss (``cfg.content``: MSE or L1) on the [-1, 1] scale, as the official code.
+
+    Shape: images ``(B, 3, H, W)`` -> scalar.
+    """
+    diff = 2 * (fake.float() - sharp.float())
+    return (diff**2).mean() if cfg.content == "mse" else diff.abs().mean()
+
+
 def generator_loss(disc: DoubleScaleDiscriminator, sharp: torch.Tensor, fake: torch.Tensor,
                    boxes: list[tuple[int, int, int]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(total, content, adversarial) generator loss; see the module docstring. Shape: images ``(B, 3, H, W)``."""
     cfg = disc.config
-    diff = 2 * (fake.float() - sharp.float())  # on the [-1, 1] scale, as the official code
-    content = (diff**2).mean() if cfg.content == "mse" else diff.abs().mean()
+    content = content_loss(cfg, sharp, fake)
     rf, rl = disc(sharp, boxes)
     ff, fl = disc(fake, boxes)
     adv = (ralsgan_g_loss(rf, ff) + ralsgan_g_loss(rl, fl)) / 2
