@@ -103,6 +103,8 @@ class BaselineTrainer:
         for m in (self.net, self.disc):
             if m is not None:
                 m.to(memory_format=self.layout)
+        #: With adversarial weight 0 the discriminator cannot move the generator, so it is skipped (same updates).
+        self.train_disc = self.disc is not None and self.net.config.adv_weight != 0
         mods = {"net": self.net} if self.disc is None else {"net": self.net, "disc": self.disc}
         self.opts = {k: torch.optim.Adam(m.parameters(), lr=cfg.lr, betas=cfg.betas) for k, m in mods.items()}
         self.scheds = {k: torch.optim.lr_scheduler.LambdaLR(o, lambda s: cfg.lr_factor(s))
@@ -124,7 +126,7 @@ class BaselineTrainer:
             loss = srn_loss(outs, sharp, cfg.loss)
             self._update("net", loss)
             return {"loss": float(loss.detach())}, outs[-1].detach().float()
-        if self.net.config.adv_weight == 0:  # the discriminator cannot move the generator: skip it (same updates)
+        if not self.train_disc:
             with autocast:
                 fake = self.net(blur)
             content = content_loss(self.net.config, sharp, fake)

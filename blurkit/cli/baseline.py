@@ -29,11 +29,20 @@ def baseline_train_cmd(
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast, channels-last (default: the "
+                                        "profile's). Fast on GPUs and on CPUs with AMX (`blurkit bench "
+                                        "baseline-train`)."),
 ) -> None:
     """Train a baseline (SRN: multi-scale MSE; DeblurGAN-v2: pixel + RaLSGAN double-scale adversarial loss)."""
+    import dataclasses
+
+    from blurkit.baselines.baseline_config import get_baseline_config
     from blurkit.baselines.baseline_train import train_baseline
 
-    result = train_baseline(model, profile, data, out, resume=resume, steps=steps, device=device, threads=threads)
+    cfg = get_baseline_config(model, profile)
+    if bf16 is not None:
+        cfg = dataclasses.replace(cfg, bf16=bf16)
+    result = train_baseline(model, cfg, data, out, resume=resume, steps=steps, device=device, threads=threads)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"{model}: step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")
 

@@ -48,6 +48,21 @@ def bench_train_cmd(
     typer.echo(df.round(3).to_string(index=False))
 
 
+@bench_app.command("baseline-train")
+def bench_baseline_train_cmd(
+    out_dir: Path = typer.Option(Path("results/bench"), "--out-dir", help="Where baseline_train.csv and its meta go."),
+    profile: list[str] = typer.Option(["cpu", "paper"], "--profile", help="Baseline profiles to time, repeatable."),
+    repeats: int = typer.Option(3, help="Timed steps per case (best is reported)."),
+    max_seconds: float = typer.Option(60.0, help="Stop timing a case after this long."),
+    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+) -> None:
+    """Seconds per training step of SRN-Deblur and DeblurGAN-v2 in fp32 and bf16 (channels-last)."""
+    from blurkit.experiments.bench import bench_baseline_train
+
+    df = bench_baseline_train(out_dir, tuple(profile), repeats=repeats, max_seconds=max_seconds, threads=threads)
+    typer.echo(df.round(3).to_string(index=False))
+
+
 @bench_app.command("ladder")
 def bench_ladder_cmd(
     sets: list[str] = typer.Option(["reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",

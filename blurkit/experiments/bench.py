@@ -3,16 +3,24 @@
 ``bench_train``: seconds per training step of F and G (forward, Charbonnier loss, backward, Adam) for each
 profile's network preset at 128^2 and 256^2, in fp32, fp32 + channels-last, and bf16 autocast (+ channels-last);
 the baseline is plain fp32 of the same network and size.
+
+``bench_baseline_train``: seconds per real training step (:meth:`BaselineTrainer.train_step`) of SRN-Deblur and
+DeblurGAN-v2 at each baseline profile's network, crop and batch, in fp32 and in bf16 (which trains channels-last);
+the baseline is fp32 of the same profile.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
 
+from blurkit.baselines.baseline_config import BASELINE_PROFILES
+from blurkit.baselines.baseline_train import BaselineTrainer
 from blurkit.profiles import PROFILES
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -34,16 +42,26 @@ def time_train_step(net: str, size: int, batch: int, bf16: bool, channels_last: 
     opt = torch.optim.Adam(model.parameters(), lr=1e-4, betas=(0.9, 0.99))
     x = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
     y = torch.rand(batch, 3, size, size, device=device).contiguous(memory_format=fmt)
-    times: list[float] = []
-    spent = 0.0
-    for i in range(repeats + 1):
-        t0 = time.perf_counter()
+
+    def step(_: int) -> None:
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             pred = model(x, y)
         loss = charbonnier(pred, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+
+    return best_time(step, repeats, max_seconds, device)
+
+
+def best_time(step: Callable[[int], None], repeats: int, max_seconds: float, device: str) -> tuple[float, int]:
+    """(best seconds, steps timed) of ``step(i)`` over ``repeats`` calls after one warm-up call; stops early once
+    ``max_seconds`` are spent (then the warm-up call counts)."""
+    times: list[float] = []
+    spent = 0.0
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        step(i)
         if device == "cuda":
             torch.cuda.synchronize()
         dt = time.perf_counter() - t0
@@ -75,4 +93,42 @@ def bench_train(out_dir: Path, sizes: tuple[int, ...] = (128, 256), batch: int =
                                 "threads": torch.get_num_threads()}, seed=0,
                         wall_time_s=time.perf_counter() - start)
     save_result(df, "train", out_dir, record)
+    return df
+
+
+def time_baseline_step(model: str, profile: str, bf16: bool, repeats: int = 3, max_seconds: float = 60.0,
+                       device: str = "cpu") -> tuple[float, int]:
+    """Best-of-``repeats`` seconds of one baseline training step at ``profile``'s network, crop and batch size."""
+    cfg = dataclasses.replace(BASELINE_PROFILES[model][profile], bf16=bf16)
+    trainer = BaselineTrainer(cfg, device)
+    gen = torch.Generator().manual_seed(0)
+    sharp, blur = (torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen) for _ in range(2))
+
+    def step(i: int) -> None:
+        trainer.train_step(sharp, blur, i)
+
+    return best_time(step, repeats, max_seconds, device)
+
+
+def bench_baseline_train(out_dir: Path, profiles: tuple[str, ...] = ("cpu", "paper"), repeats: int = 3,
+                         max_seconds: float = 60.0, threads: int | None = None) -> pd.DataFrame:
+    """Time both baselines' training steps at each profile in fp32 and bf16; write ``baseline_train.csv`` + meta."""
+    if threads:
+        torch.set_num_threads(threads)
+    jobs = [(m, p, bf16) for m in BASELINE_PROFILES for p in profiles for bf16 in (False, True)]
+    rows = []
+    start = time.perf_counter()
+    for model, prof, bf16 in progress_bar(jobs, desc="bench baseline train", unit="case"):
+        cfg = BASELINE_PROFILES[model][prof]
+        secs, n = time_baseline_step(model, prof, bf16, repeats, max_seconds)
+        rows.append({"model": model, "profile": prof, "net": cfg.net, "crop": cfg.crop, "batch": cfg.batch_size,
+                     "variant": "bf16+channels_last" if bf16 else "fp32", "s_per_step": secs,
+                     "it_per_s": 1.0 / secs, "timed_steps": n})
+    df = pd.DataFrame(rows)
+    base = df[df.variant == "fp32"].set_index(["model", "profile"])["s_per_step"]
+    df["speedup_vs_fp32"] = [base[(r.model, r.profile)] / r.s_per_step for r in df.itertuples()]
+    record = provenance(config={"profiles": list(profiles), "repeats": repeats, "max_seconds": max_seconds,
+                                "threads": torch.get_num_threads()}, seed=0,
+                        wall_time_s=time.perf_counter() - start)
+    save_result(df, "baseline_train", out_dir, record)
     return df

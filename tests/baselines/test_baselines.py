@@ -293,6 +293,10 @@ def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
                                      str(tmp_path / f"out-{model}")])
         assert res.exit_code == 0, res.output
         assert read_image(tmp_path / f"out-{model}" / blurry.name).shape == read_image(blurry).shape
+    res = runner.invoke(parent, ["baseline", "train", "srn", "--data", str(pair_dir), "--out", str(tmp_path / "bf16"),
+                                 "--steps", "1", "--bf16", "--threads", "1"])
+    assert res.exit_code == 0, res.output
+    assert torch.load(tmp_path / "bf16" / "model.pt", weights_only=True)["train_config"]["bf16"] is True
     res = runner.invoke(parent, ["baseline", "train", "srn", "--data", str(pair_dir), "--out", str(tmp_path / "srn")])
     assert isinstance(res.exception, BlurkitError) and "--resume" in str(res.exception)
     res = runner.invoke(parent, ["baseline", "--help"])
@@ -309,3 +313,43 @@ def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> Non
     finally:
         held.close()
     lock_run(tmp_path / "run").close()  # free again once released
+
+
+def _crop_pair(pair_dir: Path, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    s, b = pair_folder(pair_dir)[0]
+    return tuple(torch.from_numpy(read_image(p)).permute(2, 0, 1)[None, :, :crop, :crop] for p in (s, b))
+
+
+def test_gan_without_adversarial_term_skips_the_discriminator(pair_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(GAN_PRESETS, "smoke", dataclasses.replace(GAN_PRESETS["smoke"], adv_weight=0.0))
+    sharp, blur = _crop_pair(pair_dir, 64)
+    skip, full = BaselineTrainer(_tiny("deblurganv2")), BaselineTrainer(_tiny("deblurganv2"))
+    assert not skip.train_disc
+    full.train_disc = True  # the discriminator path, whose zero-weighted adversarial term cannot move the generator
+    disc_before = {k: v.clone() for k, v in skip.disc.state_dict().items()}
+    for step in range(3):
+        losses, _ = skip.train_step(sharp, blur, step)
+        full.train_step(sharp, blur, step)
+    assert np.isnan(losses["d_loss"]) and np.isfinite(losses["content"])
+    full_net = full.net.state_dict()
+    for k, v in skip.net.state_dict().items():
+        torch.testing.assert_close(v, full_net[k])  # float32 tolerances: the same generator updates
+    assert all(torch.equal(v, skip.disc.state_dict()[k]) for k, v in disc_before.items())
+    assert not all(torch.equal(v, full.disc.state_dict()[k]) for k, v in disc_before.items())
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_bf16_training_is_channels_last(model: str, pair_dir: Path) -> None:
+    sharp, blur = _crop_pair(pair_dir, 64)
+    trainer = BaselineTrainer(_tiny(model, bf16=True))
+    weight = next(p for p in trainer.net.parameters() if p.dim() == 4 and p.shape[-1] > 1)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    losses, pred = trainer.train_step(sharp, blur, 0)
+    assert np.isfinite(losses["loss"]) and pred.dtype == torch.float32 and pred.shape == sharp.shape
+
+
+def test_bench_times_a_baseline_step() -> None:
+    from blurkit.experiments.bench import time_baseline_step
+
+    secs, n = time_baseline_step("srn", "smoke", bf16=False, repeats=1)
+    assert secs > 0 and n == 1  # how fast is for `blurkit bench baseline-train` to say, not a test
