@@ -45,7 +45,8 @@ class BaselineTrainConfig:
         val_every, val_pairs: validation PSNR on this many held-out pairs every N steps.
         ckpt_every: checkpoint period in steps (also at the end and on Ctrl-C).
         bf16: bf16 autocast, with the networks in channels-last layout: for GPUs, and for CPUs with AMX or AVX-512
-            BF16 (oneDNN), where it makes SRN-Deblur steps 2.7-6x faster (`blurkit bench baseline-train`).
+            BF16 (oneDNN), where it makes SRN-Deblur steps 2.4x (`cpu`) and 4.5x (`paper`) faster, DeblurGAN-v2 steps
+            1.2-1.7x (`blurkit bench baseline-train`, `results/bench/baseline_train.csv`).
         seed: seed of the initial weights, of every batch and of the discriminator's crops.
         loss: SRN-Deblur's per-scale loss: ``mse`` (the paper), ``l1`` or ``charbonnier``.
     """
