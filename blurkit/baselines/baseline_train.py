@@ -130,9 +130,10 @@ class BaselineTrainer:
             with autocast:
                 fake = self.net(blur)
             content = content_loss(self.net.config, sharp, fake)
-            self._update("net", self.net.config.pixel_weight * content)
-            return {"loss": float(self.net.config.pixel_weight * content.detach()), "content": float(content.detach()),
-                    "adv": float("nan"), "d_loss": float("nan")}, fake.detach().float()
+            loss = self.net.config.pixel_weight * content
+            self._update("net", loss)
+            return {"loss": float(loss.detach()), "content": float(content.detach()), "adv": float("nan"),
+                    "d_loss": float("nan")}, fake.detach().float()
         self.disc.train()
         boxes = random_boxes(sharp.shape[0], sharp.shape[-2], sharp.shape[-1], self.disc.config.local_crop,
                              _seeded(cfg.seed, step, 0, 1))

@@ -208,11 +208,14 @@ def test_ralsgan_losses_and_crops() -> None:
     assert global_scores.shape[0] == local_scores.shape[0] == 3 and local_scores.shape[-1] < global_scores.shape[-1]
 
 
+def _crop_pair(pair_dir: Path, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    s, b = pair_folder(pair_dir)[0]
+    return tuple(torch.from_numpy(read_image(p)).permute(2, 0, 1)[None, :, :crop, :crop] for p in (s, b))
+
+
 @pytest.mark.parametrize("model, crop, lr, steps", [("srn", 48, 3e-3, 100), ("deblurganv2", 64, 1e-3, 80)])
 def test_overfits_one_pair(model: str, crop: int, lr: float, steps: int, pair_dir: Path) -> None:
-    s, b = pair_folder(pair_dir)[0]
-    sharp = torch.from_numpy(read_image(s)).permute(2, 0, 1)[None, :, :crop, :crop]
-    blur = torch.from_numpy(read_image(b)).permute(2, 0, 1)[None, :, :crop, :crop]
+    sharp, blur = _crop_pair(pair_dir, crop)
     trainer = BaselineTrainer(_tiny(model, steps=steps, batch_size=1, crop=crop, lr=lr))
     for step in range(steps):
         trainer.train_step(sharp, blur, step)
@@ -313,11 +316,6 @@ def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> Non
     finally:
         held.close()
     lock_run(tmp_path / "run").close()  # free again once released
-
-
-def _crop_pair(pair_dir: Path, crop: int) -> tuple[torch.Tensor, torch.Tensor]:
-    s, b = pair_folder(pair_dir)[0]
-    return tuple(torch.from_numpy(read_image(p)).permute(2, 0, 1)[None, :, :crop, :crop] for p in (s, b))
 
 
 def test_gan_without_adversarial_term_skips_the_discriminator(pair_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
