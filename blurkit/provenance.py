@@ -58,11 +58,27 @@ def device_info() -> dict[str, Any]:
     try:
         import torch
 
+        from blurkit.precision import cpu_bf16_native, cpu_capability
+
+        info["cpu_model"] = _cpu_model()
+        info["cpu_capability"] = cpu_capability()
+        info["cpu_bf16_native"] = cpu_bf16_native()
         info["torch_threads"] = torch.get_num_threads()
         info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     except ImportError:  # pragma: no cover - torch is a dependency
         pass
     return info
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo`` on Linux, else what :mod:`platform` knows)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def _jsonable(obj: Any) -> Any:

@@ -13,7 +13,7 @@ PKG = Path(blurkit.__file__).parent
 # Rank of each package; a module may import its own package and any package of a lower rank. The shared top-level
 # modules are rank 0 and import only each other.
 RANK = {"_top": 0, "data": 1, "space": 2, "generator": 2, "deblur": 3, "baselines": 4, "experiments": 5, "teaching": 5, "cli": 6}
-TOP_MODULES = {"__init__", "errors", "paths", "files", "profiles", "progress", "provenance", "paper", "plots"}
+TOP_MODULES = {"__init__", "errors", "paths", "files", "profiles", "progress", "provenance", "paper", "plots", "precision"}
 
 
 def _layer(module: str) -> str:

@@ -41,6 +41,7 @@ from blurkit.data.images import read_image, write_image
 from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError, StaleError
 from blurkit.files import RunBusyError, atomic_path, lock_run  # noqa: F401 (RunBusyError re-exported)
+from blurkit.precision import warn_if_slow_bf16
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -95,6 +96,7 @@ class BaselineTrainer:
 
     def __init__(self, cfg: BaselineTrainConfig, device: torch.device | str = "cpu") -> None:
         self.cfg, self.device = cfg, torch.device(device)
+        warn_if_slow_bf16(cfg.bf16, self.device)
         torch.manual_seed(cfg.seed)
         self.net = build_network(cfg.model, cfg.net).to(self.device)
         self.disc = DoubleScaleDiscriminator(cfg.net).to(self.device) if cfg.model == "deblurganv2" else None

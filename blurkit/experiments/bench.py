@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import torch
 
 from blurkit.baselines.baseline_config import BASELINE_PROFILES
 from blurkit.baselines.baseline_train import BaselineTrainer
+from blurkit.precision import SlowPrecisionWarning
 from blurkit.profiles import PROFILES
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -100,7 +102,9 @@ def time_baseline_step(model: str, profile: str, bf16: bool, repeats: int = 3, m
                        device: str = "cpu") -> tuple[float, int]:
     """Best-of-``repeats`` seconds of one baseline training step at ``profile``'s network, crop and batch size."""
     cfg = dataclasses.replace(BASELINE_PROFILES[model][profile], bf16=bf16)
-    trainer = BaselineTrainer(cfg, device)
+    with warnings.catch_warnings():  # timing bf16 is the point here, slow or not
+        warnings.simplefilter("ignore", SlowPrecisionWarning)
+        trainer = BaselineTrainer(cfg, device)
     gen = torch.Generator().manual_seed(0)
     sharp, blur = (torch.rand(cfg.batch_size, 3, cfg.crop, cfg.crop, generator=gen) for _ in range(2))
 

@@ -30,6 +30,7 @@ from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.data.true_kernels import augment_kernels, folder_kernels
 from blurkit.errors import BlurkitError, ImageSizeError, StaleError
 from blurkit.files import atomic_path, sha256_file
+from blurkit.precision import warn_if_slow_bf16
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -202,6 +203,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         net_preset(net)  # an unknown name fails here, before any data is read
         cfg = dataclasses.replace(cfg, net=net)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    warn_if_slow_bf16(cfg.bf16, dev)
     if threads:
         torch.set_num_threads(threads)
     rank, world = _dist_setup(dev)
