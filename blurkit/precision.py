@@ -2,7 +2,7 @@
 
 bf16 is fast on GPUs and on CPUs with native bf16 units (AVX-512 BF16, AMX), where oneDNN runs bf16 convolutions
 in hardware. On other CPUs (AVX2 only) it is emulated: on an AMD EPYC with AVX2, one thread, a ``cpu`` training step
-took 3.12 s in bf16 against 0.35 s in fp32 for SRN-Deblur (9x slower) and 2.21 s against 0.16 s for DeblurGAN-v2 (14x)
+took 3.08 s in bf16 against 0.27 s in fp32 for SRN-Deblur (11x slower) and 2.19 s against 0.15 s for DeblurGAN-v2 (14x)
 (``blurkit bench baseline-train --threads 1 --profile cpu --out-dir results/bench/avx2``), where a Sapphire Rapids CPU
 (AMX) ran them 2.4x and 1.25x *faster* (``results/bench/baseline_train.csv``). Training with ``bf16`` on such a CPU
 therefore warns, naming the measurement command; it does not change the numerics the config asks for.
@@ -40,6 +40,6 @@ def warn_if_slow_bf16(bf16: bool, device: torch.device | str) -> bool:
     if not bf16 or torch.device(device).type != "cpu" or cpu_bf16_native():
         return False
     warnings.warn(f"bf16 on a CPU without native bf16 units ({cpu_capability()}) is emulated and far slower than "
-                  "fp32 (9-14x for the baselines on an AVX2 CPU); train with --fp32, or time both with `blurkit bench "
+                  "fp32 (11-14x for the baselines on an AVX2 CPU); train with --fp32, or time both with `blurkit bench "
                   "baseline-train`", SlowPrecisionWarning, stacklevel=2)
     return True

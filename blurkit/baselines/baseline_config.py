@@ -47,7 +47,7 @@ class BaselineTrainConfig:
         bf16: bf16 autocast, with the networks in channels-last layout: for GPUs, and for CPUs with AMX or AVX-512
             BF16 (oneDNN), where it makes SRN-Deblur steps 2.4x (`cpu`) and 4.5x (`paper`) faster, DeblurGAN-v2 steps
             1.2-1.7x (`blurkit bench baseline-train`, `results/bench/baseline_train.csv`). On CPUs without native
-            bf16 (AVX2 only) it is emulated and 9-14x slower (`results/bench/avx2/`); training warns
+            bf16 (AVX2 only) it is emulated and 11-14x slower (`results/bench/avx2/`); training warns
             (:func:`blurkit.precision.warn_if_slow_bf16`).
         seed: seed of the initial weights, of every batch and of the discriminator's crops.
         loss: SRN-Deblur's per-scale loss: ``mse`` (the paper), ``l1`` or ``charbonnier``.
