@@ -1,6 +1,6 @@
 """The kernel-space commands: ``blurkit train`` (F and G), ``reconstruct`` (an ablation), ``transfer`` and the
-deblurring helpers trained on a kernel space (``train-estimator``, ``calibrate-xstep``, ``train-denoiser``,
-``train-refiner``)."""
+deblurring helpers trained on a kernel space (``train-estimator``, ``calibrate-xstep``, ``calibrate-guard``,
+``train-denoiser``, ``train-refiner``)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,24 @@ def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = 
     rows = ", ".join(f"{r.gamma:g}: {r.gain_db:+.2f} dB" for r in table.itertuples())
     typer.echo(f"x-step prior weight for {model}: gamma {gamma:g} (blind gain on {int(table['n'].iloc[0])} held-out "
                f"training pairs: {rows})")
+    _calibrate_guard(model, data, profile, folder, select)
+
+
+def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
+    from blurkit.deblur.guard_calibration import MAX_WORSE, calibrate_guard_file
+    from blurkit.provenance import provenance, save_result
+
+    cfg, meas, table = calibrate_guard_file(model, data, profile, select=select)
+    record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select,
+                                "max_worse": MAX_WORSE})
+    stem = Path(str(model)).stem
+    save_result(meas, f"guard_calibration_{stem}_pairs", folder, record)
+    save_result(table, f"guard_calibration_{stem}", folder, record)
+    best = table[table["chosen"]].iloc[0]
+    typer.echo(f"guard for {model}: min_fit_gain {cfg.min_fit_gain:g} dB, max_gain {cfg.max_gain:g} (on {len(meas)} "
+               f"held-out training pairs: keeps {best.kept_frac:.0%}, gain {best.gain_db:+.2f} dB, worse "
+               f"{best.worse_frac:.2f}; unguarded {meas['gain_db'].mean():+.2f} dB, worse "
+               f"{(meas['gain_db'] < -0.3).mean():.2f})")
 
 
 @app.command("calibrate-xstep")
@@ -132,7 +150,8 @@ def calibrate_xstep_cmd(
     select: str = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
                                "ladder's rule) or 24 'spread' evenly."),
 ) -> None:
-    """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos."""
+    """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos, then
+    the guard's thresholds (calibrate-guard)."""
     import torch
 
     from blurkit.experiments.notebooks import results_folder
@@ -140,6 +159,29 @@ def calibrate_xstep_cmd(
     if threads:
         torch.set_num_threads(threads)
     _calibrate(model, data, profile, results_folder(profile, results_dir), select)
+
+
+@app.command("calibrate-guard")
+def calibrate_guard_cmd(
+    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
+                              "code estimator beside it."),
+    data: str = typer.Option(..., "--data", help="The training pairs its estimator was trained on."),
+    profile: str = PROFILE_OPT,
+    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the tables go "
+                                               "(default: results/<profile>)."),
+    select: str = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
+                               "ladder's rule) or 24 'spread' evenly."),
+) -> None:
+    """Choose the no-reference guard's thresholds for a kernel space on its estimator's held-out training photos
+    (run by calibrate-xstep too)."""
+    import torch
+
+    from blurkit.experiments.notebooks import results_folder
+
+    if threads:
+        torch.set_num_threads(threads)
+    _calibrate_guard(model, data, profile, results_folder(profile, results_dir), select)
 
 
 @app.command("train-denoiser")

@@ -11,7 +11,8 @@ Per image:
 3. For every further round (``steps - 1`` of them): ``k_refine_steps`` Adam steps on the code with x fixed, on
    Eq. 6's k terms plus ``k_anchor * ||k - k0||^2 / ||k0||^2`` (a Gaussian prior around the estimate), then step 2.
 4. With ``guard``, the no-reference guard returns y when the estimate cannot be trusted
-   (:mod:`blurkit.deblur.guard`).
+   (:mod:`blurkit.deblur.guard`), with the thresholds calibrated for the kernel space where its estimator records
+   them (:mod:`blurkit.deblur.guard_calibration`).
 
 The trace has the solver's columns; its rows are the rounds (``phase`` ``start``, ``solve``, then ``guard:<reason>``).
 """
@@ -25,7 +26,8 @@ import torch
 from tqdm.auto import tqdm
 
 from blurkit.deblur.deblur_config import DeblurConfig
-from blurkit.deblur.guard import guard
+from blurkit.deblur.guard import GuardConfig, guard
+from blurkit.deblur.guard_calibration import calibrated_guard
 from blurkit.deblur.linear_xstep import linear_xstep
 from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import log_step
@@ -87,7 +89,8 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
             bar.update(1)
         log(step, x, k, "solve+refine" if use_refiner else "solve")
     if cfg.guard:
-        x, (decision,) = guard(model, y, x, k)
+        guard_cfg = calibrated_guard(estimator) if cfg.calibrated_gamma else GuardConfig()
+        x, (decision,) = guard(model, y, x, k, guard_cfg)
         log(cfg.steps, x, k, f"guard:{decision.reason}")
     return x.detach(), k.detach(), rows, time.perf_counter() - t0
 

@@ -63,7 +63,8 @@ class DeblurConfig:
         guard: apply the no-reference guard (:mod:`blurkit.deblur.guard`) to the result (``linear`` only).
         calibrated_gamma: use the ``gamma`` calibrated for the kernel space on held-out training photos and stored
             in its code estimator's record (:mod:`blurkit.deblur.xstep_calibration`) in place of ``linear.gamma``,
-            where there is one (``linear`` only).
+            and the guard's thresholds calibrated there (:mod:`blurkit.deblur.guard_calibration`) in place of the
+            defaults, where it has them (``linear`` only).
         refine: after every linear x-step, apply the x-step refiner shipped beside the kernel space
             (:mod:`blurkit.deblur.refiner`, ``<model>.refiner.pt``) where there is one (``linear`` only).
     """

@@ -63,6 +63,17 @@ def _grad_energy(img: torch.Tensor) -> torch.Tensor:
     return gx.pow(2).flatten(1).mean(1) + gy.pow(2).flatten(1).mean(1)
 
 
+def guard_reason(blur_psnr: float, fit_psnr: float, gain: float, config: GuardConfig) -> str:
+    """The guard's verdict on one image's measurements: ``"trusted"`` or why not."""
+    if blur_psnr > config.max_blur_psnr:
+        return "no blur"
+    if fit_psnr - blur_psnr < config.min_fit_gain:
+        return "poor fit"
+    if gain > config.max_gain:
+        return "amplified"
+    return "trusted"
+
+
 def guard(model: KernelSpace, y: torch.Tensor, x_hat: torch.Tensor, k: torch.Tensor,
           config: GuardConfig = GuardConfig()) -> tuple[torch.Tensor, list[GuardDecision]]:
     """Keep each estimate only when the three checks pass; otherwise return that image's y.
@@ -78,17 +89,10 @@ def guard(model: KernelSpace, y: torch.Tensor, x_hat: torch.Tensor, k: torch.Ten
         gain = _grad_energy(x_hat) / _grad_energy(y).clamp_min(1e-12)
     decisions = []
     for b, f, g in zip(blur.reshape(-1).tolist(), fit.reshape(-1).tolist(), gain.tolist()):
-        if b > config.max_blur_psnr:
-            reason = "no blur"
-        elif f - b < config.min_fit_gain:
-            reason = "poor fit"
-        elif g > config.max_gain:
-            reason = "amplified"
-        else:
-            reason = "trusted"
+        reason = guard_reason(b, f, g, config)
         decisions.append(GuardDecision(reason == "trusted", reason, b, f, g))
     keep = torch.tensor([d.keep for d in decisions], device=y.device).view(-1, 1, 1, 1)
     return torch.where(keep, x_hat, y), decisions
 
 
-__all__ = ["GuardConfig", "GuardDecision", "guard"]
+__all__ = ["GuardConfig", "GuardDecision", "guard", "guard_reason"]
