@@ -51,6 +51,9 @@ class BaselineTrainConfig:
             (:func:`blurkit.precision.warn_if_slow_bf16`).
         seed: seed of the initial weights, of every batch and of the discriminator's crops.
         loss: SRN-Deblur's per-scale loss: ``mse`` (the paper), ``l1`` or ``charbonnier``.
+        fft_weight: weight of an added frequency-domain L1 term (:func:`blurkit.space.losses.frequency_l1`, after
+            MIMO-UNet), per scale for SRN-Deblur and on the generator's output for DeblurGAN-v2; 0 (the papers):
+            none.
     """
 
     model: str = "srn"
@@ -70,6 +73,7 @@ class BaselineTrainConfig:
     bf16: bool = False
     seed: int = 0
     loss: str = "mse"
+    fft_weight: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -79,6 +83,8 @@ class BaselineTrainConfig:
             raise ValueError(f"BaselineTrainConfig.loss must be mse, l1 or charbonnier, got {self.loss!r}")
         if self.schedule not in SCHEDULES:
             raise ValueError(f"BaselineTrainConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
+        if self.fft_weight < 0:
+            raise ValueError(f"BaselineTrainConfig.fft_weight must be >= 0, got {self.fft_weight}")
         for name in ("crop", "batch_size", "steps", "val_every", "val_pairs", "ckpt_every"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BaselineTrainConfig.{name} must be >= 1, got {getattr(self, name)}")

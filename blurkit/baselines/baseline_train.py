@@ -45,7 +45,7 @@ from blurkit.precision import warn_if_slow_bf16
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
-from blurkit.space.losses import psnr
+from blurkit.space.losses import frequency_l1, psnr
 from blurkit.space.train import PairBank, _data_manifest_hash, _held_out, check_same_data
 from blurkit.space.train_loop import last_validation, run_steps
 
@@ -125,14 +125,14 @@ class BaselineTrainer:
         if self.disc is None:
             with autocast:
                 outs = self.net(blur)
-            loss = srn_loss(outs, sharp, cfg.loss)
+            loss = srn_loss(outs, sharp, cfg.loss, cfg.fft_weight)
             self._update("net", loss)
             return {"loss": float(loss.detach())}, outs[-1].detach().float()
         if not self.train_disc:
             with autocast:
                 fake = self.net(blur)
             content = content_loss(self.net.config, sharp, fake)
-            loss = self.net.config.pixel_weight * content
+            loss = self.net.config.pixel_weight * content + self._frequency(fake, sharp)
             self._update("net", loss)
             return {"loss": float(loss.detach()), "content": float(content.detach()), "adv": float("nan"),
                     "d_loss": float("nan")}, fake.detach().float()
@@ -147,11 +147,16 @@ class BaselineTrainer:
         try:
             with autocast:
                 g_loss, content, adv = generator_loss(self.disc, sharp, fake, boxes)
+            g_loss = g_loss + self._frequency(fake, sharp)
             self._update("net", g_loss)
         finally:
             self.disc.requires_grad_(True)
         return ({"loss": float(g_loss.detach()), "content": float(content.detach()), "adv": float(adv.detach()),
                  "d_loss": float(d_loss.detach())}, fake.detach().float())
+
+    def _frequency(self, fake: torch.Tensor, sharp: torch.Tensor) -> torch.Tensor | float:
+        """DeblurGAN-v2's optional frequency-domain term (``cfg.fft_weight``); 0 when off."""
+        return self.cfg.fft_weight * frequency_l1(fake, sharp) if self.cfg.fft_weight else 0.0
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
         opt = self.opts[name]
@@ -253,7 +258,9 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
     step, history, wall_before = 0, [], 0.0
     if resume and ckpt_path.exists():
         state = _load(ckpt_path)
-        saved = {k: v for k, v in state.get("train_config", {}).items() if k != "steps"}
+        # settings added since a run was saved take their defaults (the values it was trained with)
+        saved = {k: v for k, v in {**BaselineTrainConfig().to_dict(), **state.get("train_config", {})}.items()
+                 if k != "steps"}
         if state.get("model") != model or saved != {k: v for k, v in cfg.to_dict().items() if k != "steps"}:
             raise BlurkitError(f"cannot resume '{ckpt_path}': it was trained with another model or training config "
                                f"(saved: {state.get('model')}, {saved})")

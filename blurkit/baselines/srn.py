@@ -34,6 +34,7 @@ from torch import nn
 
 from blurkit.errors import UnknownNameError
 from blurkit.space.blocks import as_rgb, crop_to, pad_to_multiple
+from blurkit.space.losses import frequency_l1
 
 N_SCALES = 3
 MULTIPLE = 4 * 2 ** (N_SCALES - 1)  # 1/4 scale x two stride-2 levels: inputs are padded to a multiple of 16
@@ -240,10 +241,12 @@ def srn_targets(sharp: torch.Tensor) -> list[torch.Tensor]:
 SRN_LOSSES = ("mse", "l1", "charbonnier")
 
 
-def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse") -> torch.Tensor:
+def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse",
+             fft_weight: float = 0.0) -> torch.Tensor:
     """Multi-scale loss (paper Eq. 3): sum over scales of the MSE against the downsampled sharp image.
 
-    ``kind`` ``l1`` or ``charbonnier`` (eps 1e-3) replaces the MSE per scale (blurkit's short-run choice).
+    ``kind`` ``l1`` or ``charbonnier`` (eps 1e-3) replaces the MSE per scale (blurkit's short-run choice);
+    ``fft_weight`` adds that weight times :func:`blurkit.space.losses.frequency_l1` per scale (blurkit's option).
 
     Shape:
         outputs as returned by :class:`SRNDeblur`, sharp ``(B, C, H, W)`` -> scalar.
@@ -264,4 +267,6 @@ def srn_loss(outputs: list[torch.Tensor], sharp: torch.Tensor, kind: str = "mse"
             loss = loss + diff.abs().mean()
         else:
             loss = loss + torch.sqrt(diff**2 + 1e-6).mean()
+        if fft_weight:
+            loss = loss + fft_weight * frequency_l1(out, tgt)
     return loss

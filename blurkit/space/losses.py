@@ -10,6 +10,19 @@ def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> 
     return torch.sqrt((pred.float() - target.float()) ** 2 + eps * eps).mean()
 
 
+def frequency_l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """L1 distance of the 2-D Fourier transforms, ``mean(|Re d| + |Im d|)`` with ``d = rfft2(pred) - rfft2(target)``
+    (the frequency loss of MIMO-UNet, Cho et al. 2021: it weighs the high frequencies a blur removes as much as the
+    low ones that a pixel loss is dominated by).
+
+    Shape: ``(..., H, W)``, same for both; out scalar.
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"frequency_l1: shapes differ: {tuple(pred.shape)} against {tuple(target.shape)}")
+    d = torch.fft.rfft2(pred.float()) - torch.fft.rfft2(target.float())
+    return (d.real.abs() + d.imag.abs()).mean()
+
+
 def kernel_error(pred: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     """Mean relative squared error ``||K - K_true||^2 / ||K_true||^2`` over images and code cells.
 

@@ -196,6 +196,40 @@ def test_srn_loss_kinds() -> None:
         BaselineTrainConfig(loss="huber")
 
 
+def test_srn_loss_frequency_term() -> None:
+    from blurkit.space.losses import frequency_l1
+
+    sharp = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(1))
+    off = [t + 0.05 * torch.rand(t.shape, generator=torch.Generator().manual_seed(2)) for t in srn_targets(sharp)]
+    extra = sum(float(frequency_l1(o, t)) for o, t in zip(off, srn_targets(sharp)))
+    plain, with_fft = float(srn_loss(off, sharp, "l1")), float(srn_loss(off, sharp, "l1", fft_weight=0.1))
+    assert with_fft == pytest.approx(plain + 0.1 * extra, rel=1e-5) and extra > 0
+    assert float(srn_loss(srn_targets(sharp), sharp, "l1", fft_weight=0.1)) == 0.0
+    with pytest.raises(ValueError, match="fft_weight"):
+        BaselineTrainConfig(fft_weight=-1.0)
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_frequency_term_changes_the_update(model: str) -> None:
+    g = torch.Generator().manual_seed(3)
+    sharp, blur = torch.rand(2, 3, 32, 32, generator=g), torch.rand(2, 3, 32, 32, generator=g)
+    nets = []
+    for w in (0.0, 0.1):
+        trainer = BaselineTrainer(_tiny(model, fft_weight=w))
+        trainer.train_step(sharp, blur, 0)
+        nets.append(trainer.net.state_dict())
+    assert any(not torch.equal(nets[0][k], nets[1][k]) for k in nets[0])
+
+
+def test_resume_a_run_saved_before_a_setting_existed(pair_dir: Path, tmp_path: Path) -> None:
+    train_baseline("srn", "smoke", pair_dir, tmp_path / "old", steps=4, stop_after=2, progress=False)
+    path = tmp_path / "old" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    del state["train_config"]["fft_weight"]  # as written before fft_weight was added
+    torch.save(state, path)
+    assert train_baseline("srn", "smoke", pair_dir, tmp_path / "old", steps=4, resume=True, progress=False).step == 4
+
+
 def test_ralsgan_losses_and_crops() -> None:
     real, fake = torch.full((2, 1, 3, 3), 0.5), torch.full((2, 1, 3, 3), -0.5)
     assert float(ralsgan_d_loss(real, fake)) == 0.0  # D separates them by exactly the margins

@@ -50,10 +50,14 @@ def test_rejects_everything_when_no_threshold_tells_good_from_bad() -> None:
         choose_guard(meas.iloc[:0])
 
 
-def test_ties_go_to_the_stricter_guard() -> None:
+def test_ties_go_to_the_thresholds_nearest_the_defaults() -> None:
     meas = _meas([(1.0, 5.0, 1.5), (0.5, 6.0, 1.2)])  # every threshold up to 5 dB keeps both
-    cfg, _ = choose_guard(meas, fit_gains=(0.0, 4.0, 5.0), max_gains=(2.0, 4.0), max_worse=0.0)
-    assert (cfg.min_fit_gain, cfg.max_gain) == (5.0, 2.0)
+    base = GuardConfig(min_fit_gain=3.0, max_gain=12.0)
+    cfg, _ = choose_guard(meas, base, fit_gains=(0.0, 2.0, 5.0, 6.0), max_gains=(2.0, 4.0, math.inf), max_worse=0.0)
+    assert (cfg.min_fit_gain, cfg.max_gain) == (2.0, 4.0)  # 2 dB is nearer the default 3 dB than 5 dB is
+    cfg, _ = choose_guard(meas, GuardConfig(min_fit_gain=4.0, max_gain=3.0), fit_gains=(0.0, 2.0, 5.0),
+                          max_gains=(2.0, 4.0), max_worse=0.0)
+    assert (cfg.min_fit_gain, cfg.max_gain) == (5.0, 4.0)
 
 
 def test_measurements_and_the_fast_preset_reading_the_stored_guard(switch) -> None:  # type: ignore[no-untyped-def]

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from blurkit.space.losses import charbonnier, hyper_laplacian, psnr
+from blurkit.space.losses import charbonnier, frequency_l1, hyper_laplacian, psnr
 
 
 def test_charbonnier_zero_difference_is_eps():
@@ -33,3 +33,16 @@ def test_hyper_laplacian_tiny_image_and_bad_shape():
     assert float(hyper_laplacian(torch.rand(1, 3, 1, 5))) == 0.0
     with pytest.raises(ValueError, match="B, C, H, W"):
         hyper_laplacian(torch.rand(3, 8, 8))
+
+
+def test_frequency_l1_known_value_shapes_and_gradient():
+    x = torch.rand(2, 3, 8, 6, generator=torch.Generator().manual_seed(0))
+    assert float(frequency_l1(x, x)) == 0.0
+    # a constant offset c moves only the DC term, by c * H * W (real); rfft2 keeps H * (W // 2 + 1) terms
+    c, h, w = 0.1, 8, 6
+    assert float(frequency_l1(x + c, x)) == pytest.approx(c * h * w / (h * (w // 2 + 1)), rel=1e-5)
+    with pytest.raises(ValueError, match="shapes differ"):
+        frequency_l1(x, x[..., :5])
+    p = x.clone().requires_grad_(True)
+    frequency_l1(p, torch.zeros_like(x)).backward()
+    assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0
