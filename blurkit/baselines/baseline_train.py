@@ -37,13 +37,12 @@ from blurkit.baselines.deblurganv2 import (
     random_boxes,
 )
 from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss
-from blurkit.data.images import read_image, write_image
+from blurkit.data.images import read_image
 from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError, StaleError
 from blurkit.files import RunBusyError, atomic_path, lock_run  # noqa: F401 (RunBusyError re-exported)
 from blurkit.precision import warn_if_slow_bf16
 from blurkit.profiles import get_profile
-from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.losses import frequency_l1, psnr
 from blurkit.space.train import PairBank, _data_manifest_hash, _held_out, check_same_data
@@ -358,56 +357,3 @@ def load_baseline(run_or_checkpoint: str | os.PathLike, map_location: str | torc
     net.model_name = obj["model"]
     net.provenance = obj.get("provenance")
     return net.to(map_location).eval()
-
-
-def deblur_with_baseline(run_or_checkpoint: str | os.PathLike | nn.Module, images: Sequence[str | os.PathLike],
-                         out_dir: str | os.PathLike, device: str | None = None, skip_existing: bool = False,
-                         progress: bool = True, threads: int | None = None) -> pd.DataFrame:
-    """Deblur image files with a trained baseline; write PNGs of the inputs' sizes and ``deblur_log.csv``.
-
-    Grayscale inputs are expanded to RGB for the network and the estimate averaged back to one channel. Missing
-    or unreadable inputs fail before any work starts. Returns the log table (one row per image).
-    """
-    from blurkit.deblur.deblur_files import output_names
-
-    if threads:
-        torch.set_num_threads(threads)
-    paths = [Path(p) for p in images]
-    if not paths:
-        raise BlurkitError("no input images given")
-    if missing := [str(p) for p in paths if not p.is_file()]:
-        raise BlurkitError(f"input image(s) not found: {', '.join(missing[:5])}")
-    decoded = [read_image(p, mode="keep") for p in paths]
-    dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    net = run_or_checkpoint if isinstance(run_or_checkpoint, nn.Module) else load_baseline(run_or_checkpoint)
-    net = net.to(dev)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    names = [str(Path(n).with_suffix(".png")) for n in output_names(paths)]
-    if len(set(names)) < len(names):  # a.jpg and a.png side by side: keep the whole name
-        names = [n if n.lower().endswith(".png") else n + ".png" for n in output_names(paths)]
-    rows: list[dict[str, Any]] = []
-    start = time.perf_counter()
-    base = {"model": getattr(net, "model_name", type(net).__name__),
-            "checkpoint": "in-memory" if isinstance(run_or_checkpoint, nn.Module) else str(run_or_checkpoint)}
-    for path, img, name in progress_bar(list(zip(paths, decoded, names)), desc="baseline deblur", unit="img",
-                                disable=not progress):
-        target = out / name
-        row = {"input": str(path), "output": str(target), "height": img.shape[0], "width": img.shape[1]}
-        if skip_existing and target.exists():
-            rows.append({**row, "status": "skipped (exists)", "wall_s": 0.0})
-            continue
-        t0 = time.perf_counter()
-        y = torch.from_numpy(img).permute(2, 0, 1)[None].float().to(dev)
-        write_image(target, predict(net, y)[0].permute(1, 2, 0).cpu().numpy())
-        rows.append({**row, "status": "done", "wall_s": time.perf_counter() - t0})
-        _write_log(rows, out, base, net, start)
-    return _write_log(rows, out, base, net, start)
-
-
-def _write_log(rows: list[dict], out: Path, base: dict, net: nn.Module, start: float) -> pd.DataFrame:
-    table = pd.DataFrame(rows, columns=["input", "output", "status", "height", "width", "wall_s"])
-    record = provenance(config=getattr(net, "config", None), wall_time_s=time.perf_counter() - start, **base,
-                        model_provenance=getattr(net, "provenance", None))
-    save_result(table, "deblur_log", out, record)
-    return table

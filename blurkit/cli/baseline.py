@@ -58,7 +58,7 @@ def baseline_deblur_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
 ) -> None:
     """Deblur images with a trained baseline in one forward pass each; each image is written when done."""
-    from blurkit.baselines.baseline_train import deblur_with_baseline
+    from blurkit.baselines.baseline_deblur import deblur_with_baseline
 
     table = deblur_with_baseline(model, inputs, out, device=device, skip_existing=skip_existing, threads=threads)
     done = int((table.status == "done").sum())

@@ -14,10 +14,10 @@ import typer
 from typer.testing import CliRunner
 
 from blurkit.baselines.baseline_config import BASELINE_PROFILES, BaselineTrainConfig, get_baseline_config
+from blurkit.baselines.baseline_deblur import deblur_with_baseline
 from blurkit.baselines.baseline_train import (
     BaselineTrainer,
     build_network,
-    deblur_with_baseline,
     load_baseline,
     predict,
     train_baseline,
