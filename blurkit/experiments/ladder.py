@@ -301,8 +301,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
                name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
     """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance. The summary
-    covers the sets and methods asked for; the per-image file keeps every other cell it held too, including those
-    another ladder process writes meanwhile (:func:`save_cells`).
+    covers the sets asked for: the methods asked for, computed now where their cells are out of date, then every
+    other method the per-image file holds for those sets, as stored (``carried_methods`` in the record; gains need
+    the ``blurry`` cells, so asking for one method alone no longer leaves them out). The per-image file keeps every
+    other cell it held too, including those another ladder process writes meanwhile (:func:`save_cells`).
 
     SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
     training domain in ``work`` (:func:`set_baseline_runs`). A model-free cell (:data:`MODEL_FREE`) already made
@@ -319,7 +321,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         for r in done.to_dict("records"):
             if r["method"] in MODEL_FREE:
                 shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
-    if len(done):  # cells of other sets or methods than asked for now stay in the per-image file only
+    carried = done[done["set"].isin(list(sets)) & ~done["method"].isin(list(methods))] if len(done) else done
+    if len(done):  # cells of other sets stay in the per-image file only; other methods' are summarised as stored
         done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
     if len(done):  # cells made with other settings, models or estimators than now are computed again
         current = [keys.get((r.set, r.method)) == r.key if "key" in done else False for r in done.itertuples()]
@@ -332,7 +335,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                                 "xstep_by_set": {sn: set_xstep(parse_set(sn)[0]).__dict__ for sn in sets},
                                 "oracle": "cell_kernel_deconvolution (true kernel, or camera PSF per 32 px cell, "
                                           "in the linear domain) with the set's true_code x-step",
-                                "image_rule": "largest gradient energy of the sharp crop"},
+                                "image_rule": "largest gradient energy of the sharp crop",
+                                "carried_methods": list(dict.fromkeys(carried["method"])) if len(carried) else []},
                         seed=seed)
     for set_name in sets:
         model_name, domain = parse_set(set_name)
@@ -370,9 +374,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             if method in MODEL_FREE:
                 shared[(domain, method, image, row["key"])] = row
             save_cells(per_path, rows, {**record, "partial": True})
-    per_image = pd.DataFrame(rows)
-    if len(per_image):  # the summary in the order the sets and methods were asked for
-        order = [(st, m) for st in sets for m in dict.fromkeys([*methods, *EXTRA])]
+    per_image = pd.concat([pd.DataFrame(rows), carried], ignore_index=True) if len(carried) else pd.DataFrame(rows)
+    if len(per_image):  # the summary in the order the sets and methods were asked for, carried methods last
+        order = [(st, m) for st in sets
+                 for m in dict.fromkeys([*methods, *(carried["method"] if len(carried) else []), *EXTRA])]
         rank = {cell: i for i, cell in enumerate(order)}
         per_image = per_image.iloc[np.argsort([rank.get((r.set, r.method), len(rank))
                                                for r in per_image.itertuples()], kind="stable")]

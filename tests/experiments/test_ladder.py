@@ -88,9 +88,18 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
     assert "classical" in set(again.method)
     fewer = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "classical"], profile="smoke", n=2, size=32,
                               progress=False)
-    assert list(fewer.method) == ["blurry", "classical"] and calls == ["classical", "classical"]
+    # the asked methods first, then the file's other methods for the set, as stored; nothing is computed again
+    carried = ["true_code", "retrieved_code", "fast", "no_blur_margin"]
+    assert list(fewer.method) == ["blurry", "classical", *carried] and calls == ["classical", "classical"]
+    pd.testing.assert_frame_equal(fewer.set_index("method").loc[carried], again.set_index("method").loc[carried])
+    import json
+
+    meta = json.loads((tmp_path / "out" / "deblur_ladder.meta.json").read_text())
+    assert meta["config"]["carried_methods"] == carried
     kept = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
     assert len(kept) == 12 and set(kept.method) == {*methods, "classical"}  # nothing asked for less is lost
+    alone = ladder.run_ladder(tmp_path / "out", sets, ["fast"], profile="smoke", n=2, size=32, progress=False)
+    assert alone.method.iloc[0] == "fast" and np.isfinite(alone.gain_db.iloc[0])  # measured against stored blurry
 
 
 def test_cli_ladder_bad_set(capsys: pytest.CaptureFixture[str]) -> None:
