@@ -121,13 +121,30 @@ def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = 
     _calibrate_guard(model, data, profile, folder, select)
 
 
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
+# the options calibrate-xstep and calibrate-guard share
+CALIB_MODEL_OPT = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
+                               "code estimator beside it.")
+CALIB_DATA_OPT = typer.Option(..., "--data", help="The training pairs its estimator was trained on.")
+CALIB_THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.")
+CALIB_RESULTS_OPT = typer.Option(None, "--results-dir", help="Where the tables go (default: results/<profile>).")
+CALIB_SELECT_OPT = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
+                                "ladder's rule) or 24 'spread' evenly.")
+
+
 def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
     from blurkit.deblur.guard_calibration import MAX_WORSE, calibrate_guard_file
     from blurkit.provenance import provenance, save_result
 
-    cfg, meas, table = calibrate_guard_file(model, data, profile, select=select)
     record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select,
-                                "max_worse": MAX_WORSE})
+                                "max_worse": MAX_WORSE})  # before the estimator file is written: a clean commit
+    cfg, meas, table = calibrate_guard_file(model, data, profile, select=select)
     stem = Path(str(model)).stem
     save_result(meas, f"guard_calibration_{stem}_pairs", folder, record)
     save_result(table, f"guard_calibration_{stem}", folder, record)
@@ -138,50 +155,25 @@ def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: 
                f"{(meas['gain_db'] < -0.3).mean():.2f})")
 
 
-@app.command("calibrate-xstep")
-def calibrate_xstep_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
-                              "code estimator beside it."),
-    data: str = typer.Option(..., "--data", help="The training pairs its estimator was trained on."),
-    profile: str = PROFILE_OPT,
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the table goes "
-                                               "(default: results/<profile>)."),
-    select: str = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
-                               "ladder's rule) or 24 'spread' evenly."),
-) -> None:
-    """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos, then
-    the guard's thresholds (calibrate-guard)."""
-    import torch
+def _calibration_command(name: str, help_text: str, guard_only: bool) -> None:
+    """Register ``calibrate-xstep`` (the x-step's gamma, then the guard) or ``calibrate-guard`` (the guard alone)."""
 
-    from blurkit.experiments.notebooks import results_folder
+    def command(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
+                threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                select: str = CALIB_SELECT_OPT) -> None:
+        from blurkit.experiments.notebooks import results_folder
 
-    if threads:
-        torch.set_num_threads(threads)
-    _calibrate(model, data, profile, results_folder(profile, results_dir), select)
+        _set_threads(threads)
+        run = _calibrate_guard if guard_only else _calibrate
+        run(model, data, profile, results_folder(profile, results_dir), select)
+
+    app.command(name, help=help_text)(command)
 
 
-@app.command("calibrate-guard")
-def calibrate_guard_cmd(
-    model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
-                              "code estimator beside it."),
-    data: str = typer.Option(..., "--data", help="The training pairs its estimator was trained on."),
-    profile: str = PROFILE_OPT,
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
-    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the tables go "
-                                               "(default: results/<profile>)."),
-    select: str = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
-                               "ladder's rule) or 24 'spread' evenly."),
-) -> None:
-    """Choose the no-reference guard's thresholds for a kernel space on its estimator's held-out training photos
-    (run by calibrate-xstep too)."""
-    import torch
-
-    from blurkit.experiments.notebooks import results_folder
-
-    if threads:
-        torch.set_num_threads(threads)
-    _calibrate_guard(model, data, profile, results_folder(profile, results_dir), select)
+_calibration_command("calibrate-xstep", "Choose the linear x-step's prior weight for a kernel space on its estimator's "
+                     "held-out training photos, then the guard's thresholds (calibrate-guard).", guard_only=False)
+_calibration_command("calibrate-guard", "Choose the no-reference guard's thresholds for a kernel space on its "
+                     "estimator's held-out training photos (run by calibrate-xstep too).", guard_only=True)
 
 
 @app.command("train-denoiser")
