@@ -140,6 +140,7 @@ CALIB_SELECT_OPT = typer.Option("textured", "--select", help="Which held-out pai
 
 def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
     from blurkit.deblur.guard_calibration import MAX_WORSE, calibrate_guard_file
+    from blurkit.deblur.xstep_calibration import WORSE_DB
     from blurkit.provenance import provenance, save_result
 
     record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select,
@@ -152,7 +153,7 @@ def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: 
     typer.echo(f"guard for {model}: min_fit_gain {cfg.min_fit_gain:g} dB, max_gain {cfg.max_gain:g} (on {len(meas)} "
                f"held-out training pairs: keeps {best.kept_frac:.0%}, gain {best.gain_db:+.2f} dB, worse "
                f"{best.worse_frac:.2f}; unguarded {meas['gain_db'].mean():+.2f} dB, worse "
-               f"{(meas['gain_db'] < -0.3).mean():.2f})")
+               f"{(meas['gain_db'] < -WORSE_DB).mean():.2f})")
 
 
 def _calibration_command(name: str, help_text: str, guard_only: bool) -> None:
