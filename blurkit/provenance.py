@@ -24,17 +24,25 @@ import numpy as np
 from blurkit.files import atomic_path, write_text
 from blurkit.paths import REPO_DIR
 
+# Folders whose changes leave a record clean: generated results and documentation.
+_OUTPUTS = ("results", "docs")
 _PACKAGES = ("blurkit", "torch", "numpy", "scipy", "scikit-image", "scikit-learn", "pandas", "pillow")
 
 
 def git_commit(repo: Path = REPO_DIR) -> str:
-    """The repository's HEAD commit, with ``+dirty`` when tracked files differ; ``unknown`` outside git."""
+    """The repository's HEAD commit, with ``+dirty`` when tracked files that decide the numbers differ; ``unknown``
+    outside git.
+
+    Changes under ``results/`` and ``docs/`` do not count: they are outputs and prose, and a notebook run writes its
+    own executed copy under ``results/`` while it runs, which made every notebook's record ``+dirty``.
+    """
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10, check=True
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, timeout=10
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *(f":(exclude){d}" for d in _OUTPUTS)],
+            cwd=repo, capture_output=True, text=True, timeout=10,
         ).stdout.strip()
         return sha + ("+dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):

@@ -6,6 +6,7 @@ import dataclasses
 import datetime as dt
 import json
 import re
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -58,6 +59,27 @@ def test_provenance_serialises_profile_seed_wall_time_and_extras(tmp_path: Path)
 
 def test_git_commit_outside_git_is_unknown(tmp_path: Path) -> None:
     assert git_commit(tmp_path) == "unknown"
+
+
+def test_git_commit_dirty_only_for_code(tmp_path: Path) -> None:
+    """Edits to results/ or docs/ (a notebook's executed copy, a regenerated page) keep the record clean; code does not."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                              capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    for rel in ("code.py", "results/cpu/table.csv", "docs/page.md"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("a\n")
+    git("add", ".")
+    git("commit", "-q", "-m", "init")
+    sha = git("rev-parse", "HEAD")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "results/cpu/table.csv").write_text("b\n")
+    (tmp_path / "docs/page.md").write_text("b\n")
+    assert git_commit(tmp_path) == sha
+    (tmp_path / "code.py").write_text("b\n")
+    assert git_commit(tmp_path) == sha + "+dirty"
 
 
 # --------------------------------------------------------------------------------------------------------------
