@@ -12,6 +12,13 @@ import typer
 from blurkit.cli.app import PROFILE_OPT, app
 
 
+def _set_threads(threads: int | None) -> None:
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+
+
 @app.command("train")
 def train_cmd(
     profile: str = PROFILE_OPT,
@@ -85,14 +92,11 @@ def train_estimator_cmd(
                                                "(default: results/<profile>)."),
 ) -> None:
     """Train the blind code estimator E(y) of a kernel space (F and G frozen): the fast preset's start for k."""
-    import torch
-
     from blurkit.experiments.notebooks import results_folder
     from blurkit.provenance import save_result
     from blurkit.space.code_estimator import CodeEstimator, train_estimator_for
 
-    if threads:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     path, history = train_estimator_for(model, data, profile, out, steps)
     record = CodeEstimator.load(path).provenance
     folder = results_folder(profile, results_dir)
@@ -119,13 +123,6 @@ def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = 
     typer.echo(f"x-step prior weight for {model}: gamma {gamma:g} (blind gain on {int(table['n'].iloc[0])} held-out "
                f"training pairs: {rows})")
     _calibrate_guard(model, data, profile, folder, select)
-
-
-def _set_threads(threads: int | None) -> None:
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
 
 
 # the options calibrate-xstep and calibrate-guard share
@@ -194,8 +191,7 @@ def train_denoiser_cmd(
     from blurkit.errors import UnknownNameError
     from blurkit.profiles import get_profile
 
-    if threads:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     name = get_profile(profile).name
     if name not in DENOISER_PRESETS:
         raise UnknownNameError(f"no denoiser preset for profile '{name}'; choose from {', '.join(DENOISER_PRESETS)}")
@@ -223,15 +219,12 @@ def train_refiner_cmd(
                                                "(default: results/<profile>)."),
 ) -> None:
     """Train the x-step refiner of a kernel space on what its linear x-step makes of its training pairs."""
-    import torch
-
     from blurkit.deblur.refiner import load_refiner
     from blurkit.deblur.refiner_train import train_refiner_for
     from blurkit.experiments.notebooks import results_folder
     from blurkit.provenance import save_result
 
-    if threads:
-        torch.set_num_threads(threads)
+    _set_threads(threads)
     path, history = train_refiner_for(model, data, profile, out, steps, cache_dir)
     record = load_refiner(path).provenance
     save_result(history, f"refiner_{Path(str(model)).stem}", results_folder(profile, results_dir), record)
