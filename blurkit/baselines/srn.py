@@ -50,6 +50,10 @@ class SRNConfig:
         kernel_size: side of the convolutions (paper 5; odd).
         lstm_kernel: side of the ConvLSTM's gate convolution (official code 3).
         residual: predict a residual on the blurry input of each scale (blurkit) instead of the image (paper).
+        carry: with ``residual``, a finer scale's residual is added to its blurry input *plus the coarser scale's
+            correction* (its estimate minus its input), upsampled and without gradient, so the coarse scales'
+            deblurring reaches the output without the finer scale having to copy it (blurkit; a Laplacian-pyramid
+            residual).
     """
 
     widths: tuple[int, int, int] = (32, 64, 128)
@@ -57,6 +61,7 @@ class SRNConfig:
     kernel_size: int = 5
     lstm_kernel: int = 3
     residual: bool = False
+    carry: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "widths", tuple(self.widths))
@@ -68,6 +73,8 @@ class SRNConfig:
             k = getattr(self, name)
             if k < 1 or k % 2 == 0:
                 raise ValueError(f"SRNConfig.{name} must be odd and positive, got {k}")
+        if self.carry and not self.residual:
+            raise ValueError("SRNConfig.carry needs residual=True (it carries the coarser scale's residual)")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (tuples become lists)."""
@@ -85,6 +92,7 @@ class SRNConfig:
 SRN_PRESETS: dict[str, SRNConfig] = {
     "smoke": SRNConfig(widths=(8, 16, 32), n_res=1, kernel_size=3, lstm_kernel=3, residual=True),
     "cpu": SRNConfig(widths=(16, 32, 64), n_res=1, kernel_size=3, lstm_kernel=3, residual=True),
+    "cpu-carry": SRNConfig(widths=(16, 32, 64), n_res=1, kernel_size=3, lstm_kernel=3, residual=True, carry=True),
     "paper": SRNConfig(widths=(32, 64, 128), n_res=3, kernel_size=5, lstm_kernel=3, residual=False),
 }
 
@@ -216,12 +224,15 @@ class SRNDeblur(nn.Module):
         est = pyramid[0]
         outs: list[torch.Tensor] = []
         for s, inp in enumerate(pyramid):
+            base = inp
             if s:
+                if self.config.carry:  # the coarser scale's correction, upsampled
+                    base = inp + _resize((est - pyramid[s - 1]).detach(), inp.shape[-2:])
                 est = _resize(est.detach(), inp.shape[-2:])  # official code: stop_gradient on the estimate
                 h = _resize(h, (h.shape[-2] * 2, h.shape[-1] * 2))
                 c = _resize(c, (c.shape[-2] * 2, c.shape[-1] * 2))
             res, h, c = self._scale(torch.cat([inp, est], 1), h, c)
-            est = inp + res if self.config.residual else res
+            est = base + res if self.config.residual else res
             outs.append(est)
         sizes = _output_sizes(*size)
         outs = [crop_to(o, sz) for o, sz in zip(outs, sizes)]

@@ -184,6 +184,21 @@ def test_srn_multiscale_loss() -> None:
         srn_loss(out[1:], sharp)
 
 
+@pytest.mark.parametrize("carry, added", [(False, (0.1, 0.1, 0.1)), (True, (0.1, 0.2, 0.3))])
+def test_srn_carry_adds_the_coarser_corrections(carry: bool, added: tuple[float, ...]) -> None:
+    # every scale's residual made a constant 0.1: with carry each scale adds the coarser scales' corrections
+    net = SRNDeblur(dataclasses.replace(SRN_PRESETS["cpu"], carry=carry))
+    with torch.no_grad():
+        net.out.weight.zero_()
+        net.out.bias.fill_(0.1)
+    y = torch.rand(1, 3, 32, 48)
+    for out, inp, a in zip(net(y), srn_targets(y), added):
+        # a difference, a 4-tap bilinear resize and three additions, on values of at most 1.3 (< 2)
+        assert torch.allclose(out, inp + a, rtol=0, atol=sum_tol(8, 2.0))
+    with pytest.raises(ValueError, match="carry needs residual"):
+        dataclasses.replace(SRN_PRESETS["paper"], carry=True)
+
+
 def test_srn_loss_kinds() -> None:
     sharp = torch.rand(2, 3, 37, 53)
     off = [t + 0.1 for t in srn_targets(sharp)]
