@@ -226,8 +226,11 @@ class BaselineResult:
 
 
 def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs, validation pairs) a baseline with training config ``cfg`` uses from ``data``."""
-    return _held_out(data, get_profile(cfg.net), cfg.val_pairs)
+    """(training pairs, validation pairs) a baseline with training config ``cfg`` uses from ``data``.
+
+    A default set is read at the profile the network preset belongs to (``cpu-carry``: ``cpu``).
+    """
+    return _held_out(data, get_profile(cfg.net.split("-")[0]), cfg.val_pairs)
 
 
 def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | Path, out: str | Path,
