@@ -8,6 +8,8 @@ retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the
 solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded
 kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
 without blur records);
+``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
+kernel-head models on data with blur records);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
 included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
@@ -51,8 +53,12 @@ from blurkit.experiments.deblur_report import (
     to_tensor,
 )
 from blurkit.experiments.nonblind_rows import (
+    KERNEL_FIT_LR,
+    KERNEL_FIT_STEPS,
     RETRIEVED_CODE,
     TRUE_CODE_XSTEP,
+    has_cell_kernels,
+    kernel_code_deblur,
     method_true_code,
     retrieval_config,
     set_xstep,
@@ -71,7 +77,7 @@ DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
-EXTRA = ("oracle", "oracle_exact", "no_blur_margin")  # rows the ladder computes itself, not through a Method
+EXTRA = ("oracle", "oracle_exact", "kernel_code", "no_blur_margin")  # rows the ladder computes itself, not through a Method
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -194,9 +200,11 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "retrieved_code", "oracle", "oracle_exact"):
+    if method in ("true_code", "retrieved_code", "kernel_code", "oracle", "oracle_exact"):
         spec["xstep"] = set_xstep(model_name).__dict__
-        if method == "retrieved_code":
+        if method == "kernel_code":
+            spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
+        elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
@@ -345,10 +353,12 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
-        kernels = known_kernels(domain, profile, size) if "oracle" in methods else {}
+        kernels = known_kernels(domain, profile, size) if {"oracle", "kernel_code"} & set(methods) else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
-        available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True}
+        available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True,
+                     "kernel_code": bool(kernels) and has_cell_kernels(model, torch.from_numpy(
+                         next(iter(kernels.values()))), size)}
         extra = [m for m in EXTRA if m in methods and available[m]]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
@@ -366,6 +376,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                     out, wall = cell_kernel_deconvolution(yt, kernels[image], crf, xstep), None
                 elif method == "oracle_exact":
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
+                elif method == "kernel_code":
+                    out, wall = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

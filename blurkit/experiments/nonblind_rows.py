@@ -1,8 +1,11 @@
-"""The ladder's non-blind rows: the x-step with the code of the sharp/blurry pair (``true_code``, ``retrieved_code``).
+"""The ladder's non-blind rows: the x-step with the code of the sharp/blurry pair (``true_code``, ``retrieved_code``,
+``kernel_code``).
 
-Both show what the blind solver could reach if it found the right code: ``true_code`` takes G's estimate
+They show what the blind solver could reach if it found the right code: ``true_code`` takes G's estimate
 ``G(x, y)``, ``retrieved_code`` the code kernel retrieval (:mod:`blurkit.deblur.retrieval`) finds for (x, y) from
 that start, the code F says explains y best. The gap between the two rows is G's share of the deblurring loss.
+``kernel_code`` (F with cell kernels, data with recorded kernels) takes the code whose kernels are closest to the
+true ones: what a G that extracted the blur exactly would give through this F.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.experiments.deblur_report import Method
 from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import kernel_error
 
 TRUE_CODE_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True)
 
@@ -55,4 +59,53 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurCon
     return run
 
 
-__all__ = ["RETRIEVED_CODE", "TRUE_CODE_XSTEP", "method_true_code", "retrieval_config", "set_xstep"]
+KERNEL_FIT_STEPS = 1500  # Adam steps of kernel_fit_code (the relative kernel error levels off by then on reds-like)
+KERNEL_FIT_LR = 0.05
+
+
+def has_cell_kernels(model: KernelSpace, kernels: torch.Tensor, size: int) -> bool:
+    """Whether F reads a kernel off each code cell and its grid and kernel size match ``kernels`` for a ``size`` px
+    image (so :func:`kernel_fit_code` applies). Shape: kernels ``(h, w, S, S)``."""
+    grid = model.kernel_size(size, size)
+    return (model.F.dyn is not None and model.config.basis_size == kernels.shape[-1]
+            and kernels.shape[0] <= grid[0] and kernels.shape[1] <= grid[1])
+
+
+def kernel_fit_code(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor, kernels: torch.Tensor,
+                    steps: int = KERNEL_FIT_STEPS, lr: float = KERNEL_FIT_LR) -> torch.Tensor:
+    """The code whose cell kernels are closest to ``kernels`` (relative squared error), by Adam from G(x, y).
+
+    Code cells beyond the recorded ones (F pads the image) keep G's code.
+
+    Shape:
+        reference, y ``(1, C, H, W)``, kernels ``(h, w, S, S)`` -> ``(1, kdim, h_k, w_k)``.
+    """
+    if not has_cell_kernels(model, kernels, reference.shape[-1]):
+        raise ValueError(f"kernel_fit_code needs F with cell kernels of {kernels.shape[-1]} px on a grid covering "
+                         f"{tuple(kernels.shape[:2])} cells")
+    with torch.no_grad():
+        k0 = model.encode(reference, y)
+    true = kernels[None].float()
+    code = k0.clone().requires_grad_(True)
+    opt = torch.optim.Adam([code], lr=lr)
+    with torch.enable_grad():
+        for _ in range(steps):
+            err = kernel_error(model.cell_kernels(code)[:, :true.shape[1], :true.shape[2]], true)
+            opt.zero_grad(set_to_none=True)
+            err.backward()
+            opt.step()
+    return code.detach()
+
+
+def kernel_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor, kernels: torch.Tensor,
+                       config: LinearXStep = TRUE_CODE_XSTEP) -> torch.Tensor:
+    """The ``kernel_code`` row: the x-step with :func:`kernel_fit_code`'s code.
+
+    Shape:
+        y, reference ``(1, 3, H, W)``, kernels ``(h, w, S, S)`` -> ``(1, 3, H, W)``.
+    """
+    return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
+
+
+__all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_XSTEP", "has_cell_kernels",
+           "kernel_code_deblur", "kernel_fit_code", "method_true_code", "retrieval_config", "set_xstep"]

@@ -127,6 +127,25 @@ def test_oracle_row_where_the_blur_is_recorded(pip_photo_manifest: Path, tiny_mo
     assert rows.loc[(f"{tiny_model}>uniform-8", "oracle"), "gain_db"] > 1.0  # the exact kernel deblurs
 
 
+def test_kernel_code_row_only_for_cell_kernel_models(pip_photo_manifest: Path, tiny_model: Path,
+                                                    tmp_path: Path) -> None:
+    import dataclasses
+
+    from blurkit.data.default_data import build_default
+    from blurkit.space.netconfig import net_preset
+
+    build_default("smoke", domains=("uniform-8",), progress=False)
+    torch.manual_seed(0)  # a kernel head with the recorded kernels' size (31 px)
+    kernel_model = KernelSpace(dataclasses.replace(net_preset("smoke-kernel"), basis_size=31)).save(
+        tmp_path / "kernel.pt", provenance={"note": "untrained"})
+    sets = [f"{kernel_model}>uniform-8", f"{tiny_model}>uniform-8"]
+    summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "kernel_code"], profile="smoke", n=2, size=32,
+                                progress=False)
+    rows = summary.set_index(["set", "method"])
+    assert rows.loc[(sets[0], "kernel_code"), "n"] == 2 and np.isfinite(rows.loc[(sets[0], "kernel_code"), "psnr"])
+    assert (sets[1], "kernel_code") not in rows.index  # the basis head reads no kernel off a code cell
+
+
 def test_oracle_exact_row_on_whole_dynamic_pairs(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path) -> None:
     import json
 

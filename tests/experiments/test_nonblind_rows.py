@@ -6,8 +6,19 @@ import pytest
 import torch
 
 from blurkit.deblur.retrieval import retrieve_kernel
-from blurkit.experiments.nonblind_rows import RETRIEVED_CODE, TRUE_CODE_XSTEP, method_true_code
+import dataclasses
+
+from blurkit.experiments.nonblind_rows import (
+    RETRIEVED_CODE,
+    TRUE_CODE_XSTEP,
+    has_cell_kernels,
+    kernel_code_deblur,
+    kernel_fit_code,
+    method_true_code,
+)
 from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import kernel_error
+from blurkit.space.netconfig import net_preset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,3 +49,39 @@ def test_rows_run_and_differ() -> None:
     assert g_row.shape == r_row.shape == y.shape and wall > 0
     assert not torch.equal(g_row, r_row)  # a different code gives a different deconvolution
     assert RETRIEVED_CODE.k_param == "code" and RETRIEVED_CODE.steps == 100
+
+
+def _kernel_pair() -> tuple[KernelSpace, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A tiny kernel-head model whose code-to-kernel map is random (an untrained one maps every code to a delta), a
+    pair it blurred with a code G does not return, and that code's cell kernels (the truth)."""
+    torch.manual_seed(0)
+    model = KernelSpace(dataclasses.replace(net_preset("smoke-kernel"), code_stride=32)).eval()
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        model.F.dyn.to_kernel.weight.copy_(0.5 * torch.randn(model.F.dyn.to_kernel.weight.shape, generator=g))
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 68, 68, generator=g), 5, 1)  # (1, 3, 64, 64), smooth
+    with torch.no_grad():
+        k_star = model.encode(x, x) + 2.0 * torch.randn(model.encode(x, x).shape, generator=g)
+        y = model.apply(x, k_star).clamp(0, 1)
+        kernels = model.cell_kernels(k_star)[0, :2, :2]
+    return model, x, y, kernels
+
+
+def test_kernel_fit_code_recovers_the_cell_kernels() -> None:
+    model, x, y, kernels = _kernel_pair()
+    assert kernels.shape == (2, 2, 15, 15) and has_cell_kernels(model, kernels, 64)
+    with torch.no_grad():
+        start = float(kernel_error(model.cell_kernels(model.encode(x, y))[:, :2, :2], kernels[None]))
+    code = kernel_fit_code(model, x, y, kernels)  # the ladder's settings
+    end = float(kernel_error(model.cell_kernels(code)[:, :2, :2], kernels[None]))
+    assert start > 0.1 and end < 0.01 * start  # G's kernels are far off; the fitted code's match the truth
+    out = kernel_code_deblur(model, y, x, kernels, TRUE_CODE_XSTEP)
+    assert out.shape == y.shape and bool(out.isfinite().all())
+
+
+def test_kernel_fit_code_needs_cell_kernels() -> None:
+    model, x, y = _pair()  # the basis head: no kernel per code cell
+    kernels = torch.full((1, 1, 15, 15), 1 / 225)
+    assert not has_cell_kernels(model, kernels, 32)
+    with pytest.raises(ValueError, match="cell kernels of 15 px"):
+        kernel_fit_code(model, x, y, kernels)
