@@ -64,10 +64,11 @@ KERNEL_FIT_LR = 0.05
 
 
 def has_cell_kernels(model: KernelSpace, kernels: torch.Tensor, size: int) -> bool:
-    """Whether F reads a kernel off each code cell and its grid and kernel size match ``kernels`` for a ``size`` px
-    image (so :func:`kernel_fit_code` applies). Shape: kernels ``(h, w, S, S)``."""
+    """Whether F is nothing but a kernel read off each code cell (the kernel head; a basis head's dynamic member is
+    one of a mixture, so fitting it says nothing of F's blur) and its grid and kernel size match ``kernels`` for a
+    ``size`` px image (so :func:`kernel_fit_code` applies). Shape: kernels ``(h, w, S, S)``."""
     grid = model.kernel_size(size, size)
-    return (model.F.dyn is not None and model.config.basis_size == kernels.shape[-1]
+    return (model.config.head == "kernel" and model.F.dyn is not None and model.config.basis_size == kernels.shape[-1]
             and kernels.shape[0] <= grid[0] and kernels.shape[1] <= grid[1])
 
 
@@ -81,8 +82,8 @@ def kernel_fit_code(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor
         reference, y ``(1, C, H, W)``, kernels ``(h, w, S, S)`` -> ``(1, kdim, h_k, w_k)``.
     """
     if not has_cell_kernels(model, kernels, reference.shape[-1]):
-        raise ValueError(f"kernel_fit_code needs F with cell kernels of {kernels.shape[-1]} px on a grid covering "
-                         f"{tuple(kernels.shape[:2])} cells")
+        raise ValueError(f"kernel_fit_code needs F's kernel head with cell kernels of {kernels.shape[-1]} px on a grid "
+                         f"covering {tuple(kernels.shape[:2])} cells")
     with torch.no_grad():
         k0 = model.encode(reference, y)
     true = kernels[None].float()

@@ -85,3 +85,6 @@ def test_kernel_fit_code_needs_cell_kernels() -> None:
     assert not has_cell_kernels(model, kernels, 32)
     with pytest.raises(ValueError, match="cell kernels of 15 px"):
         kernel_fit_code(model, x, y, kernels)
+    cfg = dataclasses.replace(net_preset("smoke"), dynamic_kernel=True, basis_size=15)
+    mixture = KernelSpace(cfg).eval()  # a basis head with a kernel per cell as one member of its mixture
+    assert mixture.F.dyn is not None and not has_cell_kernels(mixture, kernels, 32)
