@@ -68,7 +68,7 @@ def has_cell_kernels(model: KernelSpace, kernels: torch.Tensor, size: int) -> bo
     one of a mixture, so fitting it says nothing of F's blur) and its grid and kernel size match ``kernels`` for a
     ``size`` px image (so :func:`kernel_fit_code` applies). Shape: kernels ``(h, w, S, S)``."""
     grid = model.kernel_size(size, size)
-    return (model.config.head == "kernel" and model.F.dyn is not None and model.config.basis_size == kernels.shape[-1]
+    return (model.config.head == "kernel" and model.config.basis_size == kernels.shape[-1]  # the head always has F.dyn
             and kernels.shape[0] <= grid[0] and kernels.shape[1] <= grid[1])
 
 
