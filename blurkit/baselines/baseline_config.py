@@ -54,6 +54,8 @@ class BaselineTrainConfig:
         fft_weight: weight of an added frequency-domain L1 term (:func:`blurkit.space.losses.frequency_l1`, after
             MIMO-UNet), per scale for SRN-Deblur and on the generator's output for DeblurGAN-v2; 0 (the papers):
             none.
+        crop_select: each training crop is the most blurred of this many random candidates (the largest mean
+            squared blurry-sharp difference, :meth:`blurkit.space.train.PairBank.batch`); 1 (the papers): uniform.
     """
 
     model: str = "srn"
@@ -74,6 +76,7 @@ class BaselineTrainConfig:
     seed: int = 0
     loss: str = "mse"
     fft_weight: float = 0.0
+    crop_select: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -85,7 +88,7 @@ class BaselineTrainConfig:
             raise ValueError(f"BaselineTrainConfig.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.fft_weight < 0:
             raise ValueError(f"BaselineTrainConfig.fft_weight must be >= 0, got {self.fft_weight}")
-        for name in ("crop", "batch_size", "steps", "val_every", "val_pairs", "ckpt_every"):
+        for name in ("crop", "batch_size", "steps", "val_every", "val_pairs", "ckpt_every", "crop_select"):
             if getattr(self, name) < 1:
                 raise ValueError(f"BaselineTrainConfig.{name} must be >= 1, got {getattr(self, name)}")
 

@@ -292,7 +292,7 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
             torch.save(state, tmp)
 
     def train_step(step: int) -> dict[str, float]:
-        sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size)
+        sharp, blur = bank.batch(cfg.seed, step, 0, cfg.batch_size, cfg.crop_select)
         losses, pred = trainer.train_step(sharp, blur, step)
         return {**losses, "psnr": float(psnr(pred, sharp.to(dev)).mean()), "lr": trainer.lr,
                 "wall_s": wall_before + time.perf_counter() - start}

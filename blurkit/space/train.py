@@ -67,8 +67,14 @@ class PairBank:
     def __len__(self) -> int:
         return len(self.x)
 
-    def batch(self, seed: int, step: int, rank: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y, _ = self._draw(seed, step, rank, size, with_kernels=False)
+    def batch(self, seed: int, step: int, rank: int, size: int, select: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """``size`` seeded crops; with ``select > 1`` each is the most blurred of ``select`` random candidates.
+
+        "Most blurred" is the largest mean squared difference between the blurry and the sharp crop, so training
+        sees fewer crops where the blur left nothing to undo (flat regions, near-still camera). ``select=1`` draws
+        exactly as before the option existed.
+        """
+        x, y, _ = self._draw(seed, step, rank, size, with_kernels=False, select=select)
         return x, y
 
     def kernel_batch(self, seed: int, step: int, rank: int,
@@ -82,17 +88,25 @@ class PairBank:
             raise BlurkitError("this PairBank holds no true kernels")
         return self._draw(seed, step, rank, size, with_kernels=True)
 
-    def _draw(self, seed: int, step: int, rank: int, size: int, with_kernels: bool) -> tuple:
+    def _draw(self, seed: int, step: int, rank: int, size: int, with_kernels: bool, select: int = 1) -> tuple:
+        if select < 1:
+            raise ValueError(f"select must be >= 1, got {select}")
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]))
         xs, ys, ks = [], [], []
         c = self.crop
         for _ in range(size):
-            i = int(torch.randint(len(self.x), (1,), generator=g))
-            h, w = self.x[i].shape[-2:]
-            top = int(torch.randint(h - c + 1, (1,), generator=g))
-            left = int(torch.randint(w - c + 1, (1,), generator=g))
+            best, best_energy = None, -1.0
+            for _ in range(select):
+                i = int(torch.randint(len(self.x), (1,), generator=g))
+                h, w = self.x[i].shape[-2:]
+                top = int(torch.randint(h - c + 1, (1,), generator=g))
+                left = int(torch.randint(w - c + 1, (1,), generator=g))
+                cand = torch.stack([self.x[i], self.y[i]])[..., top:top + c, left:left + c]
+                energy = float((cand[1].float() - cand[0].float()).square().mean()) if select > 1 else 0.0
+                if energy > best_energy:
+                    best, best_energy = (i, cand), energy
+            i, pair = best
             flip_h, flip_v, rot = (int(v) for v in torch.randint(2, (3,), generator=g))
-            pair = torch.stack([self.x[i], self.y[i]])[..., top:top + c, left:left + c]
             if flip_h:
                 pair = pair.flip(-1)
             if flip_v:

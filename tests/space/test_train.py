@@ -49,6 +49,28 @@ def test_batches_are_seeded_and_augmented(pair_dir: Path) -> None:
         PairBank(pair_folder(pair_dir), crop=128)
 
 
+def test_batch_select_keeps_the_most_blurred_candidate(pair_dir: Path) -> None:
+    from blurkit.data.pairs import pair_folder
+
+    bank = PairBank(pair_folder(pair_dir), crop=48)
+
+    def energy(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (y - x).square().mean(dim=(1, 2, 3))
+
+    plain = energy(*bank.batch(0, 5, 0, 16))
+    chosen = energy(*bank.batch(0, 5, 0, 16, select=4))
+    assert torch.equal(bank.batch(0, 5, 0, 16, select=4)[0], bank.batch(0, 5, 0, 16, select=4)[0])  # seeded
+    assert float(chosen.mean()) > float(plain.mean())
+    # one unblurred pair (y = x) beside a blurred one: with 16 candidates a slot keeps the unblurred pair only if
+    # all 16 draws are that pair (probability 2**-16 each), so every kept crop comes from the blurred one
+    bank.x, bank.y = [bank.x[0], bank.x[0]], [bank.x[0], bank.y[0]]
+    x, y = bank.batch(0, 5, 0, 8, select=16)
+    assert bool((energy(x, y) > 0).all())
+    assert bool((energy(*bank.batch(0, 5, 0, 8)) == 0).any())  # uniform draws do take the unblurred pair
+    with pytest.raises(ValueError, match="select"):
+        bank.batch(0, 5, 0, 4, select=0)
+
+
 def test_smoke_training_writes_a_loadable_model(pair_dir: Path, tmp_path: Path) -> None:
     res = train("smoke", pair_dir, tmp_path / "run", steps=8, progress=False)
     assert res.step == 8 and res.val_psnr is not None and res.val_psnr > 16.5  # measured 18.6 dB, 2 dB margin
