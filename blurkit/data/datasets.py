@@ -13,6 +13,14 @@ from blurkit.profiles import Profile
 _REAL_SPLITS = {"gopro": ("train", "test"), "reds": ("train", "val"), "hide": ("train", "test")}
 
 
+def has_test_split(name_or_dir: str | Path) -> bool:
+    """Whether ``name_or_dir`` names a dataset with its own test split (a default set or a real dataset).
+
+    A ``sharp/ + blur/`` folder has none: :func:`resolve_pairs` gives the same pairs for every split.
+    """
+    return str(name_or_dir) in DEFAULT_DOMAINS or str(name_or_dir) in _REAL_SPLITS
+
+
 def resolve_pairs(name_or_dir: str | Path, split: str = "train", profile: str | Profile = "smoke") -> list[Pair]:
     """(sharp, blur) paths of a named dataset or of a ``sharp/ + blur/`` folder.
 

@@ -9,6 +9,7 @@ gain over doing nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -19,6 +20,7 @@ import torch
 
 from blurkit.baselines.baseline_config import BaselineTrainConfig
 from blurkit.baselines.baseline_train import baseline_pairs
+from blurkit.data.datasets import has_test_split, resolve_pairs
 from blurkit.data.images import read_image
 from blurkit.errors import BlurkitError
 from blurkit.experiments.paired import paired_by_image, verdict_columns
@@ -65,6 +67,17 @@ def learning_curve(run: str | os.PathLike) -> pd.DataFrame:
                         columns=CURVE_COLUMNS)
 
 
+def run_test_pairs(data: str | os.PathLike, cfg: BaselineTrainConfig) -> list:
+    """The pairs a run is tested on: every test pair of a named dataset; of a folder, every pair training held out
+    (a folder has no test split of its own, so its whole content would be the training pairs)."""
+    from blurkit.experiments.baseline_report import _test
+
+    if has_test_split(data):
+        return _test(data, cfg.net, None)
+    _, held = baseline_pairs(dataclasses.replace(cfg, val_pairs=len(resolve_pairs(data))), data)
+    return held
+
+
 def gain_over_blurry(per_image: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """The mean gain over blurry on the test pairs with its 95 % paired bootstrap interval.
 
@@ -107,10 +120,10 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
                          targets: Mapping[str, float] | None = None, seed: int = 0,
                          name: str = "baseline_learning_curves") -> pd.DataFrame:
     """Write ``<name>.csv`` (every run's curve), ``<name>.png`` (:func:`plot_learning_curves`) and
-    ``<name>_test.csv``: per run, the mean PSNR on ALL the test pairs of its data, the gain over blurry with its
-    interval (:func:`gain_over_blurry`), the steps and training wall time, and whether the target gain is reached. Returns
-    the test table."""
-    from blurkit.experiments.baseline_report import _test, baseline_per_image
+    ``<name>_test.csv``: per run, the mean PSNR on ALL the test pairs of its data (:func:`run_test_pairs`), the gain
+    over blurry with its interval (:func:`gain_over_blurry`), the steps and training wall time, and whether the
+    target gain is reached. Returns the test table."""
+    from blurkit.experiments.baseline_report import baseline_per_image
     from blurkit.provenance import provenance, save_figure, save_result
 
     targets = dict(CPU_TARGETS_DB if targets is None else targets)
@@ -121,7 +134,7 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
             raise BlurkitError(f"'{run}' has not finished (no model.pt): resume it with blurkit baseline train --resume")
         curve = learning_curve(run)
         curves.append(curve)
-        per = baseline_per_image(run, _test(meta["data"], meta["train_config"]["net"], None))
+        per = baseline_per_image(run, run_test_pairs(meta["data"], BaselineTrainConfig(**meta["train_config"])))
         gain = gain_over_blurry(per, seed)
         target = targets.get(meta["model"])
         rows.append({"model": meta["model"], "run": run.name, "data": meta["data"], "steps": int(curve.step.max()),

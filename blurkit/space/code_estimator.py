@@ -265,7 +265,7 @@ def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profi
                         progress: bool = True) -> tuple[Path, pd.DataFrame]:
     """Train the estimator of a kernel space on a data set's training pairs and save it (default: beside the
     model's checkpoint, where ``fast`` looks for it); returns its path and the loss history."""
-    from blurkit.data.datasets import resolve_pairs
+    from blurkit.data.datasets import has_test_split, resolve_pairs
     from blurkit.profiles import get_profile
 
     prof = get_profile(profile)
@@ -273,10 +273,12 @@ def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profi
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
     ks = KernelSpace.load(model)
-    try:
-        val = resolve_pairs(data, "test", prof)[:8]
-    except BlurkitError:
-        val = []
+    val = []  # reported only; a folder has no test split (its "test" pairs would be its training pairs)
+    if has_test_split(data):
+        try:
+            val = resolve_pairs(data, "test", prof)[:8]
+        except BlurkitError:
+            pass
     est, history = train_estimator(ks, resolve_pairs(data, "train", prof), cfg, val, progress)
     est.provenance.update(kernel_space_file=str(checkpoint_path(model)), data=str(data), profile=prof.name)
     path = Path(out) if out is not None else estimator_path(model)

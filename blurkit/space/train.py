@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 
-from blurkit.data.datasets import resolve_pairs
+from blurkit.data.datasets import has_test_split, resolve_pairs
 from blurkit.data.images import check_same_size, read_image
 from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.data.true_kernels import augment_kernels, folder_kernels
@@ -172,15 +172,21 @@ def check_same_data(ckpt_path: Path, saved: str | None, now: str) -> None:
 
 
 def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs, validation pairs): the test split when the data has one, else the last 5% of a folder."""
+    """(training pairs, validation pairs): the test split of a named dataset, else the last 5% of a folder.
+
+    A folder of one pair trains on it and validates on none (there is nothing to hold out).
+    """
     train_pairs = resolve_pairs(data, "train", profile)
-    try:
-        val = resolve_pairs(data, "test", profile)
-    except BlurkitError:
-        val = []
-    if not val and Path(str(data)).is_dir():
+    if has_test_split(data):
+        try:
+            val = resolve_pairs(data, "test", profile)
+        except BlurkitError:
+            val = []
+    elif len(train_pairs) > 1:
         k = max(1, len(train_pairs) // 20)
         train_pairs, val = train_pairs[:-k], train_pairs[-k:]
+    else:
+        val = []
     return train_pairs, val[:n]
 
 

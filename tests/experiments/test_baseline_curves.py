@@ -25,7 +25,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("curves")
     for i in range(3):
         save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    data = synth_folder("gopro-like", 8, 48, 0, root / "pairs", sources=folder_sources(root / "photos"),
+    data = synth_folder("gopro-like", 40, 48, 0, root / "pairs", sources=folder_sources(root / "photos"),
                         progress=False)
     cfg = dataclasses.replace(get_baseline_config("srn", "smoke"), steps=6, val_every=2, val_pairs=2, crop=32)
     train_baseline("srn", cfg, data, root / "srn", progress=False)
@@ -40,6 +40,19 @@ def test_curve_has_a_point_per_validation(run: Path) -> None:
     assert (curve.gain_db == curve.val_psnr - curve.blurry_psnr).all()
 
 
+def test_a_folder_run_is_tested_on_the_pairs_it_held_out(run: Path) -> None:
+    from blurkit.baselines.baseline_config import BaselineTrainConfig
+    from blurkit.baselines.baseline_train import baseline_pairs
+    from blurkit.data.pairs import pair_folder
+    from blurkit.experiments.baseline_curves import _run_meta, run_test_pairs
+
+    meta = _run_meta(run)
+    cfg = BaselineTrainConfig(**meta["train_config"])
+    train, _ = baseline_pairs(cfg, meta["data"])
+    test = run_test_pairs(meta["data"], cfg)
+    assert test == pair_folder(meta["data"])[-2:] and not set(test) & set(train)
+
+
 def test_test_gain_interval_and_verdict() -> None:
     per = pd.DataFrame({"image": list("abcdef"), "psnr": [21.0, 22.1, 23.2, 20.9, 22.0, 24.1],
                         "blurry_psnr": [20.0, 21.0, 22.0, 20.0, 21.0, 23.0]})
@@ -51,7 +64,7 @@ def test_test_gain_interval_and_verdict() -> None:
 def test_save_and_cli(run: Path, tmp_path: Path) -> None:
     table = save_baseline_curves([run], tmp_path, targets={"srn": 99.0})
     assert table.loc[0, "reached"] is False or table.loc[0, "reached"] == False  # noqa: E712 (numpy bool)
-    assert table.loc[0, "n"] == 8 and table.loc[0, "steps"] == 6
+    assert table.loc[0, "n"] == 2 and table.loc[0, "steps"] == 6  # the 5 % of the 40 pairs training held out
     for f in ("baseline_learning_curves.csv", "baseline_learning_curves_test.csv", "baseline_learning_curves_plot.png"):
         assert (tmp_path / f).is_file()
     res = CliRunner().invoke(app, ["baseline", "curves", str(run), "--results-dir", str(tmp_path / "cli")])
