@@ -3,8 +3,8 @@ test pairs with its interval (issue: a reader sees whether the training budget w
 
 A run folder of :func:`blurkit.baselines.baseline_train.train_baseline` holds ``history.csv`` (one row per step;
 ``val_psnr`` on the validation steps, ``wall_s`` the training seconds so far) and ``model.pt``. The validation pairs
-are the first ``val_pairs`` test pairs of the run's data; their blurry PSNR is measured here, so the curve shows the
-gain over doing nothing.
+are the first ``val_pairs`` test pairs of the run's data (of a folder: the pairs training held out); their blurry
+PSNR is measured here, so the curve shows the gain over doing nothing.
 """
 
 from __future__ import annotations
