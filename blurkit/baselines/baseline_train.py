@@ -225,12 +225,14 @@ class BaselineResult:
     history: pd.DataFrame
 
 
-def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path) -> tuple[list[Pair], list[Pair]]:
+def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path,
+                   every_held_out: bool = False) -> tuple[list[Pair], list[Pair]]:
     """(training pairs, validation pairs) a baseline with training config ``cfg`` uses from ``data``.
 
-    A default set is read at the profile the network preset belongs to (``cpu-carry``: ``cpu``).
+    A default set is read at the profile the network preset belongs to (``cpu-carry``: ``cpu``). With
+    ``every_held_out`` the second list is every pair training leaves out, not only the first ``cfg.val_pairs``.
     """
-    return _held_out(data, get_profile(cfg.net.split("-")[0]), cfg.val_pairs)
+    return _held_out(data, get_profile(cfg.net.split("-")[0]), None if every_held_out else cfg.val_pairs)
 
 
 def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | Path, out: str | Path,

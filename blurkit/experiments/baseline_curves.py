@@ -9,7 +9,6 @@ PSNR is measured here, so the curve shows the gain over doing nothing.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -20,7 +19,7 @@ import torch
 
 from blurkit.baselines.baseline_config import BaselineTrainConfig
 from blurkit.baselines.baseline_train import baseline_pairs
-from blurkit.data.datasets import has_test_split, resolve_pairs
+from blurkit.data.datasets import has_test_split
 from blurkit.data.images import read_image
 from blurkit.errors import BlurkitError
 from blurkit.experiments.paired import paired_by_image, verdict_columns
@@ -74,8 +73,7 @@ def run_test_pairs(data: str | os.PathLike, cfg: BaselineTrainConfig) -> list:
 
     if has_test_split(data):
         return _test(data, cfg.net, None)
-    _, held = baseline_pairs(dataclasses.replace(cfg, val_pairs=len(resolve_pairs(data))), data)
-    return held
+    return baseline_pairs(cfg, data, every_held_out=True)[1]
 
 
 def gain_over_blurry(per_image: pd.DataFrame, seed: int = 0) -> dict[str, Any]:

@@ -171,8 +171,9 @@ def check_same_data(ckpt_path: Path, saved: str | None, now: str) -> None:
                          f"sha256 was {saved[:12]}, now {now[:12]}); train into another --out")
 
 
-def _held_out(data: str | Path, profile: Profile, n: int) -> tuple[list[Pair], list[Pair]]:
-    """(training pairs, validation pairs): the test split of a named dataset, else the last 5% of a folder.
+def _held_out(data: str | Path, profile: Profile, n: int | None) -> tuple[list[Pair], list[Pair]]:
+    """(training pairs, the first ``n`` validation pairs, all of them for ``None``): the test split of a named
+    dataset, else the last 5% of a folder.
 
     A folder of one pair trains on it and validates on none (there is nothing to hold out).
     """
