@@ -63,6 +63,30 @@ def data_text(profile: str = PROFILE_OPT) -> None:
         typer.echo(f"{split}: {path}")
 
 
+@data_app.command("dead-leaves")
+def data_dead_leaves(
+    n: int = typer.Option(..., "--n", help="Number of images."),
+    size: int = typer.Option(256, "--size", help="Side of the square images (px)."),
+    seed: int = typer.Option(0, "--seed", help="Seed: the same seed gives byte-identical files."),
+    out: Path = typer.Option(..., "--out", "-o", help="New output folder (gets sharp/ and provenance.json)."),
+    palette: str = typer.Option("photos", help="Leaf colours: 'photos' (pixels of the train photos) or 'uniform'."),
+) -> None:
+    """Write procedural dead-leaves images (textured disks, r^-3 radii): extra sharp sources for `data synth --from`."""
+    import numpy as np
+
+    from blurkit.data.dead_leaves import photo_palette, write_dead_leaves
+    from blurkit.data.default_data import photo_sources
+    from blurkit.errors import BlurkitError
+
+    if palette not in ("photos", "uniform"):
+        raise BlurkitError(f"--palette must be 'photos' or 'uniform', got '{palette}'")
+    colours = None
+    if palette == "photos":
+        colours = photo_palette([s.load() for s in photo_sources("train")], 65536, np.random.default_rng(seed))
+    path = write_dead_leaves(out, n, size, seed, palette=colours)
+    typer.echo(f"wrote {n} images to {path / 'sharp'}")
+
+
 @data_app.command("synth")
 def data_synth(
     domain: str = typer.Option(..., "--domain", "-d", help="reds-like, gopro-like, hide-like or uniform-8."),

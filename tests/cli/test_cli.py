@@ -11,7 +11,8 @@ import pytest
 from blurkit.cli import main
 from imagegen import rand_rgb, save_png
 
-COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["reproduce"], ["profiles"],
+COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["data", "dead-leaves"],
+            ["reproduce"], ["profiles"],
             ["train"], ["transfer"], ["deblur"], ["bench"], ["bench", "train"], ["bench", "deblur"],
             ["data", "swap"], ["data", "augment"], ["data", "motion-blur"],
             ["baseline"], ["baseline", "train"], ["baseline", "deblur"]]
