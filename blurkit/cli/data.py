@@ -87,6 +87,18 @@ def data_dead_leaves(
     typer.echo(f"wrote {n} images to {path / 'sharp'}")
 
 
+@data_app.command("merge")
+def data_merge(
+    folders: list[Path] = typer.Argument(..., help="Synthetic paired folders of one domain and size."),
+    out: Path = typer.Option(..., "--out", "-o", help="New output folder (links, one manifest)."),
+) -> None:
+    """Merge synthetic paired folders into one for training, keeping every pair's blur record (true kernels)."""
+    from blurkit.data.merge_folders import merge_folders
+
+    path = merge_folders(folders, out)
+    typer.echo(f"merged {len(folders)} folders into {path}")
+
+
 @data_app.command("synth")
 def data_synth(
     domain: str = typer.Option(..., "--domain", "-d", help="reds-like, gopro-like, hide-like or uniform-8."),

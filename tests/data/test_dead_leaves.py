@@ -105,3 +105,4 @@ def test_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["data", "dead-leaves", "--n", "1", "--palette", "neon", "-o", str(tmp_path / "b")]) != 0
     err = capsys.readouterr().err
     assert "--palette must be 'photos' or 'uniform'" in err and err.strip().count("\n") == 0
+
