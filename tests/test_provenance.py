@@ -219,3 +219,20 @@ def test_profile_to_dict() -> None:
     assert d["name"] == "paper"
     assert d["data"] == {"crop": 256, "train_pairs_per_photo": 64, "test_pairs_per_photo": 8, "seed": 0}
     assert json.loads(json.dumps(d)) == d
+
+
+def test_new_folder_appears_whole_or_not_at_all(tmp_path: Path) -> None:
+    from blurkit.files import new_folder
+
+    with new_folder(tmp_path / "done") as tmp:
+        (tmp / "a.txt").write_text("x")
+        assert not (tmp_path / "done").exists()  # nothing under the final name until the block ends
+    assert (tmp_path / "done" / "a.txt").read_text() == "x"
+    with pytest.raises(RuntimeError):
+        with new_folder(tmp_path / "crashed") as tmp:
+            (tmp / "a.txt").write_text("x")
+            raise RuntimeError("crash")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["done"]
+    with pytest.raises(BlurkitError, match="already exists"):
+        with new_folder(tmp_path / "done"):
+            pass

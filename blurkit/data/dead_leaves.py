@@ -17,8 +17,6 @@ They serve as extra sharp sources for any synthesis: ``blurkit data dead-leaves 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 
 from blurkit.data.images import write_image
 from blurkit.errors import BlurkitError
+from blurkit.files import new_folder
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, timed, write_json
 
@@ -152,21 +151,11 @@ def write_dead_leaves(out_dir: str | os.PathLike, n: int, size: int, seed: int =
     """
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise BlurkitError(f"n must be an integer >= 1, got {n!r}")
-    out = Path(out_dir)
-    if out.exists():
-        raise BlurkitError(f"'{out}' already exists; choose a new folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with new_folder(out_dir) as tmp:
         with timed() as t:
             for i in progress_bar(range(n), desc="dead leaves", unit="image", disable=not progress, leave=False):
                 write_image(tmp / "sharp" / f"{i:05d}.png", dead_leaves(size, leaf_rng(seed, i), config, palette))
         settings = {"n": n, "size": size, "seed": seed, "supersample": SUPERSAMPLE, **asdict(config),
                     "palette": None if palette is None else f"{len(palette)} colours"}
         write_json(tmp / "provenance.json", provenance(config=settings, seed=seed, wall_time_s=t["wall_time_s"]))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir)

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from blurkit.errors import BlurkitError
+from blurkit.files import new_folder
 from blurkit.provenance import provenance, write_json
 
 _SUBDIRS = ("sharp", "blur")
@@ -38,18 +37,13 @@ def merge_folders(folders: Sequence[str | os.PathLike], out: str | os.PathLike) 
     """
     if len(folders) < 2:
         raise BlurkitError(f"merging needs at least two folders, got {len(folders)}")
-    out = Path(out)
-    if out.exists():
-        raise BlurkitError(f"'{out}' already exists; choose a new folder")
     records = [(Path(f).resolve(), _manifest(Path(f))) for f in folders]
     first = records[0][1]
     for folder, rec in records[1:]:
         if rec["domain"] != first["domain"] or rec["size"] != first["size"]:
             raise BlurkitError(f"'{folder}' records domain {rec['domain'].get('name')} at {rec['size']} px, the first "
                                f"folder {first['domain'].get('name')} at {first['size']} px: only like sets merge")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with new_folder(out) as tmp:
         for sub in _SUBDIRS:
             (tmp / sub).mkdir()
         pairs = []
@@ -66,9 +60,4 @@ def merge_folders(folders: Sequence[str | os.PathLike], out: str | os.PathLike) 
         merged.update(n=len(pairs), pairs=pairs, merged_from=[str(f) for f, _ in records])
         (tmp / "manifest.json").write_text(json.dumps(merged))
         write_json(tmp / "provenance.json", provenance(config={"folders": [str(f) for f, _ in records]}))
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out)
