@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from blurkit.errors import BlurkitError
-from blurkit.files import new_folder
+from blurkit.files import new_folder, write_text
 from blurkit.provenance import provenance, write_json
 
 _SUBDIRS = ("sharp", "blur")
@@ -58,6 +58,6 @@ def merge_folders(folders: Sequence[str | os.PathLike], out: str | os.PathLike) 
                 pairs.append({**pair, "name": name, "merged_from": i})
         merged = {key: value for key, value in first.items() if key not in ("pairs", "n", "seed")}
         merged.update(n=len(pairs), pairs=pairs, merged_from=[str(f) for f, _ in records])
-        (tmp / "manifest.json").write_text(json.dumps(merged))
+        write_text(tmp / "manifest.json", json.dumps(merged, indent=1, sort_keys=True) + "\n")  # as synth_folder does
         write_json(tmp / "provenance.json", provenance(config={"folders": [str(f) for f, _ in records]}))
     return Path(out)
