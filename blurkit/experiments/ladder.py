@@ -9,7 +9,9 @@ solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolu
 kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
 without blur records);
 ``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
-kernel-head models on data with blur records);
+kernel-head models on data with blur records); ``lsq_code`` (the x-step with the code fitted to the non-negative
+least-squares kernel of (x, y), :mod:`blurkit.space.kernel_lsq`: a non-blind extraction that uses no network and no
+truth; kernel-head models);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
 included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
@@ -59,6 +61,7 @@ from blurkit.experiments.nonblind_rows import (
     TRUE_CODE_XSTEP,
     has_cell_kernels,
     kernel_code_deblur,
+    lsq_code_deblur,
     method_true_code,
     retrieval_config,
     set_xstep,
@@ -66,6 +69,7 @@ from blurkit.experiments.nonblind_rows import (
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
+from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_RIDGE
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
@@ -77,7 +81,7 @@ DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
-EXTRA = ("oracle", "oracle_exact", "kernel_code", "no_blur_margin")  # rows the ladder computes itself, not through a Method
+EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "no_blur_margin")  # rows the ladder computes itself, not through a Method
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -200,9 +204,12 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "retrieved_code", "kernel_code", "oracle", "oracle_exact"):
+    if method in ("true_code", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
         spec["xstep"] = set_xstep(model_name).__dict__
-        if method == "kernel_code":
+        if method == "lsq_code":
+            spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
+                                  "lsq_ridge": LSQ_RIDGE}
+        elif method == "kernel_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
@@ -358,7 +365,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
         available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True,
                      "kernel_code": bool(kernels) and has_cell_kernels(model, torch.from_numpy(
-                         next(iter(kernels.values()))), size)}
+                         next(iter(kernels.values()))), size),
+                     "lsq_code": model.config.head == "kernel"}
         extra = [m for m in EXTRA if m in methods and available[m]]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
@@ -378,6 +386,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
                 elif method == "kernel_code":
                     out, wall = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep), None
+                elif method == "lsq_code":
+                    out, wall = lsq_code_deblur(model, yt, xt, xstep), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -5,7 +5,9 @@ They show what the blind solver could reach if it found the right code: ``true_c
 ``G(x, y)``, ``retrieved_code`` the code kernel retrieval (:mod:`blurkit.deblur.retrieval`) finds for (x, y) from
 that start, the code F says explains y best. The gap between the two rows is G's share of the deblurring loss.
 ``kernel_code`` (F with cell kernels, data with recorded kernels) takes the code whose kernels are closest to the
-true ones: what a G that extracted the blur exactly would give through this F.
+true ones: what a G that extracted the blur exactly would give through this F. ``lsq_code`` (F with cell kernels)
+takes the code whose kernels are closest to the non-negative least-squares kernel of (x, y) in F's blur domain
+(:mod:`blurkit.space.kernel_lsq`): a non-blind extraction without a network and without the truth.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.experiments.deblur_report import Method
+from blurkit.space.kernel_lsq import LSQ_ROBUST, lsq_kernel
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import kernel_error
 
@@ -108,5 +111,32 @@ def kernel_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Ten
     return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
 
 
+def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor,
+                     robust: int = LSQ_ROBUST) -> torch.Tensor:
+    """The least-squares kernel of (x, y) in F's blur domain (its tone curve, if any), one per image, repeated on
+    every code cell of F's grid (:func:`blurkit.space.kernel_lsq.lsq_kernel`).
+
+    Shape:
+        reference, y ``(1, C, H, W)`` -> ``(h_k, w_k, S, S)`` with ``S = config.basis_size``.
+    """
+    size = model.config.basis_size
+    kernel = lsq_kernel(reference, y, size, to_linear=model.F.tone, robust=robust)[0]
+    grid = model.kernel_size(*reference.shape[-2:])
+    return kernel.expand(*grid, size, size).contiguous()
+
+
+def lsq_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor,
+                    config: LinearXStep = TRUE_CODE_XSTEP) -> torch.Tensor:
+    """The ``lsq_code`` row: the x-step with the code fitted (:func:`kernel_fit_code`) to
+    :func:`lsq_cell_kernels`. Needs F's kernel head.
+
+    Shape:
+        y, reference ``(1, 3, H, W)`` -> ``(1, 3, H, W)``.
+    """
+    kernels = lsq_cell_kernels(model, reference, y)
+    return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
+
+
 __all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_XSTEP", "has_cell_kernels",
-           "kernel_code_deblur", "kernel_fit_code", "method_true_code", "retrieval_config", "set_xstep"]
+           "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels", "lsq_code_deblur", "method_true_code",
+           "retrieval_config", "set_xstep"]

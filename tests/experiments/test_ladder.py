@@ -139,11 +139,12 @@ def test_kernel_code_row_only_for_cell_kernel_models(pip_photo_manifest: Path, t
     kernel_model = KernelSpace(dataclasses.replace(net_preset("smoke-kernel"), basis_size=31)).save(
         tmp_path / "kernel.pt", provenance={"note": "untrained"})
     sets = [f"{kernel_model}>uniform-8", f"{tiny_model}>uniform-8"]
-    summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "kernel_code"], profile="smoke", n=2, size=32,
-                                progress=False)
+    summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "kernel_code", "lsq_code"], profile="smoke", n=2,
+                                size=32, progress=False)
     rows = summary.set_index(["set", "method"])
-    assert rows.loc[(sets[0], "kernel_code"), "n"] == 2 and np.isfinite(rows.loc[(sets[0], "kernel_code"), "psnr"])
-    assert (sets[1], "kernel_code") not in rows.index  # the basis head reads no kernel off a code cell
+    for method in ("kernel_code", "lsq_code"):
+        assert rows.loc[(sets[0], method), "n"] == 2 and np.isfinite(rows.loc[(sets[0], method), "psnr"])
+        assert (sets[1], method) not in rows.index  # the basis head reads no kernel off a code cell
 
 
 def test_oracle_exact_row_on_whole_dynamic_pairs(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path) -> None:

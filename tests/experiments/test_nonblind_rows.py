@@ -14,6 +14,8 @@ from blurkit.experiments.nonblind_rows import (
     has_cell_kernels,
     kernel_code_deblur,
     kernel_fit_code,
+    lsq_cell_kernels,
+    lsq_code_deblur,
     method_true_code,
 )
 from blurkit.space.kernel_space import KernelSpace
@@ -88,3 +90,16 @@ def test_kernel_fit_code_needs_cell_kernels() -> None:
     cfg = dataclasses.replace(net_preset("smoke"), dynamic_kernel=True, basis_size=15)
     mixture = KernelSpace(cfg).eval()  # a basis head with a kernel per cell as one member of its mixture
     assert mixture.F.dyn is not None and not has_cell_kernels(mixture, kernels, 32)
+
+
+def test_lsq_code_row_fits_the_least_squares_kernel_of_the_pair() -> None:
+    model, x, y, kernels = _kernel_pair()
+    lsq = lsq_cell_kernels(model, x, y)
+    assert lsq.shape == (*model.kernel_size(64, 64), 15, 15) and torch.equal(lsq[0, 0], lsq[-1, -1])  # one per image
+    assert torch.allclose(lsq.sum((-2, -1)), torch.ones(lsq.shape[:2]), atol=225 * torch.finfo(torch.float32).eps)
+    # the pair's own blur is closer to the least-squares kernel than the no-blur code's kernels are
+    with torch.no_grad():
+        no_blur = model.cell_kernels(model.encode(y, y))[0, :2, :2]
+    assert float(kernel_error(lsq[None, :2, :2], kernels[None])) < float(kernel_error(no_blur[None], kernels[None]))
+    out = lsq_code_deblur(model, y, x, TRUE_CODE_XSTEP)
+    assert out.shape == y.shape and bool(out.isfinite().all())

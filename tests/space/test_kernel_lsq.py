@@ -1,0 +1,86 @@
+"""The non-negative least-squares kernel of a sharp/blurry pair (blurkit.space.kernel_lsq): recovery of a known
+kernel, its convention, robustness to a region the kernel does not explain, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from blurkit.data.kernels import convolve, motion_kernel
+from blurkit.data.true_kernels import padded_kernel
+from blurkit.errors import ImageSizeError
+from blurkit.space.kernel_lsq import lsq_kernel
+from blurkit.space.losses import kernel_error
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+SIZE = 15
+
+
+def _pair(seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A textured sharp image, a seeded motion kernel (asymmetric) and their convolution."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, 98, 98, generator=g), 3, 1)  # (1, 3, 96, 96)
+    k = torch.from_numpy(padded_kernel(motion_kernel(13, np.random.default_rng(seed)), SIZE)).float()
+    return x, convolve(x, k), k
+
+
+def _err(est: torch.Tensor, true: torch.Tensor) -> float:
+    return float(kernel_error(est.view(1, 1, 1, SIZE, SIZE), true.view(1, 1, 1, SIZE, SIZE)))
+
+
+def test_recovers_a_known_kernel_in_its_convention() -> None:
+    x, y, k = _pair()
+    est = lsq_kernel(x, y, SIZE, robust=0)
+    assert est.shape == (1, SIZE, SIZE) and bool((est >= 0).all())
+    assert abs(float(est.sum()) - 1.0) < SIZE * SIZE * torch.finfo(torch.float32).eps  # normalised, to rounding
+    delta = torch.zeros(SIZE, SIZE)
+    delta[SIZE // 2, SIZE // 2] = 1.0
+    flipped = k.flip(-1, -2)
+    assert _err(flipped, k) > 0.1  # the kernel is asymmetric, so the convention is tested
+    assert _err(est[0], k) < 0.01 * min(_err(delta, k), _err(flipped, k))
+
+
+def test_batch_items_are_solved_independently_and_deterministically() -> None:
+    (x0, y0, k0), (x1, y1, k1) = _pair(0), _pair(1)
+    both = lsq_kernel(torch.cat([x0, x1]), torch.cat([y0, y1]), SIZE, iters=100)
+    again = lsq_kernel(torch.cat([x0, x1]), torch.cat([y0, y1]), SIZE, iters=100)
+    alone = lsq_kernel(x1, y1, SIZE, iters=100)
+    assert torch.equal(both, again)
+    assert _err(both[1], k1) < 0.1 * _err(both[0], k1)  # the second item's kernel, not the first's
+    scale = float(alone.abs().max())
+    assert torch.allclose(both[1], alone[0], atol=1e3 * torch.finfo(torch.float32).eps * scale)
+
+
+def test_tone_curve_is_applied_before_the_fit() -> None:
+    x, _, k = _pair()
+    gamma = 2.2
+    y = convolve(x.pow(gamma), k).pow(1 / gamma)  # blurred in the linear domain, shown through a gamma curve
+    plain = _err(lsq_kernel(x, y, SIZE, robust=0)[0], k)
+    linear = _err(lsq_kernel(x, y, SIZE, robust=0, to_linear=lambda im: im.pow(gamma))[0], k)
+    assert linear < 0.1 * plain
+
+
+def test_reweighting_discounts_a_region_the_kernel_does_not_explain() -> None:
+    x, y, k = _pair()
+    g = torch.Generator().manual_seed(5)
+    y = y.clone()
+    y[..., 20:50, 20:50] = torch.rand(1, 3, 30, 30, generator=g)  # a region of other content (a moving object)
+    plain = _err(lsq_kernel(x, y, SIZE, robust=0)[0], k)
+    robust = _err(lsq_kernel(x, y, SIZE, robust=2)[0], k)
+    assert robust < 0.5 * plain
+
+
+def test_flat_image_gives_the_identity() -> None:
+    x = torch.full((1, 3, 40, 40), 0.5)
+    est = lsq_kernel(x, x, SIZE)
+    assert float(est[0, SIZE // 2, SIZE // 2]) == 1.0 and float(est.sum()) == 1.0
+
+
+@pytest.mark.parametrize(("shape_y", "size", "error"), [((1, 3, 40, 41), 15, ValueError),
+                                                        ((1, 3, 40, 40), 14, ValueError),
+                                                        ((1, 3, 40, 40), 41, ImageSizeError)])
+def test_bad_input_is_refused_in_one_line(shape_y: tuple[int, ...], size: int, error: type) -> None:
+    with pytest.raises(error) as info:
+        lsq_kernel(torch.rand(1, 3, 40, 40), torch.rand(shape_y), size)
+    assert "\n" not in str(info.value)
