@@ -90,6 +90,8 @@ def train_estimator_cmd(
     threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
     results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the loss history CSV goes "
                                                "(default: results/<profile>)."),
+    kernel_weight: Optional[float] = typer.Option(None, "--kernel-weight", help="Also teach E the pairs' true cell "
+                                                  "kernels with this weight (kernel-head spaces, synthetic pairs)."),
 ) -> None:
     """Train the blind code estimator E(y) of a kernel space (F and G frozen): the fast preset's start for k."""
     from blurkit.experiments.notebooks import results_folder
@@ -97,7 +99,7 @@ def train_estimator_cmd(
     from blurkit.space.code_estimator import CodeEstimator, train_estimator_for
 
     _set_threads(threads)
-    path, history = train_estimator_for(model, data, profile, out, steps)
+    path, history = train_estimator_for(model, data, profile, out, steps, kernel_weight=kernel_weight)
     record = CodeEstimator.load(path).provenance
     folder = results_folder(profile, results_dir)
     save_result(history, f"code_estimator_{Path(str(model)).stem}", folder, record)

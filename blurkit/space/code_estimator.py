@@ -27,12 +27,14 @@ import torch.nn as nn
 
 from blurkit.data.images import read_image
 from blurkit.data.pairs import Pair
+from blurkit.data.true_kernels import folder_kernels
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance
 from blurkit.space.extractor import KernelExtractor
 from blurkit.space.kernel_space import KernelSpace, checkpoint_path
+from blurkit.space.losses import kernel_error
 from blurkit.space.netconfig import KernelSpaceConfig
 from blurkit.space.train import PairBank
 
@@ -58,6 +60,10 @@ class EstimatorConfig:
             split: the ladder scores on it.
         hold_out_pairs: at most this many held-out pairs are checked.
         checks: how many held-out checks a run makes.
+        kernel_weight: with a kernel-head space and synthetic pairs whose blur is recorded, adds
+            ``kernel_weight * kernel_error(F's cell kernels of E(y), the pairs' true kernels)`` to the loss (and to
+            the held-out error that picks the kept weights): E is taught the true blur, not only G's estimate of
+            it (G's kernels are 0.5 off on reds-like test photos). 0: off, as in every profile.
     """
 
     steps: int = 1000
@@ -69,19 +75,28 @@ class EstimatorConfig:
     hold_out: int = 0
     hold_out_pairs: int = 24
     checks: int = 5
+    kernel_weight: float = 0.0
 
 
-def _plain_batch(bank: PairBank, seed: int, step: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """A seeded batch of crops without flips or turns. Shape: x, y ``(size, 3, crop, crop)`` in [0, 1]."""
+def _plain_batch(bank: PairBank, seed: int, step: int,
+                 size: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """A seeded batch of crops without flips or turns, with their true cell kernels where the bank holds them.
+
+    Shape:
+        x, y ``(size, 3, crop, crop)`` in [0, 1]; kernels ``(size, cells, cells, S, S)`` or None.
+    """
     g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step]).generate_state(1)[0]))
-    xs, ys, c = [], [], bank.crop
+    xs, ys, ks, c = [], [], [], bank.crop
     for _ in range(size):
         i = int(torch.randint(len(bank.x), (1,), generator=g))
         h, w = bank.x[i].shape[-2:]
         top, left = int(torch.randint(h - c + 1, (1,), generator=g)), int(torch.randint(w - c + 1, (1,), generator=g))
         xs.append(bank.x[i][..., top:top + c, left:left + c])
         ys.append(bank.y[i][..., top:top + c, left:left + c])
-    return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0
+        if bank.kernels is not None:  # whole pairs (dynamic) or one kernel per pair (uniform): no crop offset
+            ks.append(bank.kernels[i])
+    kernels = torch.stack(ks) if ks else None
+    return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0, kernels
 
 
 ESTIMATOR_PROFILES: dict[str, EstimatorConfig] = {
@@ -156,24 +171,52 @@ def estimator_path(model_name_or_path: str | os.PathLike) -> Path:
     return ckpt.with_name(f"{ckpt.stem}.estimator.pt")
 
 
-def code_error(est: CodeEstimator, model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The training loss: ``||E(y) - G(x, y)||^2 / ||G(x, y)||^2`` per batch (a scalar)."""
+def code_error(est: CodeEstimator, model: KernelSpace, x: torch.Tensor, y: torch.Tensor,
+               kernels: torch.Tensor | None = None, kernel_weight: float = 0.0) -> torch.Tensor:
+    """The training loss: ``||E(y) - G(x, y)||^2 / ||G(x, y)||^2`` per batch (a scalar), plus
+    ``kernel_weight * kernel_error`` of F's cell kernels of E(y) against ``kernels`` when both are given.
+
+    Shape:
+        x, y ``(B, 3, H, W)``; kernels ``(B, cells, cells, S, S)`` (the true kernels of the first cells).
+    """
     with torch.no_grad():
         target = model.encode(x, y)
-    return (est(y) - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
+    pred = est(y)
+    loss = (pred - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
+    if kernels is not None and kernel_weight:
+        cells = kernels.shape[1:3]
+        loss = loss + kernel_weight * kernel_error(model.cell_kernels(pred)[:, :cells[0], :cells[1]], kernels)
+    return loss
 
 
-def mean_code_error(est: CodeEstimator, model: KernelSpace,
-                    images: list[tuple[torch.Tensor, torch.Tensor]]) -> float | None:
-    """:func:`code_error` averaged over full images (None for none), with E in eval mode."""
+def mean_code_error(est: CodeEstimator, model: KernelSpace, images: list[tuple[torch.Tensor, ...]],
+                    kernel_weight: float = 0.0) -> float | None:
+    """:func:`code_error` averaged over full images (None for none), with E in eval mode. Each item is
+    ``(x, y)`` or ``(x, y, kernels)`` with kernels ``(cells, cells, S, S)``."""
     if not images:
         return None
     mode = est.training
     est.eval()
     with torch.no_grad():
-        err = sum(float(code_error(est, model, x, y)) for x, y in images) / len(images)
+        err = sum(float(code_error(est, model, item[0], item[1], item[2][None] if len(item) > 2 else None,
+                                   kernel_weight)) for item in images) / len(images)
     est.train(mode)
     return err
+
+
+def _with_kernels(pairs: list[Pair], images: list[tuple[torch.Tensor, torch.Tensor]], config: EstimatorConfig,
+                  model: KernelSpace, required: bool) -> list[tuple[torch.Tensor, ...]]:
+    """``images`` with each pair's true cell kernels appended when ``config.kernel_weight`` asks for them; a set
+    without blur records raises one line when ``required``, else is returned as it is."""
+    if not config.kernel_weight or not pairs:
+        return list(images)
+    try:
+        kernels = folder_kernels(pairs, config.crop, model.config.code_stride, model.config.basis_size)
+    except BlurkitError:
+        if required:
+            raise
+        return list(images)
+    return [(x, y, k) for (x, y), k in zip(images, kernels)]
 
 
 def split_by_photo(pairs: list[Pair], photos: int, at_most: int) -> tuple[list[Pair], list[Pair]]:
@@ -214,27 +257,39 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
     model = model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    cell_kernels = model.config.head == "kernel" or model.config.dynamic_kernel
+    if config.kernel_weight and (config.augment or not cell_kernels):
+        raise BlurkitError("EstimatorConfig.kernel_weight needs F to read a kernel off each code cell (head 'kernel') "
+                           "and augment off")
+    w = config.kernel_weight
     train_pairs, held_pairs = split_by_photo(pairs, config.hold_out, config.hold_out_pairs)
-    held = [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in held_pairs]
-    val = [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in (val_pairs or [])]
+    held = _with_kernels(held_pairs, [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in held_pairs],
+                         config, model, required=True)
+    val = _with_kernels(val_pairs or [], [(to_batch(read_image(sp)), to_batch(read_image(bp)))
+                                          for sp, bp in (val_pairs or [])], config, model, required=False)
     est = CodeEstimator.from_kernel_space(model).train()
-    bank = PairBank(train_pairs, config.crop)
+    true_kernels = (folder_kernels(train_pairs, config.crop, model.config.code_stride, model.config.basis_size)
+                    if w else None)
+    bank = PairBank(train_pairs, config.crop, true_kernels)
     opt = torch.optim.Adam(est.parameters(), lr=config.lr, betas=(0.9, 0.99))
-    rows = [{"step": 0, "loss": None, "hold_out_error": mean_code_error(est, model, held),
-             "val_error": mean_code_error(est, model, val)}]
+    rows = [{"step": 0, "loss": None, "hold_out_error": mean_code_error(est, model, held, w),
+             "val_error": mean_code_error(est, model, val, w)}]
     best = (rows[0]["hold_out_error"], 0, copy.deepcopy(est.state_dict()))
     every = max(1, config.steps // max(1, config.checks))
     bar = progress_bar(range(config.steps), desc="train estimator", disable=not progress)
     for step in bar:
-        x, y = (bank.batch(config.seed, step, 0, config.batch_size) if config.augment
-                else _plain_batch(bank, config.seed, step, config.batch_size))
-        loss = code_error(est, model, x, y)
+        if config.augment:
+            (x, y), kernels = bank.batch(config.seed, step, 0, config.batch_size), None
+        else:
+            x, y, kernels = _plain_batch(bank, config.seed, step, config.batch_size)
+        loss = code_error(est, model, x, y, kernels, w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         row = {"step": step + 1, "loss": float(loss.detach())}
         if (step + 1) % every == 0 or step + 1 == config.steps:
-            row.update(hold_out_error=mean_code_error(est, model, held), val_error=mean_code_error(est, model, val))
+            row.update(hold_out_error=mean_code_error(est, model, held, w),
+                       val_error=mean_code_error(est, model, val, w))
             if row["hold_out_error"] is not None and row["hold_out_error"] < best[0]:
                 best = (row["hold_out_error"], step + 1, copy.deepcopy(est.state_dict()))
         rows.append(row)
@@ -262,7 +317,7 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
 
 def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
                         out: str | os.PathLike | None = None, steps: int | None = None,
-                        progress: bool = True) -> tuple[Path, pd.DataFrame]:
+                        progress: bool = True, kernel_weight: float | None = None) -> tuple[Path, pd.DataFrame]:
     """Train the estimator of a kernel space on a data set's training pairs and save it (default: beside the
     model's checkpoint, where ``fast`` looks for it); returns its path and the loss history."""
     from blurkit.data.datasets import has_test_split, resolve_pairs
@@ -272,6 +327,10 @@ def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profi
     cfg = ESTIMATOR_PROFILES[prof.name]
     if steps is not None:
         cfg = dataclasses.replace(cfg, steps=steps)
+    if kernel_weight is not None:
+        if not kernel_weight >= 0:
+            raise ValueError(f"kernel_weight must be >= 0, got {kernel_weight}")
+        cfg = dataclasses.replace(cfg, kernel_weight=float(kernel_weight))
     ks = KernelSpace.load(model)
     val = []  # reported only; a folder has no test split (its "test" pairs would be its training pairs)
     if has_test_split(data):
