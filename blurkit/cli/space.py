@@ -79,6 +79,29 @@ def transfer_cmd(
     typer.echo(f"wrote {transfer_files(model, source_sharp, source_blur, target, out)}")
 
 
+@app.command("estimate-kernel")
+def estimate_kernel_cmd(
+    sharp: Path = typer.Argument(..., help="The sharp image."),
+    blurry: Path = typer.Argument(..., help="The blurry image of the same scene, same size."),
+    out: Path = typer.Option(..., "--out", "-o", help="Kernel PNG (8x, scaled to its maximum); the kernel itself "
+                             "goes to <out>.npy."),
+    size: int = typer.Option(31, "--size", help="Kernel side in px (odd, smaller than the images)."),
+    crf: Optional[str] = typer.Option(None, "--crf", help="Fit in this camera response's linear domain (e.g. "
+                                      "gamma2.2, srgb, filmic)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Fit in this kernel space's learned linear "
+                                        "domain (its tone curve)."),
+    robust: int = typer.Option(2, "--robust", help="Reweighting rounds that discount what one kernel does not "
+                               "explain (a moving object); 0: plain least squares."),
+) -> None:
+    """The blur kernel that turns SHARP into BLURRY: non-negative least squares over the valid region."""
+    from blurkit.space.kernel_lsq import kernel_moments, lsq_kernel_files
+
+    path, kernel = lsq_kernel_files(sharp, blurry, out, size, crf, model, robust)
+    dy, dx, sy, sx = kernel_moments(kernel)
+    typer.echo(f"wrote {path} and {path.with_suffix('.npy')}: {size}x{size} kernel, centre of mass "
+               f"(dy, dx) = ({dy:+.2f}, {dx:+.2f}) px, spread (sy, sx) = ({sy:.2f}, {sx:.2f}) px")
+
+
 @app.command("train-estimator")
 def train_estimator_cmd(
     model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file."),

@@ -15,8 +15,11 @@ error) of the true PSF, where G's code is 0.17-0.55 off (docs/deblurring.md).
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from blurkit.errors import ImageSizeError
@@ -114,4 +117,62 @@ def _fista(k: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
     return k
 
 
-__all__ = ["LSQ_ITERS", "LSQ_RIDGE", "LSQ_ROBUST", "lsq_kernel"]
+def kernel_moments(kernel: torch.Tensor) -> tuple[float, float, float, float]:
+    """The centre of mass (dy, dx) of a kernel relative to its centre pixel and its spread (standard deviations
+    sy, sx) in pixels.
+
+    Shape:
+        kernel ``(S, S)`` summing to 1.
+    """
+    size = kernel.shape[-1]
+    coords = torch.arange(size, dtype=torch.float64) - size // 2
+    k = kernel.double() / kernel.double().sum().clamp_min(1e-12)
+    py, px = k.sum(dim=1), k.sum(dim=0)
+    dy, dx = float((py * coords).sum()), float((px * coords).sum())
+    sy = float((py * (coords - dy) ** 2).sum()) ** 0.5
+    sx = float((px * (coords - dx) ** 2).sum()) ** 0.5
+    return dy, dx, sy, sx
+
+
+def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: str | os.PathLike, size: int = 31,
+                     crf: str | None = None, model: str | os.PathLike | None = None,
+                     robust: int = LSQ_ROBUST) -> tuple[Path, torch.Tensor]:
+    """The least-squares kernel of a sharp/blurry image pair, written as a PNG scaled to its maximum (8x, nearest)
+    and as ``<out>.npy`` (the kernel itself). The linear domain is a named camera response (``crf``), a kernel
+    space's learned tone curve (``model``), or the display values (neither). Returns the PNG path and the kernel.
+
+    Shape:
+        kernel ``(size, size)``, summing to 1.
+    """
+    from blurkit.data.crf import CRF
+    from blurkit.data.images import check_same_size, read_image, write_image
+    from blurkit.files import atomic_path
+
+    if crf is not None and model is not None:
+        raise ValueError("give a camera response (crf) or a kernel space (model), not both")
+    to_linear: Callable[[torch.Tensor], torch.Tensor] | None = None
+    if crf is not None:
+        to_linear = CRF(crf).inverse
+        to_linear(torch.zeros(1))  # an unknown name fails here, in one line, before any work
+    elif model is not None:
+        from blurkit.space.kernel_space import KernelSpace
+
+        tone = KernelSpace.load(model).F.tone
+        to_linear = None if tone is None else tone
+    xs, ys = read_image(sharp), read_image(blurry)
+    check_same_size(xs, ys, sharp, blurry)
+
+    def batch(img: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
+
+    kernel = lsq_kernel(batch(xs), batch(ys), size, to_linear=to_linear, robust=robust)[0]
+    out = Path(out)
+    picture = (kernel / kernel.max().clamp_min(1e-12)).numpy().repeat(8, axis=0).repeat(8, axis=1)
+    write_image(out, picture)
+    with atomic_path(out.with_suffix(".npy")) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, kernel.numpy())
+    return out, kernel
+
+
+__all__ = ["LSQ_ITERS", "LSQ_RIDGE", "LSQ_ROBUST", "kernel_moments", "lsq_kernel", "lsq_kernel_files"]

@@ -13,7 +13,8 @@ from imagegen import rand_rgb, save_png
 
 COMMANDS = [[], ["data"], ["data", "list"], ["data", "prepare"], ["data", "synth"], ["data", "dead-leaves"],
             ["reproduce"], ["profiles"],
-            ["train"], ["transfer"], ["deblur"], ["bench"], ["bench", "train"], ["bench", "deblur"],
+            ["train"], ["transfer"], ["estimate-kernel"], ["deblur"], ["bench"], ["bench", "train"],
+            ["bench", "deblur"],
             ["data", "swap"], ["data", "augment"], ["data", "motion-blur"],
             ["baseline"], ["baseline", "train"], ["baseline", "deblur"]]
 

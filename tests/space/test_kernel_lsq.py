@@ -3,6 +3,8 @@ kernel, its convention, robustness to a region the kernel does not explain, bad 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +12,7 @@ import torch
 from blurkit.data.kernels import convolve, motion_kernel
 from blurkit.data.true_kernels import padded_kernel
 from blurkit.errors import ImageSizeError
-from blurkit.space.kernel_lsq import lsq_kernel
+from blurkit.space.kernel_lsq import kernel_moments, lsq_kernel, lsq_kernel_files
 from blurkit.space.losses import kernel_error
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -84,3 +86,34 @@ def test_bad_input_is_refused_in_one_line(shape_y: tuple[int, ...], size: int, e
     with pytest.raises(error) as info:
         lsq_kernel(torch.rand(1, 3, 40, 40), torch.rand(shape_y), size)
     assert "\n" not in str(info.value)
+
+
+def test_moments_of_a_box_kernel() -> None:
+    k = torch.zeros(SIZE, SIZE)
+    k[SIZE // 2, 2:11] = 1 / 9  # 9 px wide, centred 1 px left of the centre pixel (7)
+    dy, dx, sy, sx = kernel_moments(k)
+    eps = SIZE * torch.finfo(torch.float64).eps
+    assert abs(dy) < eps and abs(dx + 1.0) < eps and abs(sy) < eps
+    assert abs(sx - ((9**2 - 1) / 12) ** 0.5) < eps  # a discrete uniform of 9 values
+
+
+def test_files_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from blurkit.cli import main
+    from blurkit.data.images import write_image
+
+    x, _, k = _pair()
+    y = convolve(x.pow(2.2), k).pow(1 / 2.2)  # blurred in the linear domain of a gamma 2.2 camera
+    sharp = write_image(tmp_path / "s.png", x[0].permute(1, 2, 0).numpy())
+    blurry = write_image(tmp_path / "b.png", y[0].permute(1, 2, 0).numpy())
+    path, est = lsq_kernel_files(sharp, blurry, tmp_path / "k.png", SIZE, crf="gamma2.2")
+    assert path.is_file() and torch.equal(torch.from_numpy(np.load(tmp_path / "k.npy")), est)
+    plain = lsq_kernel_files(sharp, blurry, tmp_path / "p.png", SIZE, robust=0)[1]
+    # 8-bit files add quantisation noise, so the margin is a comparison: the flipped kernel is the near miss
+    assert _err(est, k) < 0.2 * _err(k.flip(-1, -2), k) and _err(est, k) < _err(plain, k)
+    assert main(["estimate-kernel", str(sharp), str(blurry), "-o", str(tmp_path / "c.png"), "--size", "15",
+                 "--crf", "gamma2.2"]) == 0
+    assert "centre of mass" in capsys.readouterr().out and (tmp_path / "c.npy").is_file()
+    assert main(["estimate-kernel", str(sharp), str(tmp_path / "k.png"), "-o", str(tmp_path / "d.png")]) == 2
+    assert "size mismatch" in capsys.readouterr().err and not (tmp_path / "d.png").exists()
+    with pytest.raises(ValueError, match="not both"):
+        lsq_kernel_files(sharp, blurry, tmp_path / "e.png", SIZE, crf="srgb", model="uniform-8")
