@@ -130,7 +130,8 @@ def train_estimator_cmd(
     def err(key: str) -> str:
         return "n/a" if record.get(key) is None else f"{record[key]:.3f}"
 
-    typer.echo(f"{path}: code error, held-out training pairs {err('start_hold_out_error')} -> "
+    label = "code error" if not record["config"].get("kernel_weight") else "code + kernel loss"
+    typer.echo(f"{path}: {label}, held-out training pairs {err('start_hold_out_error')} -> "
                f"{err('hold_out_error')} (kept step {record['best_step']}), test pairs {err('start_val_error')} -> "
                f"{err('final_val_error')}")
     if out is None:  # the fast preset reads the calibration from the estimator beside the model
