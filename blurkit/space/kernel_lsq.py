@@ -9,8 +9,8 @@ the response curve), g the horizontal and vertical differences, and "valid" the 
 lies inside the image, so the crop's border (content the blur brought in from outside) does not enter the fit.
 It is solved by FISTA with the convolutions done by FFT. Unlike :mod:`blurkit.space.kernel_estimate` (a closed-form
 circular estimate per 64 px window, a feature for G), this uses the whole image and the non-negativity of a PSF:
-on the 128 px reds-like ladder crops whose blur is the camera's alone it comes within 0.03-0.15 (relative squared
-error) of the true PSF, where G's code is 0.17-0.55 off (docs/deblurring.md).
+on 11 of the 16 reds-like ladder crops it comes within 0.03-0.15 (relative squared error) of the true PSFs, where
+G's code is 0.11-0.55 off (docs/deblurring.md).
 """
 
 from __future__ import annotations
