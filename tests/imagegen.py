@@ -31,3 +31,13 @@ def save_png16(path: Path, arr: np.ndarray) -> Path:
     with open(path, "wb") as f:
         writer.write(f, arr.reshape(h, w * planes).tolist())
     return path
+
+
+def synthetic_pairs(root: Path, domain: str, n: int, size: int, photos: int = 3) -> Path:
+    """A folder of ``n`` synthetic ``domain`` pairs of ``size`` px (seed 0, blur records in its manifest) cut from
+    ``photos`` random 96 px photos written under ``root/photos``; pair i comes from photo i % photos."""
+    from blurkit.data.default_data import folder_sources, synth_folder
+
+    for i in range(photos):
+        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
+    return synth_folder(domain, n, size, 0, root / "pairs", sources=folder_sources(root / "photos"), progress=False)

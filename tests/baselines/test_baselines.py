@@ -33,12 +33,11 @@ from blurkit.baselines.deblurganv2 import (
 )
 from blurkit.baselines.srn import SRN_PRESETS, SRNDeblur, srn_loss, srn_targets
 from blurkit.cli.baseline import baseline_app
-from blurkit.data.default_data import folder_sources, synth_folder
 from blurkit.data.images import read_image
 from blurkit.data.pairs import pair_folder
 from blurkit.errors import BlurkitError, UnknownNameError
 from blurkit.space.losses import psnr
-from imagegen import rand_rgb, save_png
+from imagegen import rand_rgb, save_png, synthetic_pairs
 from tests.gradients import dead_parameters
 from tests.tolerances import sum_tol
 
@@ -49,11 +48,7 @@ MODELS = ["srn", "deblurganv2"]
 
 @pytest.fixture(scope="module")
 def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("baseline-data")
-    for i in range(3):
-        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    return synth_folder("gopro-like", 6, 64, 0, root / "pairs", sources=folder_sources(root / "photos"),
-                        progress=False)
+    return synthetic_pairs(tmp_path_factory.mktemp("baseline-data"), "gopro-like", 6, 64)
 
 
 def _net(model: str, seed: int = 0) -> torch.nn.Module:

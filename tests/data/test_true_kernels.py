@@ -10,14 +10,13 @@ import pytest
 import torch
 
 from blurkit.data.crf import CRF
-from blurkit.data.default_data import folder_sources, synth_folder
 from blurkit.data.domains import get_domain
 from blurkit.data.kernels import convolve, eight_kernels
 from blurkit.data.pairs import pair_folder
 from blurkit.data.synthesis import synthesize_pair
 from blurkit.data.true_kernels import augment_kernels, camera_psfs, folder_kernels, padded_kernel, pair_kernels
 from blurkit.errors import BlurkitError
-from imagegen import rand_rgb, save_png
+from imagegen import synthetic_pairs
 
 
 def _texture(seed: int, size: int = 192) -> np.ndarray:
@@ -85,10 +84,7 @@ def test_augmented_kernels_follow_the_images() -> None:
 
 
 def test_folder_kernels_read_the_manifest(tmp_path: Path) -> None:
-    for i in range(2):
-        save_png(tmp_path / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    folder = synth_folder("uniform-8", 3, 64, 0, tmp_path / "pairs", sources=folder_sources(tmp_path / "photos"),
-                          progress=False)
+    folder = synthetic_pairs(tmp_path, "uniform-8", 3, 64, photos=2)
     pairs = pair_folder(folder)
     ks = folder_kernels(pairs, 64, 64, 31)
     assert len(ks) == 3 and all(k.shape == (1, 1, 31, 31) for k in ks)

@@ -73,14 +73,11 @@ def test_fast_reads_the_calibrated_weight(switch) -> None:  # type: ignore[no-un
 def test_held_out_pairs_come_from_held_out_photos(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import numpy as np
 
-    from blurkit.data.default_data import folder_sources, synth_folder
     from blurkit.deblur.xstep_calibration import held_out_pairs
-    from imagegen import rand_rgb, save_png
+    from imagegen import synthetic_pairs
 
-    for i in range(3):
-        save_png(tmp_path / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    folder = synth_folder("gopro-like", 6, 32, 0, tmp_path / "pairs", sources=folder_sources(tmp_path / "photos"),
-                          progress=False)  # pair i from photo i % 3: the smoke estimator holds out the last photo
+    # pair i from photo i % 3: the smoke estimator holds out the last photo
+    folder = synthetic_pairs(tmp_path, "gopro-like", 6, 32)
     spread = held_out_pairs(folder, "smoke", "spread", n=24)
     assert len(spread) == 2
 

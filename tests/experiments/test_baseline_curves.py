@@ -12,10 +12,9 @@ from typer.testing import CliRunner
 from blurkit.baselines.baseline_config import get_baseline_config
 from blurkit.baselines.baseline_train import train_baseline
 from blurkit.cli.app import app
-from blurkit.data.default_data import folder_sources, synth_folder
 from blurkit.errors import BlurkitError
 from blurkit.experiments.baseline_curves import CURVE_COLUMNS, learning_curve, save_baseline_curves, gain_over_blurry
-from imagegen import rand_rgb, save_png
+from imagegen import synthetic_pairs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -23,10 +22,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("curves")
-    for i in range(3):
-        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    data = synth_folder("gopro-like", 40, 48, 0, root / "pairs", sources=folder_sources(root / "photos"),
-                        progress=False)
+    data = synthetic_pairs(root, "gopro-like", 40, 48)
     cfg = dataclasses.replace(get_baseline_config("srn", "smoke"), steps=6, val_every=2, val_pairs=2, crop=32)
     train_baseline("srn", cfg, data, root / "srn", progress=False)
     return root / "srn"

@@ -10,13 +10,12 @@ import torch
 
 from blurkit.baselines.baseline_train import train_baseline
 from blurkit.data.datasets import resolve_pairs
-from blurkit.data.default_data import folder_sources, synth_folder
 from blurkit.data.pairs import pair_folder, pairs_sha256
 from blurkit.errors import BlurkitError, StaleError
 from blurkit.experiments.baseline_report import combine_folders, ensure_baseline
 from blurkit.experiments.work_cache import rebuilt, run_is_stale, set_aside
 from blurkit.space.train import train
-from imagegen import rand_rgb, save_png
+from imagegen import rand_rgb, save_png, synthetic_pairs
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -30,10 +29,7 @@ def _folder(root: Path, n: int, seed: int, size: int = 16) -> Path:
 
 @pytest.fixture
 def pair_dir(tmp_path: Path) -> Path:
-    for i in range(3):
-        save_png(tmp_path / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    return synth_folder("gopro-like", 6, 64, 0, tmp_path / "pairs", sources=folder_sources(tmp_path / "photos"),
-                        progress=False)
+    return synthetic_pairs(tmp_path, "gopro-like", 6, 64)
 
 
 def test_pairs_fingerprint_follows_bytes_and_links(tmp_path: Path) -> None:

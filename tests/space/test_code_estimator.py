@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from imagegen import rand_rgb, save_png
+from imagegen import rand_rgb, save_png, synthetic_pairs
 
 from blurkit.data.images import read_image
 from blurkit.data.kernels import convolve
@@ -129,17 +129,12 @@ def test_estimator_lives_beside_its_kernel_space(tmp_path: Path) -> None:
 def test_kernel_weight_teaches_the_true_kernels(tmp_path: Path) -> None:
     import dataclasses
 
-    from blurkit.data.default_data import folder_sources, synth_folder
     from blurkit.data.pairs import pair_folder
     from blurkit.data.true_kernels import folder_kernels
     from blurkit.space.losses import kernel_error
     from blurkit.space.netconfig import net_preset
 
-    for i in range(3):
-        save_png(tmp_path / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    folder = synth_folder("gopro-like", 8, 64, 0, tmp_path / "pairs", sources=folder_sources(tmp_path / "photos"),
-                          progress=False)
-    pairs = pair_folder(folder)
+    pairs = pair_folder(synthetic_pairs(tmp_path, "gopro-like", 8, 64))
     torch.manual_seed(0)  # a kernel head whose code-to-kernel map is random (an untrained one gives deltas only)
     model = KernelSpace(net_preset("smoke-kernel")).eval()
     with torch.no_grad():

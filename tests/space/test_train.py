@@ -11,20 +11,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from blurkit.data.default_data import folder_sources, synth_folder
 from blurkit.errors import BlurkitError
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.train import PairBank, charbonnier, psnr, train
-from imagegen import rand_rgb, save_png
+from imagegen import synthetic_pairs
 
 
 @pytest.fixture(scope="module")
 def pair_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("train-data")
-    for i in range(3):
-        save_png(root / "photos" / f"p{i}.png", rand_rgb(96, 96, seed=i))
-    return synth_folder("gopro-like", 12, 64, 0, root / "pairs", sources=folder_sources(root / "photos"),
-                        progress=False)
+    return synthetic_pairs(tmp_path_factory.mktemp("train-data"), "gopro-like", 12, 64)
 
 
 def test_charbonnier_and_psnr_values() -> None:
