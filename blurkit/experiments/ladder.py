@@ -69,7 +69,7 @@ from blurkit.experiments.nonblind_rows import (
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
-from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_RIDGE
+from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_RIDGE, LSQ_ROBUST
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
@@ -81,7 +81,8 @@ DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
-EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "no_blur_margin")  # rows the ladder computes itself, not through a Method
+# rows the ladder computes itself, not through a Method
+EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -208,7 +209,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         spec["xstep"] = set_xstep(model_name).__dict__
         if method == "lsq_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
-                                  "lsq_ridge": LSQ_RIDGE}
+                                  "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}
         elif method == "kernel_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":

@@ -157,8 +157,7 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
     elif model is not None:
         from blurkit.space.kernel_space import KernelSpace
 
-        tone = KernelSpace.load(model).F.tone
-        to_linear = None if tone is None else tone
+        to_linear = KernelSpace.load(model).F.tone
     xs, ys = read_image(sharp), read_image(blurry)
     check_same_size(xs, ys, sharp, blurry)
 
