@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from blurkit.errors import ImageSizeError
+from blurkit.errors import BlurkitError, ImageSizeError
 
 LSQ_ITERS = 300
 LSQ_RIDGE = 1e-4  # lam as a fraction of the mean gradient power per frequency
@@ -149,7 +149,9 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
     from blurkit.files import atomic_path
 
     if crf is not None and model is not None:
-        raise ValueError("give a camera response (crf) or a kernel space (model), not both")
+        raise BlurkitError("give a camera response (crf) or a kernel space (model), not both")
+    if size < 1 or size % 2 == 0:
+        raise BlurkitError(f"the kernel size must be odd, got {size}")
     to_linear: Callable[[torch.Tensor], torch.Tensor] | None = None
     if crf is not None:
         to_linear = CRF(crf).inverse

@@ -11,7 +11,7 @@ import torch
 
 from blurkit.data.kernels import convolve, motion_kernel
 from blurkit.data.true_kernels import padded_kernel
-from blurkit.errors import ImageSizeError
+from blurkit.errors import BlurkitError, ImageSizeError
 from blurkit.space.kernel_lsq import kernel_moments, lsq_kernel, lsq_kernel_files
 from blurkit.space.losses import kernel_error
 
@@ -115,5 +115,9 @@ def test_files_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "centre of mass" in capsys.readouterr().out and (tmp_path / "c.npy").is_file()
     assert main(["estimate-kernel", str(sharp), str(tmp_path / "k.png"), "-o", str(tmp_path / "d.png")]) == 2
     assert "size mismatch" in capsys.readouterr().err and not (tmp_path / "d.png").exists()
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(BlurkitError, match="not both"):
         lsq_kernel_files(sharp, blurry, tmp_path / "e.png", SIZE, crf="srgb", model="uniform-8")
+    for bad in (["--size", "14"], ["--crf", "srgb", "--model", "uniform-8"], ["--crf", "nope"]):  # one line, exit 2
+        assert main(["estimate-kernel", str(sharp), str(blurry), "-o", str(tmp_path / "f.png"), *bad]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1 and not (tmp_path / "f.png").exists()
