@@ -18,13 +18,16 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from PIL import Image, ImageFile, UnidentifiedImageError
 
 from blurkit.errors import ImageReadError, ImageSizeError
 from blurkit.files import atomic_path
+
+if TYPE_CHECKING:
+    import torch
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a silently grey image
 
@@ -180,6 +183,13 @@ def check_same_size(a: np.ndarray, b: np.ndarray, path_a: str | os.PathLike, pat
         raise ImageSizeError(
             f"pair size mismatch: '{path_a}' is {a.shape[0]}x{a.shape[1]} but '{path_b}' is {b.shape[0]}x{b.shape[1]}"
         )
+
+
+def to_batch(img: np.ndarray) -> torch.Tensor:
+    """An ``(H, W, 3)`` float image as a ``(1, 3, H, W)`` float32 tensor."""
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
 
 
 def gradient_energy(img: np.ndarray) -> float:

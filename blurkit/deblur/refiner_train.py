@@ -25,14 +25,14 @@ import pandas as pd
 import torch
 import torch.nn.functional as Fnn
 
-from blurkit.data.images import gradient_energy, read_image
+from blurkit.data.images import gradient_energy, read_image, to_batch
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.deblur.refiner import Refiner, RefinerConfig
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path, sha256_file
 from blurkit.progress import progress_bar
-from blurkit.space.code_estimator import CodeEstimator, to_batch
+from blurkit.space.code_estimator import CodeEstimator
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 

@@ -24,11 +24,11 @@ import pandas as pd
 import torch
 
 from blurkit.data.datasets import resolve_pairs
-from blurkit.data.images import gradient_energy, read_image
+from blurkit.data.images import gradient_energy, read_image, to_batch
 from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
-from blurkit.space.code_estimator import ESTIMATOR_PROFILES, CodeEstimator, estimator_path, split_by_photo, to_batch
+from blurkit.space.code_estimator import ESTIMATOR_PROFILES, CodeEstimator, estimator_path, split_by_photo
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 

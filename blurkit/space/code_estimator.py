@@ -25,7 +25,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from blurkit.data.images import read_image
+from blurkit.data.images import read_image, to_batch
 from blurkit.data.pairs import Pair
 from blurkit.data.true_kernels import folder_kernels
 from blurkit.errors import BlurkitError
@@ -160,11 +160,6 @@ class CodeEstimator(nn.Module):
         return est.eval()
 
 
-def to_batch(img: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` float image -> ``(1, 3, H, W)`` tensor."""
-    return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
-
-
 def estimator_path(model_name_or_path: str | os.PathLike) -> Path:
     """Where the estimator of a kernel space lives: beside its checkpoint, ``<stem>.estimator.pt``."""
     ckpt = checkpoint_path(model_name_or_path)
@@ -204,10 +199,11 @@ def mean_code_error(est: CodeEstimator, model: KernelSpace, images: list[tuple[t
     return err
 
 
-def _with_kernels(pairs: list[Pair], images: list[tuple[torch.Tensor, torch.Tensor]], config: EstimatorConfig,
-                  model: KernelSpace, required: bool) -> list[tuple[torch.Tensor, ...]]:
-    """``images`` with each pair's true cell kernels appended when ``config.kernel_weight`` asks for them; a set
-    without blur records raises one line when ``required``, else is returned as it is."""
+def _with_kernels(pairs: list[Pair], config: EstimatorConfig, model: KernelSpace,
+                  required: bool) -> list[tuple[torch.Tensor, ...]]:
+    """The pairs' images ``(x, y)``, with each pair's true cell kernels appended when ``config.kernel_weight`` asks
+    for them; a set without blur records raises one line when ``required``, else comes without them."""
+    images = [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in pairs]
     if not config.kernel_weight or not pairs:
         return list(images)
     try:
@@ -257,16 +253,13 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
     model = model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    cell_kernels = model.config.head == "kernel" or model.config.dynamic_kernel
-    if config.kernel_weight and (config.augment or not cell_kernels):
+    if config.kernel_weight and (config.augment or model.F.dyn is None):  # F.dyn: what cell_kernels reads
         raise BlurkitError("EstimatorConfig.kernel_weight needs F to read a kernel off each code cell (head 'kernel') "
                            "and augment off")
     w = config.kernel_weight
     train_pairs, held_pairs = split_by_photo(pairs, config.hold_out, config.hold_out_pairs)
-    held = _with_kernels(held_pairs, [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in held_pairs],
-                         config, model, required=True)
-    val = _with_kernels(val_pairs or [], [(to_batch(read_image(sp)), to_batch(read_image(bp)))
-                                          for sp, bp in (val_pairs or [])], config, model, required=False)
+    held = _with_kernels(held_pairs, config, model, required=True)
+    val = _with_kernels(val_pairs or [], config, model, required=False)
     est = CodeEstimator.from_kernel_space(model).train()
     true_kernels = (folder_kernels(train_pairs, config.crop, model.config.code_stride, model.config.basis_size)
                     if w else None)

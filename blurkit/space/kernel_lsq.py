@@ -145,7 +145,7 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
         kernel ``(size, size)``, summing to 1.
     """
     from blurkit.data.crf import CRF
-    from blurkit.data.images import check_same_size, read_image, write_image
+    from blurkit.data.images import check_same_size, read_image, to_batch, write_image
     from blurkit.files import atomic_path
 
     if crf is not None and model is not None:
@@ -162,11 +162,7 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
         to_linear = KernelSpace.load(model).F.tone
     xs, ys = read_image(sharp), read_image(blurry)
     check_same_size(xs, ys, sharp, blurry)
-
-    def batch(img: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(np.ascontiguousarray(img, dtype=np.float32)).permute(2, 0, 1)[None]
-
-    kernel = lsq_kernel(batch(xs), batch(ys), size, to_linear=to_linear, robust=robust)[0]
+    kernel = lsq_kernel(to_batch(xs), to_batch(ys), size, to_linear=to_linear, robust=robust)[0]
     out = Path(out)
     picture = (kernel / kernel.max().clamp_min(1e-12)).numpy().repeat(8, axis=0).repeat(8, axis=1)
     write_image(out, picture)
