@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as Fnn
 
 from blurkit.space.kernel_space import KernelSpace
 
@@ -41,6 +42,9 @@ class LinearXStep:
         robust: IRLS weights on the data term too, ``(|A u - b|^2 + delta^2)^(-1/2)`` (an L1-like fit): F's own
             model error (it fits y to 28-38 dB) then acts less like noise to be amplified.
         delta: smoothing of the robust data weights.
+        margin: px of unknown image solved for beyond the crop on every side (0: F's reflected borders). The blur
+            brings content from outside the crop into y; with a margin the solve may explain it there instead of
+            with ringing inside the crop. Only the crop is returned.
     """
 
     outer: int = 3
@@ -51,6 +55,7 @@ class LinearXStep:
     eps: float = 1e-3
     robust: bool = False
     delta: float = 1e-2
+    margin: int = 0
 
 
 def _grad(u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,7 +141,7 @@ def deconvolve(apply: Callable[[torch.Tensor], torch.Tensor], target: torch.Tens
                 res = fwd(u) - target
                 wd = config.delta / torch.sqrt(res * res + config.delta ** 2)  # 1 for small residuals
         else:
-            wd = torch.ones_like(u)
+            wd = torch.ones_like(target)
         rhs_data = adjoint(wd * target)
         gx, gy = _grad(u)
         if config.alpha == 2:
@@ -166,11 +171,19 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
         y ``(B, 3, H, W)`` in [0, 1], k ``(B or 1, kdim, h_k, w_k)`` -> x ``(B, 3, H, W)`` in [0, 1].
     """
     x_bar = (y if x0 is None else x0).detach().float()
+    m, (h, w) = config.margin, y.shape[-2:]
+    if m < 0:
+        raise ValueError(f"the x-step's margin must be >= 0 px, got {m}")
+    u_ext = None
     for _ in range(config.outer):
         with torch.no_grad():
             lin = model.F.linearise(x_bar, k)
             target = lin.to_domain((y - lin.residual).clamp(0, 1))
             u = lin.to_domain(x_bar)
+            if u_ext is not None:  # the last solve, margin included (its centre is to_domain(x_bar))
+                u = u_ext
+            elif m:
+                u = Fnn.pad(u, (m, m, m, m), mode="replicate")
         if pnp is None:
             u = deconvolve(lin.apply, target, u, config)
         else:
@@ -178,7 +191,8 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
 
             u = pnp_deconvolve(lin.apply, target, u, pnp[1], pnp[0])
         with torch.no_grad():
-            x_bar = lin.from_domain(u.clamp(0, 1)).clamp(0, 1)
+            u_ext = u.clamp(0, 1)
+            x_bar = lin.from_domain(u_ext[..., m:m + h, m:m + w]).clamp(0, 1)
     return x_bar
 
 

@@ -237,10 +237,21 @@ class LinearisedBlur:
             kernels = torch.cat([kernels, cells.reshape(b, hk * wk, size, size).float()], dim=1)
         self.weights = weights
         self.size = (h, w)
-        self.fft_size = (fast_fft_size(h + 2 * self.pad), fast_fft_size(w + 2 * self.pad))  # no wrap inside the crop
-        kp = kernels.new_zeros(b, kernels.shape[1], *self.fft_size)
-        kp[..., :size, :size] = kernels
-        self.kernel_ft = torch.fft.rfft2(torch.roll(kp, shifts=(-self.pad, -self.pad), dims=(-2, -1)))
+        self.kernels = kernels
+        self._kernel_ft: dict[tuple[int, int], torch.Tensor] = {}
+
+    def kernel_ft(self, fft_size: tuple[int, int]) -> torch.Tensor:
+        """The members' kernels, centred at the origin, Fourier-transformed at ``fft_size`` (cached per size).
+
+        Shape:
+            ``(B, J, fft_h, fft_w // 2 + 1)`` complex.
+        """
+        if fft_size not in self._kernel_ft:
+            size = self.kernels.shape[-1]
+            kp = self.kernels.new_zeros(*self.kernels.shape[:2], *fft_size)
+            kp[..., :size, :size] = self.kernels
+            self._kernel_ft[fft_size] = torch.fft.rfft2(torch.roll(kp, shifts=(-self.pad, -self.pad), dims=(-2, -1)))
+        return self._kernel_ft[fft_size]
 
     def to_domain(self, x: torch.Tensor) -> torch.Tensor:
         """``phi(x)``: display intensities to the blur domain (the identity without a tone curve)."""
@@ -253,14 +264,22 @@ class LinearisedBlur:
     def apply(self, u: torch.Tensor) -> torch.Tensor:
         """``A u``: the frozen mixture applied to a blur-domain image (FFT, reflect-padded borders as in F).
 
+        ``u`` may be larger than the linearisation's image by a margin ``m`` on every side (an unknown that holds
+        what the blur brought in from outside the crop): the blur then reads the margin instead of reflecting the
+        crop, and ``A u`` is the crop's ``H x W`` centre, every pixel blurred by its own weights.
+
         Shape:
-            u ``(B, 3, H, W)`` -> ``(B, 3, H, W)``.
+            u ``(B, 3, H + 2m, W + 2m)`` -> ``(B, 3, H, W)``.
         """
         (h, w), p = self.size, self.pad
+        m = (u.shape[-2] - h) // 2
+        if m < 0 or u.shape[-2] != h + 2 * m or u.shape[-1] != w + 2 * m:
+            raise ValueError(f"A u needs u of {h}x{w} plus an equal margin on every side, got {tuple(u.shape[-2:])}")
         up = _pad_reflect(u.float(), p)
-        up = Fnn.pad(up, (0, self.fft_size[1] - up.shape[-1], 0, self.fft_size[0] - up.shape[-2]))
-        blurred = torch.fft.irfft2(torch.fft.rfft2(up)[:, :, None] * self.kernel_ft[:, None], s=self.fft_size)
-        return (blurred[..., p:p + h, p:p + w] * self.weights[:, None]).sum(dim=2)
+        fft_size = (fast_fft_size(up.shape[-2]), fast_fft_size(up.shape[-1]))  # no wrap inside the crop
+        up = Fnn.pad(up, (0, fft_size[1] - up.shape[-1], 0, fft_size[0] - up.shape[-2]))
+        blurred = torch.fft.irfft2(torch.fft.rfft2(up)[:, :, None] * self.kernel_ft(fft_size)[:, None], s=fft_size)
+        return (blurred[..., p + m:p + m + h, p + m:p + m + w] * self.weights[:, None]).sum(dim=2)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """F evaluated with the frozen weights: ``psi(A phi(x)) + r`` (equals F(x, k) at the linearisation point)."""
