@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from blurkit.deblur.dip import DIPConfig
-from blurkit.deblur.linear_xstep import LinearXStep
+from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep
 from blurkit.errors import UnknownNameError
 
 Schedule = Literal["alternating", "joint"]
@@ -89,7 +89,7 @@ class DeblurConfig:
     log_every: int = 50
     dip: DIPConfig = field(default_factory=DIPConfig)
     x_step: XStep = "adam"
-    linear: LinearXStep = field(default_factory=lambda: LinearXStep(outer=1, gamma=0.1, robust=True))
+    linear: LinearXStep = PRESET_XSTEP
     k_refine_steps: int = 0
     k_anchor: float = 0.0
     guard: bool = False

@@ -25,7 +25,7 @@ import torch
 
 from blurkit.data.datasets import resolve_pairs
 from blurkit.data.images import gradient_energy, read_image, to_batch
-from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.space.code_estimator import ESTIMATOR_PROFILES, CodeEstimator, estimator_path, split_by_photo
@@ -85,7 +85,7 @@ def held_out_pairs(data: str | os.PathLike, profile: str, select: str = "texture
 
 
 def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
-                             base: LinearXStep = LinearXStep(outer=1, gamma=0.1, robust=True),
+                             base: LinearXStep = PRESET_XSTEP,
                              gammas: Sequence[float] = GAMMAS, select: str = "textured",
                              progress: bool = True) -> tuple[float, pd.DataFrame]:
     """Calibrate ``gamma`` for the kernel space ``model`` on its estimator's held-out training pairs of ``data``

@@ -206,7 +206,10 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
-        spec["xstep"] = set_xstep(model_name).__dict__
+        xstep = set_xstep(model_name).__dict__
+        if method.startswith("oracle") or not xstep["margin"]:  # the oracles' solvers choose their own margin;
+            xstep = {k: v for k, v in xstep.items() if k != "margin"}  # no margin hashes as before it existed
+        spec["xstep"] = xstep
         if method == "lsq_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
                                   "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}

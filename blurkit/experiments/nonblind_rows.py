@@ -17,7 +17,7 @@ import time
 import torch
 
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig
-from blurkit.deblur.linear_xstep import LinearXStep, linear_xstep
+from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.experiments.deblur_report import Method
@@ -25,7 +25,7 @@ from blurkit.space.kernel_lsq import LSQ_ROBUST, lsq_kernel
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import kernel_error
 
-TRUE_CODE_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True)
+TRUE_CODE_XSTEP = PRESET_XSTEP
 
 
 def set_xstep(model_name: str) -> LinearXStep:
