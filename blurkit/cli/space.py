@@ -138,17 +138,25 @@ def train_estimator_cmd(
         _calibrate(model, data, profile, folder)
 
 
-def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
-    from blurkit.deblur.xstep_calibration import calibrate_estimator_file
+def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = "textured",
+               code: str = "blind") -> None:
+    from blurkit.deblur.xstep_calibration import CODES, calibrate_estimator_file
     from blurkit.provenance import provenance, save_result
 
-    gamma, table = calibrate_estimator_file(model, data, profile, select=select)
-    save_result(table, f"xstep_calibration_{Path(str(model)).stem}", folder,
-                provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select}))
+    if code not in CODES:
+        from blurkit.errors import BlurkitError
+
+        raise BlurkitError(f"--code must be one of {', '.join(CODES)}, got '{code}'")
+    record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select,
+                                "code": code})  # before the estimator file is written: a clean commit
+    gamma, table = calibrate_estimator_file(model, data, profile, select=select, code=code)
+    suffix = "" if code == "blind" else f"_{code}"
+    save_result(table, f"xstep_calibration_{Path(str(model)).stem}{suffix}", folder, record)
     rows = ", ".join(f"{r.gamma:g}: {r.gain_db:+.2f} dB" for r in table.itertuples())
-    typer.echo(f"x-step prior weight for {model}: gamma {gamma:g} (blind gain on {int(table['n'].iloc[0])} held-out "
-               f"training pairs: {rows})")
-    _calibrate_guard(model, data, profile, folder, select)
+    typer.echo(f"x-step prior weight for {model}, {code} code: gamma {gamma:g} (gain on {int(table['n'].iloc[0])} "
+               f"held-out training pairs: {rows})")
+    if code == "blind":
+        _calibrate_guard(model, data, profile, folder, select)
 
 
 # the options calibrate-xstep and calibrate-guard share
@@ -159,6 +167,8 @@ CALIB_THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.
 CALIB_RESULTS_OPT = typer.Option(None, "--results-dir", help="Where the tables go (default: results/<profile>).")
 CALIB_SELECT_OPT = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
                                 "ladder's rule) or 24 'spread' evenly.")
+CALIB_CODE_OPT = typer.Option("blind", "--code", help="The x-step's code: 'blind' (E(y), the fast preset; then the "
+                              "guard) or 'sharp' (G(x, y), the ladder's non-blind rows; no guard).")
 
 
 def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: str = "textured") -> None:
@@ -179,25 +189,28 @@ def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: 
                f"{(meas['gain_db'] < -WORSE_DB).mean():.2f})")
 
 
-def _calibration_command(name: str, help_text: str, guard_only: bool) -> None:
-    """Register ``calibrate-xstep`` (the x-step's gamma, then the guard) or ``calibrate-guard`` (the guard alone)."""
+@app.command("calibrate-xstep")
+def calibrate_xstep_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
+                        threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                        select: str = CALIB_SELECT_OPT, code: str = CALIB_CODE_OPT) -> None:
+    """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos, then
+    (for the blind code) the guard's thresholds (calibrate-guard)."""
+    from blurkit.experiments.notebooks import results_folder
 
-    def command(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
-                threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
-                select: str = CALIB_SELECT_OPT) -> None:
-        from blurkit.experiments.notebooks import results_folder
-
-        _set_threads(threads)
-        run = _calibrate_guard if guard_only else _calibrate
-        run(model, data, profile, results_folder(profile, results_dir), select)
-
-    app.command(name, help=help_text)(command)
+    _set_threads(threads)
+    _calibrate(model, data, profile, results_folder(profile, results_dir), select, code)
 
 
-_calibration_command("calibrate-xstep", "Choose the linear x-step's prior weight for a kernel space on its estimator's "
-                     "held-out training photos, then the guard's thresholds (calibrate-guard).", guard_only=False)
-_calibration_command("calibrate-guard", "Choose the no-reference guard's thresholds for a kernel space on its "
-                     "estimator's held-out training photos (run by calibrate-xstep too).", guard_only=True)
+@app.command("calibrate-guard")
+def calibrate_guard_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
+                        threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                        select: str = CALIB_SELECT_OPT) -> None:
+    """Choose the no-reference guard's thresholds for a kernel space on its estimator's held-out training photos
+    (run by calibrate-xstep too)."""
+    from blurkit.experiments.notebooks import results_folder
+
+    _set_threads(threads)
+    _calibrate_guard(model, data, profile, results_folder(profile, results_dir), select)
 
 
 @app.command("train-denoiser")

@@ -29,10 +29,11 @@ TRUE_CODE_XSTEP = PRESET_XSTEP
 
 
 def set_xstep(model_name: str) -> LinearXStep:
-    """The x-step of a set's ``true_code`` and ``oracle`` rows: :data:`TRUE_CODE_XSTEP` with the prior weight
-    calibrated for the kernel space where its estimator records one (:mod:`blurkit.deblur.xstep_calibration`), so
-    that they use the same x-step as its ``fast`` row."""
-    return calibrated_xstep_for(model_name, TRUE_CODE_XSTEP)
+    """The x-step of a set's non-blind rows (``true_code`` and the other codes from the sharp image) and ``oracle``:
+    :data:`TRUE_CODE_XSTEP`, the ``fast`` row's x-step, with the prior weight calibrated for codes from the sharp
+    image where the kernel space's estimator records one, else the blind path's
+    (:mod:`blurkit.deblur.xstep_calibration`)."""
+    return calibrated_xstep_for(model_name, TRUE_CODE_XSTEP, code="sharp")
 
 
 RETRIEVED_CODE = DEBLUR_PRESETS["fast-adam"].replace(k_param="code", steps=100, k_lr=1e-2, log_every=100)
