@@ -126,8 +126,9 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
 
     For the GOPRO/REDS-like domains, ``kernels`` are the camera PSFs of :func:`blurkit.data.true_kernels.pair_kernels`
     (one per ``H / cells`` px cell) and ``crf`` the domain's camera curve: y is linearised, deconvolved with every
-    pixel's own cell kernel, and mapped back. Moving objects and noise are not modelled, so this is the ceiling of
-    the x-step with the camera's blur known, not a perfect inverse.
+    pixel's own cell kernel, and mapped back; with ``config.margin`` the scene is solved that many px beyond the crop
+    (the edge cells' kernels blur it), as the x-step does. Moving objects and noise are not modelled, so this is the
+    ceiling of the x-step with the camera's blur known, not a perfect inverse.
 
     Shape:
         y ``(1, C, H, W)`` in [0, 1] with H = W a multiple of ``cells``, kernels ``(cells, cells, S, S)`` ->
@@ -141,9 +142,9 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
         raise ValueError(f"cell kernels of shape {tuple(k.shape)} do not tile a {h}x{w} image")
 
     def blur(u: torch.Tensor) -> torch.Tensor:
-        return cell_convolve(u, k, h // cells)
+        return cell_convolve(u, k, h // cells, config.margin)
 
-    return linear_domain_deconvolution(y, blur, 0, crf, lambda a, t, u0: deconvolve(a, t, u0, config))
+    return linear_domain_deconvolution(y, blur, config.margin, crf, lambda a, t, u0: deconvolve(a, t, u0, config))
 
 
 def linear_domain_deconvolution(y: torch.Tensor, apply: Callable[[torch.Tensor], torch.Tensor], margin: int, crf: str,

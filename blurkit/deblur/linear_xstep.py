@@ -10,6 +10,10 @@ leaves a linear blur ``A u`` of the blur-domain image ``u = phi(x)``. One outer 
 a convex deconvolution, by conjugate gradients on the normal equations (``A^T`` through autograd, so borders and
 the dynamic kernel are exact), with IRLS weights ``w = (|grad u|^2 + eps)^(alpha/2 - 1)`` for the hyper-Laplacian
 prior of Eq. 6. x̄ is then updated and F re-linearised.
+
+With a ``margin`` the unknown u is that many px wider than the crop on every side: the blur brought content from
+outside the crop into y, and F's reflected border cannot explain it, so without a margin the solve pays for it with
+ringing inside the crop. The data term stays on the crop; only the crop is returned.
 """
 
 from __future__ import annotations

@@ -207,7 +207,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
         xstep = set_xstep(model_name).__dict__
-        if method.startswith("oracle") or not xstep["margin"]:  # the oracles' solvers choose their own margin;
+        if method == "oracle_exact" or not xstep["margin"]:  # oracle_exact solves the renderer's own margin;
             xstep = {k: v for k, v in xstep.items() if k != "margin"}  # no margin hashes as before it existed
         spec["xstep"] = xstep
         if method == "lsq_code":

@@ -69,17 +69,23 @@ def basis_convolve(x: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     return out[..., p:p + h, p:p + w]
 
 
-def cell_convolve(x: torch.Tensor, kernels: torch.Tensor, stride: int) -> torch.Tensor:
+def cell_convolve(x: torch.Tensor, kernels: torch.Tensor, stride: int, margin: int = 0) -> torch.Tensor:
     """Blur every ``stride`` px cell of x with its own kernel: each pixel takes the image blurred by its cell's.
 
+    With a ``margin``, x is that many px wider than the image on every side (content from outside the crop that the
+    blur reads) and only the image is returned; the cells tile the image.
+
     Shape:
-        x ``(1, C, H, W)``, kernels ``(h_k, w_k, S, S)`` covering the image (``h_k * stride >= H``) -> ``(1, C, H, W)``.
+        x ``(1, C, H + 2 margin, W + 2 margin)``, kernels ``(h_k, w_k, S, S)`` covering the image
+        (``h_k * stride >= H``) -> ``(1, C, H, W)``.
     """
     hk, wk = kernels.shape[:2]
-    blurred = basis_convolve(x, kernels.reshape(hk * wk, *kernels.shape[-2:]))  # (1, C, cells, H, W)
+    m = margin
+    blurred = basis_convolve(x, kernels.reshape(hk * wk, *kernels.shape[-2:]))  # (1, C, cells, H + 2m, W + 2m)
+    h, w = x.shape[-2] - 2 * m, x.shape[-1] - 2 * m
+    blurred = blurred[..., m:m + h, m:m + w]
     if hk * wk == 1:
         return blurred[:, :, 0]
-    h, w = x.shape[-2:]
     rows = torch.arange(h, device=x.device) // stride
     cols = torch.arange(w, device=x.device) // stride
     cell = (rows[:, None] * wk + cols[None, :]).expand(1, x.shape[1], 1, h, w)

@@ -165,3 +165,23 @@ def test_exact_blur_deconvolution_inverts_a_rendered_pair_with_a_moving_object()
     assert gain > 3.0  # measured +7.0 dB (18.5 -> 25.6)
     with pytest.raises(ValueError, match="one square crop"):
         exact_blur_deconvolution(y[..., :40], params, "gopro-like")
+
+
+def test_cell_convolve_with_a_margin_is_the_valid_convolution_of_the_wider_scene() -> None:
+    from blurkit.space.basis_blur import cell_convolve
+
+    g = torch.Generator().manual_seed(5)
+    m, s, stride, h, w = 3, 7, 12, 20, 24  # margin = the kernels' radius: no padding reaches the output
+    scene = torch.rand(1, 3, h + 2 * m, w + 2 * m, generator=g)
+    kernels = torch.rand(2, 2, s, s, generator=g)
+    kernels = kernels / kernels.sum(dim=(-2, -1), keepdim=True)
+    got = cell_convolve(scene, kernels, stride, m)
+    want = torch.empty(1, 3, h, w)
+    for i in range(2):
+        for j in range(2):  # convolution = correlation with the flipped kernel
+            k = kernels[i, j].flip(0, 1)[None, None].expand(3, 1, s, s)
+            valid = torch.nn.functional.conv2d(scene, k, groups=3)  # (1, 3, h, w)
+            want[..., i * stride:(i + 1) * stride, j * stride:(j + 1) * stride] = \
+                valid[..., i * stride:(i + 1) * stride, j * stride:(j + 1) * stride]
+    # FFT against direct convolution of values in [0, 1] with kernels summing to 1: float32 rounding only
+    torch.testing.assert_close(got, want, atol=64 * torch.finfo(torch.float32).eps, rtol=0)
