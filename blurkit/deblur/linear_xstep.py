@@ -64,9 +64,9 @@ class LinearXStep:
 
 XSTEP_MARGIN = 16
 """The presets' margin: F's 31 px kernels bring content from up to 15 px outside the crop into y. Solving for it
-raised the x-step's gain on the 16 reds-like ladder images from +0.88 to +1.01 dB with G(x, y) (gamma 0.1), from
-+1.68 to +2.43 dB with the least-squares kernel's code and from +2.71 to +3.55 dB with codes fitted to the true PSFs
-(gamma 0.03; docs/deblurring.md)."""
+raised the x-step's gain on the 16 reds-like ladder images (``reds-like-kernel``) from +0.87 to +1.00 dB with
+G(x, y) (gamma 0.1), from +1.85 to +2.58 dB with the least-squares kernel's code and from +2.84 to +3.66 dB with
+codes fitted to the true PSFs (gamma 0.03; docs/deblurring.md)."""
 
 PRESET_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True, margin=XSTEP_MARGIN)
 """The x-step of the ``fast`` preset and of the ladder's non-blind rows (its gamma is calibrated per kernel space)."""
