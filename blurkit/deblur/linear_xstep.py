@@ -194,7 +194,7 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
             lin = model.F.linearise(x_bar, k)
             target = lin.to_domain((y - lin.residual).clamp(0, 1))
             u = lin.to_domain(x_bar)
-            if u_ext is not None:  # the last solve, margin included (its centre is to_domain(x_bar))
+            if u_ext is not None and m:  # the last solve, margin included (its centre is to_domain(x_bar))
                 u = u_ext
             elif m:
                 u = Fnn.pad(u, (m, m, m, m), mode="replicate")
@@ -210,4 +210,5 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
     return x_bar
 
 
-__all__ = ["PRESET_XSTEP", "XSTEP_MARGIN", "LinearXStep", "conjugate_gradients", "deconvolve", "forward_and_adjoint", "linear_xstep"]
+__all__ = ["PRESET_XSTEP", "XSTEP_MARGIN", "LinearXStep", "conjugate_gradients", "deconvolve", "forward_and_adjoint",
+           "linear_xstep"]

@@ -40,7 +40,8 @@ from blurkit.space.losses import psnr
 GAMMAS: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0)
 WORSE_DB = 0.3  # a pair counts as made worse when it loses more than this
 CODES = ("blind", "sharp")  # where the calibration's code comes from: E(y), or G(x, y) with the sharp image
-RECORD_KEYS = {"blind": ("xstep_gamma", "xstep_calibration"), "sharp": ("xstep_gamma_sharp", "xstep_calibration_sharp")}
+RECORD_KEYS = {"blind": ("xstep_gamma", "xstep_calibration"),  # where the record keeps the weight and its table
+               "sharp": ("xstep_gamma_sharp", "xstep_calibration_sharp")}
 
 
 def _check_code(code: str) -> None:
@@ -138,5 +139,5 @@ def calibrated_xstep_for(model: str | os.PathLike, base: LinearXStep, code: str 
     return calibrated_xstep(base, CodeEstimator.load(path) if path.is_file() else None, code)
 
 
-__all__ = ["CODES", "GAMMAS", "RECORD_KEYS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep", "calibrated_xstep_for",
-           "held_out_pairs"]
+__all__ = ["CODES", "GAMMAS", "RECORD_KEYS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep",
+           "calibrated_xstep_for", "held_out_pairs"]

@@ -19,6 +19,7 @@ missing ones.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -118,10 +119,10 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     """Run the table, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance."""
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
-    xstep = set_xstep(kernel_space)
+    xstep = dataclasses.replace(set_xstep(kernel_space), margin=0)  # each operator sets its unknown's own margin
     den = load_denoiser(denoiser) if "pnp" in priors else None
     # the key's "pnp" holds PnPXStep's defaults; the noise level actually used is the domain's (``pnp_noise`` below)
-    spec = {"xstep": xstep.__dict__, "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
+    spec = {"xstep": {k: v for k, v in xstep.__dict__.items() if k != "margin"}, "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
             "denoiser_sha256": sha256_file(denoiser_path(denoiser)) if den is not None else None}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
