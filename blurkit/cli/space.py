@@ -140,7 +140,7 @@ def train_estimator_cmd(
 
 def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = "textured",
                code: str = "blind") -> None:
-    from blurkit.deblur.xstep_calibration import CODES, calibrate_estimator_file
+    from blurkit.deblur.xstep_calibration import CODES, calibrate_estimator_file, record_suffix
     from blurkit.provenance import provenance, save_result
 
     if code not in CODES:
@@ -150,8 +150,7 @@ def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = 
     record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select,
                                 "code": code})  # before the estimator file is written: a clean commit
     gamma, table = calibrate_estimator_file(model, data, profile, select=select, code=code)
-    suffix = "" if code == "blind" else f"_{code}"
-    save_result(table, f"xstep_calibration_{Path(str(model)).stem}{suffix}", folder, record)
+    save_result(table, f"xstep_calibration_{Path(str(model)).stem}{record_suffix(code)}", folder, record)
     rows = ", ".join(f"{r.gamma:g}: {r.gain_db:+.2f} dB" for r in table.itertuples())
     typer.echo(f"x-step prior weight for {model}, {code} code: gamma {gamma:g} (gain on {int(table['n'].iloc[0])} "
                f"held-out training pairs: {rows})")

@@ -68,6 +68,12 @@ raised the x-step's gain on the 16 reds-like ladder images (``reds-like-kernel``
 G(x, y) (gamma 0.1), from +1.85 to +2.58 dB with the least-squares kernel's code and from +2.84 to +3.66 dB with
 codes fitted to the true PSFs (gamma 0.03; docs/deblurring.md)."""
 
+def xstep_key(config: LinearXStep) -> dict:
+    """The settings a stored result of this x-step is keyed on: a zero margin is left out, so that results made
+    before the margin existed keep their keys."""
+    return {k: v for k, v in config.__dict__.items() if not (k == "margin" and v == 0)}
+
+
 PRESET_XSTEP = LinearXStep(outer=1, gamma=0.1, robust=True, margin=XSTEP_MARGIN)
 """The x-step of the ``fast`` preset and of the ladder's non-blind rows (its gamma is calibrated per kernel space)."""
 
@@ -193,11 +199,11 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
         with torch.no_grad():
             lin = model.F.linearise(x_bar, k)
             target = lin.to_domain((y - lin.residual).clamp(0, 1))
-            u = lin.to_domain(x_bar)
             if u_ext is not None and m:  # the last solve, margin included (its centre is to_domain(x_bar))
                 u = u_ext
-            elif m:
-                u = Fnn.pad(u, (m, m, m, m), mode="replicate")
+            else:
+                u = lin.to_domain(x_bar)
+                u = Fnn.pad(u, (m, m, m, m), mode="replicate") if m else u
         if pnp is None:
             u = deconvolve(lin.apply, target, u, config)
         else:
@@ -211,4 +217,4 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
 
 
 __all__ = ["PRESET_XSTEP", "XSTEP_MARGIN", "LinearXStep", "conjugate_gradients", "deconvolve", "forward_and_adjoint",
-           "linear_xstep"]
+           "linear_xstep", "xstep_key"]

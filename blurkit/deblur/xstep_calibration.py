@@ -40,13 +40,14 @@ from blurkit.space.losses import psnr
 GAMMAS: tuple[float, ...] = (0.01, 0.03, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.0, 4.0)
 WORSE_DB = 0.3  # a pair counts as made worse when it loses more than this
 CODES = ("blind", "sharp")  # where the calibration's code comes from: E(y), or G(x, y) with the sharp image
-RECORD_KEYS = {"blind": ("xstep_gamma", "xstep_calibration"),  # where the record keeps the weight and its table
-               "sharp": ("xstep_gamma_sharp", "xstep_calibration_sharp")}
 
 
-def _check_code(code: str) -> None:
+def record_suffix(code: str) -> str:
+    """What the estimator record's calibration keys (``xstep_gamma``, ``xstep_calibration``, ...) and the results
+    table's name carry for ``code``: nothing for the blind code, ``_sharp`` for the sharp one."""
     if code not in CODES:
         raise ValueError(f"the calibration's code must be one of {CODES}, got {code!r}")
+    return "" if code == "blind" else f"_{code}"
 
 
 def calibrate_gamma(model: KernelSpace, estimator: CodeEstimator, pairs: Sequence[tuple[torch.Tensor, torch.Tensor]],
@@ -60,7 +61,7 @@ def calibrate_gamma(model: KernelSpace, estimator: CodeEstimator, pairs: Sequenc
     """
     if not pairs:
         raise ValueError("calibrating the x-step needs at least one held-out pair")
-    _check_code(code)
+    record_suffix(code)  # a bad code fails before any work
     rows = []
     for g in progress_bar(list(gammas), desc="calibrate x-step", disable=not progress):
         cfg = dataclasses.replace(base, gamma=float(g))
@@ -106,7 +107,7 @@ def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, 
     """Calibrate ``gamma`` for the kernel space ``model`` on its estimator's held-out training pairs of ``data``
     (:func:`held_out_pairs`) and write it into the estimator file's record (``xstep_gamma``, ``xstep_calibration``;
     with ``code="sharp"``, ``xstep_gamma_sharp`` and ``xstep_calibration_sharp``)."""
-    _check_code(code)
+    suffix = record_suffix(code)
     path = estimator_path(model)
     est = CodeEstimator.load(path)
     ks = KernelSpace.load(model).eval()
@@ -115,10 +116,9 @@ def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, 
     pairs = held_out_pairs(data, profile, select)
     gamma, table = calibrate_gamma(ks, est, pairs, base, gammas, progress, code)
     record = dict(est.provenance or {})
-    gamma_key, table_key = RECORD_KEYS[code]
-    suffix = "" if code == "blind" else "_sharp"
-    record.update({gamma_key: gamma, table_key: table.to_dict("records"), f"xstep_calibration_select{suffix}": select,
-                   f"xstep_calibration_data{suffix}": str(data), f"xstep_base{suffix}": dataclasses.asdict(base)})
+    record.update({f"xstep_gamma{suffix}": gamma, f"xstep_calibration{suffix}": table.to_dict("records"),
+                   f"xstep_calibration_select{suffix}": select, f"xstep_calibration_data{suffix}": str(data),
+                   f"xstep_base{suffix}": dataclasses.asdict(base)})
     est.save(path, record)
     return gamma, table
 
@@ -126,9 +126,8 @@ def calibrate_estimator_file(model: str | os.PathLike, data: str | os.PathLike, 
 def calibrated_xstep(base: LinearXStep, estimator: CodeEstimator | None, code: str = "blind") -> LinearXStep:
     """``base`` with the estimator's calibrated ``gamma`` where its record has one, else ``base`` unchanged. With
     ``code="sharp"``, the weight calibrated for codes from the sharp image, else the blind one."""
-    _check_code(code)
     record = getattr(estimator, "provenance", None) or {}
-    gamma = record.get("xstep_gamma_sharp") if code == "sharp" else None
+    gamma = record.get(f"xstep_gamma{record_suffix(code)}")
     gamma = record.get("xstep_gamma") if gamma is None else gamma
     return base if gamma is None else dataclasses.replace(base, gamma=float(gamma))
 
@@ -139,5 +138,5 @@ def calibrated_xstep_for(model: str | os.PathLike, base: LinearXStep, code: str 
     return calibrated_xstep(base, CodeEstimator.load(path) if path.is_file() else None, code)
 
 
-__all__ = ["CODES", "GAMMAS", "RECORD_KEYS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep",
-           "calibrated_xstep_for", "held_out_pairs"]
+__all__ = ["CODES", "GAMMAS", "calibrate_estimator_file", "calibrate_gamma", "calibrated_xstep",
+           "calibrated_xstep_for", "held_out_pairs", "record_suffix"]

@@ -35,7 +35,7 @@ from blurkit.data.domains import get_domain
 from blurkit.data.synthesis import exact_blur, render_margin
 from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.denoiser import denoiser_path, load_denoiser
-from blurkit.deblur.linear_xstep import LinearXStep, deconvolve
+from blurkit.deblur.linear_xstep import LinearXStep, deconvolve, xstep_key
 from blurkit.deblur.metrics import psnr
 from blurkit.deblur.pnp import PnPXStep, pnp_deconvolve
 from blurkit.errors import UnknownNameError
@@ -122,7 +122,7 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     xstep = dataclasses.replace(set_xstep(kernel_space), margin=0)  # each operator sets its unknown's own margin
     den = load_denoiser(denoiser) if "pnp" in priors else None
     # the key's "pnp" holds PnPXStep's defaults; the noise level actually used is the domain's (``pnp_noise`` below)
-    spec = {"xstep": {k: v for k, v in xstep.__dict__.items() if k != "margin"}, "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
+    spec = {"xstep": xstep_key(xstep), "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
             "denoiser_sha256": sha256_file(denoiser_path(denoiser)) if den is not None else None}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()

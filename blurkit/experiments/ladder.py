@@ -25,6 +25,7 @@ CSV as soon as it is done, and a re-run computes only the missing cells.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import time
@@ -41,6 +42,7 @@ from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
 from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
+from blurkit.deblur.linear_xstep import xstep_key
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import BlurkitError, UnknownNameError
@@ -206,10 +208,10 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
-        xstep = set_xstep(model_name).__dict__
-        if method == "oracle_exact" or not xstep["margin"]:  # oracle_exact solves the renderer's own margin;
-            xstep = {k: v for k, v in xstep.items() if k != "margin"}  # no margin hashes as before it existed
-        spec["xstep"] = xstep
+        xstep = set_xstep(model_name)
+        if method == "oracle_exact":  # it solves the renderer's own margin
+            xstep = dataclasses.replace(xstep, margin=0)
+        spec["xstep"] = xstep_key(xstep)
         if method == "lsq_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
                                   "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}

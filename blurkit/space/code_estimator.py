@@ -203,15 +203,16 @@ def _with_kernels(pairs: list[Pair], config: EstimatorConfig, model: KernelSpace
                   required: bool) -> list[tuple[torch.Tensor, ...]]:
     """The pairs' images ``(x, y)``, with each pair's true cell kernels appended when ``config.kernel_weight`` asks
     for them; a set without blur records raises one line when ``required``, else comes without them."""
-    images = [(to_batch(read_image(sp)), to_batch(read_image(bp))) for sp, bp in pairs]
+    images: list[tuple[torch.Tensor, ...]] = [(to_batch(read_image(sp)), to_batch(read_image(bp)))
+                                            for sp, bp in pairs]
     if not config.kernel_weight or not pairs:
-        return list(images)
+        return images
     try:
         kernels = folder_kernels(pairs, config.crop, model.config.code_stride, model.config.basis_size)
     except BlurkitError:
         if required:
             raise
-        return list(images)
+        return images
     return [(x, y, k) for (x, y), k in zip(images, kernels)]
 
 
@@ -300,7 +301,8 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
 
     est.provenance = provenance(config=dataclasses.asdict(config), seed=config.seed,
                                 wall_time_s=time.perf_counter() - start, train_pairs=len(train_pairs),
-                                hold_out_pairs=len(held), hold_out_photos=config.hold_out, kernel_space=model.provenance,
+                                hold_out_pairs=len(held), hold_out_photos=config.hold_out,
+                                kernel_space=model.provenance,
                                 final_loss=rows[-1]["loss"], best_step=best_step,
                                 start_hold_out_error=_at(0, "hold_out_error"),
                                 hold_out_error=_at(best_step, "hold_out_error"),
