@@ -1,8 +1,10 @@
 """The deblurring ladder: every method on the same textured test images of each (model > test data) set.
 
 Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with k = G(x, y), by the linearised
-deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``retrieved_code`` (the same x-step with the code kernel
-retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind presets: ``fast``,
+deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``true_code_x8`` (the same, averaged over the 8 flips and
+turns of (x, y), each with its own code: :mod:`blurkit.deblur.self_ensemble`); ``retrieved_code`` (the same
+x-step with the code kernel retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind
+presets: ``fast``,
 ``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper``
 (capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step
 solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded
@@ -60,6 +62,7 @@ from blurkit.experiments.nonblind_rows import (
     KERNEL_FIT_LR,
     KERNEL_FIT_STEPS,
     RETRIEVED_CODE,
+    TRUE_CODE_VIEWS,
     TRUE_CODE_XSTEP,
     has_cell_kernels,
     kernel_code_deblur,
@@ -159,14 +162,15 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
                    paper_steps: int = 200) -> dict[str, Method]:
-    """Methods by name: ``blurry, true_code, retrieved_code, fast, fast_noguard, fast_adam, paper, selfdeblur,
-    classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
+    """Methods by name: ``blurry, true_code, true_code_x8, retrieved_code, fast, fast_noguard, fast_adam, paper,
+    selfdeblur, classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
     from blurkit.experiments.bench_deblur import bench_configs
 
     smoke = get_profile(profile).name == "smoke"
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
         "true_code": lambda: method_true_code(set_xstep(model_name)),
+        "true_code_x8": lambda: method_true_code(set_xstep(model_name), views=TRUE_CODE_VIEWS),
         "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke)),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
@@ -207,12 +211,14 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
+    if method in ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
         xstep = set_xstep(model_name)
         if method == "oracle_exact":  # it solves the renderer's own margin
             xstep = dataclasses.replace(xstep, margin=0)
         spec["xstep"] = xstep_key(xstep)
-        if method == "lsq_code":
+        if method == "true_code_x8":
+            spec["views"] = TRUE_CODE_VIEWS
+        elif method == "lsq_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
                                   "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}
         elif method == "kernel_code":

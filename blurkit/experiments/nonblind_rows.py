@@ -19,6 +19,7 @@ import torch
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig
 from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.deblur.retrieval import retrieve_kernel
+from blurkit.deblur.self_ensemble import MAX_VIEWS, self_ensemble
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.experiments.deblur_report import Method
 from blurkit.space.kernel_lsq import LSQ_ROBUST, lsq_kernel
@@ -26,6 +27,7 @@ from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import kernel_error
 
 TRUE_CODE_XSTEP = PRESET_XSTEP
+TRUE_CODE_VIEWS = MAX_VIEWS  # the true_code_x8 row's self-ensemble: all 8 flips and turns
 
 
 def set_xstep(model_name: str) -> LinearXStep:
@@ -45,21 +47,27 @@ def retrieval_config(smoke: bool) -> DeblurConfig:
     return RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE
 
 
-def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurConfig | None = None) -> Method:
+def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurConfig | None = None,
+                     views: int = 1) -> Method:
     """The non-blind ceiling: k = G(x, y) from the sharp reference, then the linearised deconvolution.
 
     With ``retrieval`` (the ``retrieved_code`` row) k is instead the code that kernel retrieval
     (:func:`blurkit.deblur.retrieval.retrieve_kernel`) finds for (x, y), started at G(x, y): the code F says
-    explains y best.
+    explains y best. With ``views`` > 1 (the ``true_code_x8`` row) both are done on that many flips and turns of
+    (x, y), each with its own code, and the results are averaged (:mod:`blurkit.deblur.self_ensemble`).
     """
-    def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
-        t0 = time.perf_counter()
+    def one(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> torch.Tensor:
         if retrieval is None:
             with torch.no_grad():
                 k = model.encode(reference, y)
         else:
             k = retrieve_kernel(model, reference, y, retrieval, seed=seed, progress=False).k
-        return linear_xstep(model, y, k, config=config), time.perf_counter() - t0
+        return linear_xstep(model, y, k, config=config)
+
+    def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
+        t0 = time.perf_counter()
+        out = self_ensemble(lambda yv, xv: one(yv, model, seed, xv), y, reference, views=views)
+        return out, time.perf_counter() - t0
     return run
 
 
@@ -138,6 +146,6 @@ def lsq_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor
     return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
 
 
-__all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_XSTEP", "has_cell_kernels",
-           "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels", "lsq_code_deblur", "method_true_code",
-           "retrieval_config", "set_xstep"]
+__all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_VIEWS", "TRUE_CODE_XSTEP",
+           "has_cell_kernels", "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels", "lsq_code_deblur",
+           "method_true_code", "retrieval_config", "set_xstep"]

@@ -10,6 +10,7 @@ import dataclasses
 
 from blurkit.experiments.nonblind_rows import (
     RETRIEVED_CODE,
+    TRUE_CODE_VIEWS,
     TRUE_CODE_XSTEP,
     has_cell_kernels,
     kernel_code_deblur,
@@ -51,6 +52,22 @@ def test_rows_run_and_differ() -> None:
     assert g_row.shape == r_row.shape == y.shape and wall > 0
     assert not torch.equal(g_row, r_row)  # a different code gives a different deconvolution
     assert RETRIEVED_CODE.k_param == "code" and RETRIEVED_CODE.steps == 100
+
+
+def test_true_code_x8_averages_the_eight_views() -> None:
+    from blurkit.deblur.linear_xstep import linear_xstep
+    from blurkit.deblur.self_ensemble import unview, view
+
+    model, x, y = _pair()
+    one, _ = method_true_code(TRUE_CODE_XSTEP, views=1)(y, model, 0, x)
+    plain, _ = method_true_code(TRUE_CODE_XSTEP)(y, model, 0, x)
+    eight, wall = method_true_code(TRUE_CODE_XSTEP, views=TRUE_CODE_VIEWS)(y, model, 0, x)
+    assert torch.equal(one, plain) and eight.shape == y.shape and wall > 0 and TRUE_CODE_VIEWS == 8
+    with torch.no_grad():  # each view with its own code, G(view(x), view(y)), turned back
+        views = [unview(linear_xstep(model, view(y, i), model.encode(view(x, i), view(y, i)),
+                                     config=TRUE_CODE_XSTEP), i) for i in range(8)]
+    torch.testing.assert_close(eight, torch.stack(views).mean(0))
+    assert float((eight - plain).abs().max()) > 1e-3  # G is not equivariant, so the views disagree (6e-3 here)
 
 
 def _kernel_pair() -> tuple[KernelSpace, torch.Tensor, torch.Tensor, torch.Tensor]:
