@@ -4,11 +4,10 @@ Rows, per set: ``blurry``; ``true_code`` (the non-blind ceiling: the x-step with
 deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``true_code_x8`` (the same, averaged over the 8 flips and
 turns of (x, y), each with its own code: :mod:`blurkit.deblur.self_ensemble`); ``retrieved_code`` (the same
 x-step with the code kernel retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind
-presets: ``fast``,
-``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path) and ``paper``
-(capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the same x-step
-solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded
-kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
+presets: ``fast``, ``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path)
+and ``paper`` (capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the
+same x-step solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s
+recorded kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
 without blur records);
 ``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
 kernel-head models on data with blur records); ``lsq_code`` (the x-step with the code fitted to the non-negative
