@@ -127,8 +127,7 @@ def calibrated_xstep(base: LinearXStep, estimator: CodeEstimator | None, code: s
     """``base`` with the estimator's calibrated ``gamma`` where its record has one, else ``base`` unchanged. With
     ``code="sharp"``, the weight calibrated for codes from the sharp image, else the blind one."""
     record = getattr(estimator, "provenance", None) or {}
-    gamma = record.get(f"xstep_gamma{record_suffix(code)}")
-    gamma = record.get("xstep_gamma") if gamma is None else gamma
+    gamma = record.get(f"xstep_gamma{record_suffix(code)}", record.get("xstep_gamma"))
     return base if gamma is None else dataclasses.replace(base, gamma=float(gamma))
 
 

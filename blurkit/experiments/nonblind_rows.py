@@ -56,17 +56,17 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurCon
     explains y best. With ``views`` > 1 (the ``true_code_x8`` row) both are done on that many flips and turns of
     (x, y), each with its own code, and the results are averaged (:mod:`blurkit.deblur.self_ensemble`).
     """
-    def one(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> torch.Tensor:
-        if retrieval is None:
-            with torch.no_grad():
-                k = model.encode(reference, y)
-        else:
-            k = retrieve_kernel(model, reference, y, retrieval, seed=seed, progress=False).k
-        return linear_xstep(model, y, k, config=config)
-
     def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
+        def one(yv: torch.Tensor, xv: torch.Tensor) -> torch.Tensor:
+            if retrieval is None:
+                with torch.no_grad():
+                    k = model.encode(xv, yv)
+            else:
+                k = retrieve_kernel(model, xv, yv, retrieval, seed=seed, progress=False).k
+            return linear_xstep(model, yv, k, config=config)
+
         t0 = time.perf_counter()
-        out = self_ensemble(lambda yv, xv: one(yv, model, seed, xv), y, reference, views=views)
+        out = self_ensemble(one, y, reference, views=views)
         return out, time.perf_counter() - t0
     return run
 
