@@ -40,7 +40,8 @@ from blurkit.deblur.metrics import psnr
 from blurkit.deblur.pnp import PnPXStep, pnp_deconvolve
 from blurkit.errors import UnknownNameError
 from blurkit.experiments.deblur_report import to_image, to_tensor
-from blurkit.experiments.ladder import recorded_blur, set_xstep, textured_pairs
+from blurkit.experiments.ladder import set_xstep, textured_pairs
+from blurkit.experiments.recorded_truth import recorded_blur
 from blurkit.experiments.paired import paired_difference
 from blurkit.files import sha256_file
 from blurkit.progress import progress_bar

@@ -38,15 +38,13 @@ import pandas as pd
 import torch
 
 from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
-from blurkit.data.default_data import default_dir
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
-from blurkit.data.true_kernels import pair_kernels
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import xstep_key
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
-from blurkit.errors import BlurkitError, UnknownNameError
+from blurkit.errors import UnknownNameError
 from blurkit.experiments.deblur_report import (
     Method,
     load_pairs,
@@ -70,6 +68,7 @@ from blurkit.experiments.nonblind_rows import (
     retrieval_config,
     set_xstep,
 )
+from blurkit.experiments.recorded_truth import ORACLE_CELL, ORACLE_KERNEL, known_kernels, recorded_blur
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
@@ -102,49 +101,6 @@ def textured_pairs(domain: str, profile: str, n: int, size: int = 128) -> list[t
     pairs = load_pairs(domain, profile, size=size)
     ranked = sorted(pairs, key=lambda p: -gradient_energy(p[1]))[:n]
     return sorted(ranked, key=lambda p: p[0])
-
-
-ORACLE_CELL = 32  # px per cell of the oracle's camera PSFs (the kernel-head models' code grid)
-ORACLE_KERNEL = 31  # side of its kernels (F's basis_size)
-
-
-def _test_manifest(domain: str, profile: str) -> dict:
-    """The manifest of a domain's default test set ({} when it cannot be read)."""
-    try:
-        return json.loads((default_dir(profile, domain, "test") / "manifest.json").read_text())
-    except (OSError, ValueError, BlurkitError):
-        return {}
-
-
-def known_kernels(domain: str, profile: str, size: int = 128) -> dict[str, np.ndarray]:
-    """The true cell kernels of the top-left ``size`` px crop of every default test pair of ``domain`` (name ->
-    ``(cells, cells, S, S)``): the recorded kernel of a uniform domain (one cell), or the camera PSF of every 32 px
-    cell of a GOPRO/REDS-like pair (:mod:`blurkit.data.true_kernels`; moving objects and noise are not in it).
-    Empty when the test set records no blur parameters."""
-    manifest = _test_manifest(domain, profile)
-    try:
-        dom = get_domain(manifest["domain"]["name"])
-        full = int(manifest["size"])
-        stride = full if dom.kind == "uniform" else ORACLE_CELL
-        cells = 1 if dom.kind == "uniform" or size < ORACLE_CELL else size // ORACLE_CELL
-        if size > full or (dom.kind != "uniform" and size >= ORACLE_CELL and size % ORACLE_CELL):
-            return {}
-        return {Path(pair["name"]).stem: pair_kernels(pair["params"], dom, full, stride, ORACLE_KERNEL)[:cells, :cells]
-                for pair in manifest["pairs"]}
-    except (OSError, ValueError, KeyError, TypeError, BlurkitError):
-        return {}
-
-
-def recorded_blur(domain: str, profile: str, size: int = 128) -> dict[str, dict]:
-    """The recorded blur parameters of every default test pair of a dynamic ``domain`` (name -> ``params``) when
-    the ladder deblurs whole pairs (``size`` equals the pairs' side); empty otherwise."""
-    manifest = _test_manifest(domain, profile)
-    try:
-        if get_domain(manifest["domain"]["name"]).kind != "dynamic" or int(manifest["size"]) != size:
-            return {}
-        return {Path(pair["name"]).stem: pair["params"] for pair in manifest["pairs"]}
-    except (OSError, ValueError, KeyError, TypeError, BlurkitError):
-        return {}
 
 
 def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -422,6 +378,6 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
 
 
 __all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "MODEL_FREE",
-           "gradient_energy", "known_kernels", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
-           "parse_set", "recorded_blur", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
+           "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
+           "parse_set", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
            "textured_pairs", "training_domain", "TRUE_CODE_XSTEP", "RETRIEVED_CODE"]

@@ -11,7 +11,7 @@ import torch
 
 from blurkit.cli import main
 from blurkit.errors import UnknownNameError
-from blurkit.experiments import ladder
+from blurkit.experiments import ladder, recorded_truth
 from blurkit.space.kernel_space import KernelSpace
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -112,12 +112,12 @@ def test_oracle_row_where_the_blur_is_recorded(pip_photo_manifest: Path, tiny_mo
     from blurkit.data.default_data import build_default
 
     build_default("smoke", domains=("uniform-8", "gopro-like"), progress=False)
-    kernels = ladder.known_kernels("uniform-8", "smoke", size=32)
+    kernels = recorded_truth.known_kernels("uniform-8", "smoke", size=32)
     assert kernels and all(abs(k.sum() - 1) < 1e-6 for k in kernels.values())
-    camera = ladder.known_kernels("gopro-like", "smoke", size=64)  # camera PSFs, one per 32 px cell
+    camera = recorded_truth.known_kernels("gopro-like", "smoke", size=64)  # camera PSFs, one per 32 px cell
     assert camera and all(k.shape == (2, 2, 31, 31) for k in camera.values())
-    assert all(k.shape == (1, 1, 31, 31) for k in ladder.known_kernels("gopro-like", "smoke", size=32).values())
-    assert ladder.known_kernels("gopro-like", "smoke", size=48) == {}  # not a whole number of cells
+    assert all(k.shape == (1, 1, 31, 31) for k in recorded_truth.known_kernels("gopro-like", "smoke", size=32).values())
+    assert recorded_truth.known_kernels("gopro-like", "smoke", size=48) == {}  # not a whole number of cells
     sets = [f"{tiny_model}>uniform-8", f"{tiny_model}>gopro-like"]
     summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "oracle"], profile="smoke", n=2, size=32,
                                 progress=False)
@@ -154,10 +154,10 @@ def test_oracle_exact_row_on_whole_dynamic_pairs(pip_photo_manifest: Path, tiny_
 
     build_default("smoke", domains=("uniform-8", "gopro-like"), progress=False)
     side = json.loads((default_dir("smoke", "gopro-like", "test") / "manifest.json").read_text())["size"]
-    params = ladder.recorded_blur("gopro-like", "smoke", size=side)
+    params = recorded_truth.recorded_blur("gopro-like", "smoke", size=side)
     assert params and all({"camera", "objects", "exposure"} <= set(p) for p in params.values())
-    assert ladder.recorded_blur("gopro-like", "smoke", size=side // 2) == {}  # a crop of a pair: not its blur
-    assert ladder.recorded_blur("uniform-8", "smoke", size=side) == {}  # no rendered motion there
+    assert recorded_truth.recorded_blur("gopro-like", "smoke", size=side // 2) == {}  # a crop of a pair: not its blur
+    assert recorded_truth.recorded_blur("uniform-8", "smoke", size=side) == {}  # no rendered motion there
     sets = [f"{tiny_model}>gopro-like", f"{tiny_model}>uniform-8"]
     summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "oracle_exact"], profile="smoke", n=2,
                                 size=side, progress=False)

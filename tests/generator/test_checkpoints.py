@@ -22,15 +22,14 @@ import torch
 
 from blurkit.errors import BlurkitError
 from blurkit.generator.checkpoints import (
-    Inert,
     load_generator,
     load_pretrained,
     load_rosinality,
     load_stylegan2_ada_pkl,
-    read_network_pickle,
     rosinality_config,
     save_generator,
 )
+from blurkit.generator.network_pickle import Inert, read_network_pickle
 from blurkit.generator.stylegan2 import StyleGAN2Config, StyleGAN2Generator, generator_preset
 
 pytestmark = pytest.mark.usefixtures("one_thread")
