@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 
 from blurkit.baselines.baseline_config import get_baseline_config
+from blurkit.baselines.baseline_deblur import predict_views
 from blurkit.baselines.baseline_train import (
     RunBusyError,
     baseline_pairs,
@@ -100,8 +101,10 @@ def _image_names(pairs: Sequence[tuple[Path, Path]]) -> list[str]:
 
 
 @torch.no_grad()
-def baseline_per_image(run: Path, pairs: Sequence[tuple[Path, Path]]) -> pd.DataFrame:
-    """PSNR (dB) per test pair of a trained baseline's output and of the blurry input, against the sharp image.
+def baseline_per_image(run: Path, pairs: Sequence[tuple[Path, Path]], views: int = 1) -> pd.DataFrame:
+    """PSNR (dB) per test pair of a trained baseline's output and of the blurry input, against the sharp image
+    (with ``views`` > 1, the output of the geometric self-ensemble,
+    :func:`blurkit.baselines.baseline_deblur.predict_views`).
 
     Columns: ``image`` (the sharp file's stem), ``psnr``, ``blurry_psnr``.
     """
@@ -109,7 +112,8 @@ def baseline_per_image(run: Path, pairs: Sequence[tuple[Path, Path]]) -> pd.Data
     rows = []
     for name, (s, b) in zip(_image_names(pairs), pairs):
         x, y = _tensor(s), _tensor(b)
-        rows.append({"image": name, "psnr": float(psnr(predict(net, y), x)), "blurry_psnr": float(psnr(y, x))})
+        rows.append({"image": name, "psnr": float(psnr(predict_views(net, y, views), x)),
+                     "blurry_psnr": float(psnr(y, x))})
     return pd.DataFrame(rows, columns=["image", "psnr", "blurry_psnr"])
 
 

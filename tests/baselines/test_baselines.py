@@ -14,7 +14,7 @@ import typer
 from typer.testing import CliRunner
 
 from blurkit.baselines.baseline_config import BASELINE_PROFILES, BaselineTrainConfig, get_baseline_config
-from blurkit.baselines.baseline_deblur import deblur_with_baseline
+from blurkit.baselines.baseline_deblur import deblur_with_baseline, predict_views
 from blurkit.baselines.baseline_train import (
     BaselineTrainer,
     build_network,
@@ -324,6 +324,31 @@ def test_predictor_writes_images_of_the_input_size(model: str, tmp_path: Path) -
         deblur_with_baseline(net, [tmp_path / "missing.png"], tmp_path / "out", progress=False)
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_self_ensemble_prediction(model: str, tmp_path: Path) -> None:
+    from blurkit.deblur.self_ensemble import unview, view
+
+    net = _net(model)
+    y = torch.from_numpy(rand_rgb(24, 40, seed=3) / 255).permute(2, 0, 1)[None].float()  # an image in [0, 1]
+    assert torch.equal(predict_views(net, y, 1), predict(net, y))
+    mean = sum(unview(predict(net, view(y, i)), i) for i in range(8)) / 8
+    ours = predict_views(net, y, 8)
+    assert ours.shape == y.shape and torch.allclose(ours, mean, rtol=0, atol=sum_tol(8))  # a mean of 8 values in [0, 1]
+    assert (ours - predict(net, y)).abs().max() > 1e-4  # an untrained network is not equivariant: the views differ
+    for bad in (0, 9, 2.5, True):
+        with pytest.raises(BlurkitError, match="views must be"):
+            predict_views(net, y, bad)  # type: ignore[arg-type]
+    src = save_png(tmp_path / "in" / "a.png", rand_rgb(24, 40, seed=3))
+    deblur_with_baseline(net, [src], tmp_path / "out", progress=False, views=8)
+    x = torch.from_numpy(read_image(src)).permute(2, 0, 1)[None]
+    expect = np.clip(np.rint(predict_views(net, x, 8)[0].permute(1, 2, 0).numpy() * 255), 0, 255) / 255
+    assert np.abs(read_image(tmp_path / "out" / "a.png") - expect).max() < 1e-6
+    assert '"views": 8' in (tmp_path / "out" / "deblur_log.meta.json").read_text()
+    with pytest.raises(BlurkitError, match="views must be"):
+        deblur_with_baseline(net, [src], tmp_path / "bad", progress=False, views=0)
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
+
+
 def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
     parent = typer.Typer()
     parent.add_typer(baseline_app, name="baseline")
@@ -340,6 +365,12 @@ def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
                                      str(tmp_path / f"out-{model}")])
         assert res.exit_code == 0, res.output
         assert read_image(tmp_path / f"out-{model}" / blurry.name).shape == read_image(blurry).shape
+        res = runner.invoke(parent, ["baseline", "deblur", str(blurry), "--model", str(run), "-o",
+                                     str(tmp_path / f"x8-{model}"), "--views", "8"])
+        assert res.exit_code == 0 and (tmp_path / f"x8-{model}" / blurry.name).exists(), res.output
+        res = runner.invoke(parent, ["baseline", "deblur", str(blurry), "--model", str(run), "-o",
+                                     str(tmp_path / f"x9-{model}"), "--views", "9"])
+        assert isinstance(res.exception, BlurkitError) and "views must be" in str(res.exception)
     res = runner.invoke(parent, ["baseline", "train", "srn", "--data", str(pair_dir), "--out", str(tmp_path / "bf16"),
                                  "--steps", "1", "--bf16", "--threads", "1"])
     assert res.exit_code == 0, res.output

@@ -74,7 +74,7 @@ def test_baseline_per_image_names_each_test_pair_and_its_psnrs(tmp_path: Path,
     folder = _folder(tmp_path / "pairs", 3, 0)
     pairs = resolve_pairs(folder)
     monkeypatch.setattr(br, "load_baseline", lambda run: "net")
-    monkeypatch.setattr(br, "predict", lambda net, y: (y + br._tensor(pairs[0][0])) / 2)  # halfway to image 0
+    monkeypatch.setattr(br, "predict_views", lambda net, y, views: (y + br._tensor(pairs[0][0])) / 2)  # halfway to image 0
     per = br.baseline_per_image(tmp_path / "run", pairs)
     assert list(per.columns) == ["image", "psnr", "blurry_psnr"] and per.image.tolist() == ["000", "001", "002"]
     for (s, b), r in zip(pairs, per.itertuples()):
