@@ -21,7 +21,8 @@ def _summary(out: Path) -> str:
     return f"{m['n']} of {m['n_total']} pairs in {out}"
 
 
-def _threads(threads: Optional[int]) -> None:
+def set_threads(threads: Optional[int]) -> None:
+    """Set torch's CPU threads when ``--threads`` is given."""
     if threads:
         import torch
 
@@ -59,7 +60,7 @@ def register(data_app: typer.Typer) -> None:
         """Blur-swap a dataset (Sec. 4.1.2): each pair's encoded blur on a random sharp image of the same dataset."""
         from blurkit.space.blur_swap import swap_dataset
 
-        _threads(threads)
+        set_threads(threads)
         path = swap_dataset(model, data, out, seed, split=split, profile=profile, limit=limit,
                             batch_size=batch_size, device=device)
         typer.echo(f"blur swap: {_summary(path)}")
@@ -83,7 +84,7 @@ def register(data_app: typer.Typer) -> None:
         """Blur augmentation (Sec. 4.4): encoded kernels of one dataset applied to the images of another."""
         from blurkit.space.blur_augment import augment_dataset
 
-        _threads(threads)
+        set_threads(threads)
         path = augment_dataset(model, kernels_from, images_from, out, seed, split=split, profile=profile,
                                limit=limit, batch_size=batch_size, device=device)
         typer.echo(f"blur augmentation: {_summary(path)}")
@@ -105,7 +106,7 @@ def register(data_app: typer.Typer) -> None:
         """Conventional motion-blur augmentation with blurkit's seeded kernels (stands in for imgaug's MotionBlur)."""
         from blurkit.space.blur_augment import motion_blur_dataset
 
-        _threads(threads)
+        set_threads(threads)
         path = motion_blur_dataset(images_from, out, seed, split=split, profile=profile, limit=limit,
                                    batch_size=batch_size, kernel_sizes=kernel_sizes, device="cpu")
         typer.echo(f"motion blur: {_summary(path)}")

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from blurkit.cli.app import PROFILE_OPT, BlurkitTyper, app
+from blurkit.cli.blur_data import THREADS_OPT, set_threads
 from blurkit.cli.blur_data import register as register_blur_data
 
 data_app = BlurkitTyper(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "
@@ -36,13 +37,15 @@ def data_list() -> None:
 
 @data_app.command("prepare")
 def data_prepare(profile: str = PROFILE_OPT,
-                 force: bool = typer.Option(False, help="Re-verify and rebuild the prepared photos.")) -> None:
+                 force: bool = typer.Option(False, help="Re-verify and rebuild the prepared photos."),
+                 threads: Optional[int] = THREADS_OPT) -> None:
     """Verify the photos' checksums, store them, and build the default sets of a profile."""
     from blurkit.data.default_data import build_default
     from blurkit.data.photos import prepare_photos
     from blurkit.paths import data_root
     from blurkit.profiles import get_profile
 
+    set_threads(threads)
     prof = get_profile(profile)
     report = prepare_photos(force=force)
     typer.echo(report.summary())
@@ -108,10 +111,15 @@ def data_synth(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (gets sharp/, blur/, manifest.json)."),
     split: str = typer.Option("train", "--split", help="Which photos to cut from: train or test."),
     from_dir: Optional[Path] = typer.Option(None, "--from", help="Use your own sharp images instead of the photos."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
-    """Write a paired folder of synthetic blurry images (sharp/ and blur/, same file names)."""
+    """Write a paired folder of synthetic blurry images (sharp/ and blur/, same file names).
+
+    Beside another busy job, --threads 1 is much faster than torch's default (measured: 17 against 1.6 pairs per
+    second on 2 cores, the other one busy)."""
     from blurkit.data.default_data import folder_sources, photo_sources, synth_folder
 
+    set_threads(threads)
     sources = folder_sources(from_dir) if from_dir else photo_sources(split)
     path = synth_folder(domain, n, size, seed, out, split, sources)
     typer.echo(f"wrote {n} pairs to {path}")

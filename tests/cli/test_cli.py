@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from blurkit.cli import main
 from imagegen import rand_rgb, save_png
@@ -84,6 +85,15 @@ def test_synth_writes_pairs(tmp_path: Path, capsys: pytest.CaptureFixture) -> No
                  "--from", str(tmp_path / "img")]) == 0
     assert sorted(p.name for p in (tmp_path / "o" / "blur").iterdir()) == ["00000.png", "00001.png"]
     assert "wrote 2 pairs" in capsys.readouterr().out
+    threads = torch.get_num_threads()
+    try:  # one thread gives the same bytes as torch's default
+        assert main(["data", "synth", "-d", "hide-like", "--n", "2", "--size", "24", "-o", str(tmp_path / "o1"),
+                     "--from", str(tmp_path / "img"), "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    for sub in ("sharp", "blur"):
+        for f in (tmp_path / "o" / sub).iterdir():
+            assert f.read_bytes() == (tmp_path / "o1" / sub / f.name).read_bytes()
 
 
 def test_data_list_shows_missing_real_datasets(capsys: pytest.CaptureFixture) -> None:
