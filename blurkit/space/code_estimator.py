@@ -19,6 +19,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -223,13 +224,16 @@ def split_by_photo(pairs: list[Pair], photos: int, at_most: int) -> tuple[list[P
     if photos <= 0:
         return list(pairs), []
     sources: list[str] = []
+    by_folder: dict[Path, dict[str, Any]] = {}  # each manifest read once (re-reading it per pair was quadratic)
     for sharp, _ in pairs:
         manifest = sharp.parent.parent / "manifest.json"
-        try:
-            by_name = {e["name"]: e["source"] for e in json.loads(manifest.read_text())["pairs"]}
-            sources.append(str(by_name[sharp.name]))
-        except (OSError, KeyError, TypeError, ValueError):
-            sources.append(str(sharp))
+        if manifest not in by_folder:
+            try:
+                by_folder[manifest] = {e["name"]: e["source"] for e in json.loads(manifest.read_text())["pairs"]}
+            except (OSError, KeyError, TypeError, ValueError):
+                by_folder[manifest] = {}
+        source = by_folder[manifest].get(sharp.name)
+        sources.append(str(sharp) if source is None else str(source))
     order = list(dict.fromkeys(sources))
     if len(order) <= photos:
         raise BlurkitError(f"cannot hold out {photos} of {len(order)} source photos of the training pairs")

@@ -85,12 +85,17 @@ def test_hold_out_keeps_the_best_checked_weights(model: KernelSpace, tmp_path: P
         train_estimator(model, pairs, EstimatorConfig(steps=1, hold_out=8), progress=False)
 
 
-def test_split_by_photo_holds_out_whole_photos(tmp_path: Path) -> None:
+def test_split_by_photo_holds_out_whole_photos(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pairs = _pairs(tmp_path, n=9, size=8)
     sources = ["a", "a", "a", "b", "b", "b", "c", "c", "c"]
     (tmp_path / "manifest.json").write_text(json.dumps(
         {"pairs": [{"name": s.name, "source": src} for (s, _), src in zip(pairs, sources)]}))
+    reads = []
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, _read=Path.read_text, **k: reads.append(self) or
+                        _read(self, *a, **k))
     train, held = split_by_photo(pairs, 2, at_most=3)
+    assert reads == [tmp_path / "manifest.json"]  # once for the folder, not once per pair
+    monkeypatch.undo()
     assert train == pairs[:3]  # photo a only
     assert held == [pairs[3], pairs[5], pairs[8]]  # 3 of the 6 pairs of b and c, evenly spread (0, 2.5, 5)
     assert split_by_photo(pairs, 0, 3) == (pairs, [])
