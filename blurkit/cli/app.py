@@ -102,6 +102,15 @@ app = BlurkitTyper(help="Reproduce 'Explore Image Deblurring via Encoded Blur Ke
                    no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 
 PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile: smoke (CI), cpu (laptop) or paper (GPU).")
+THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.")
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's CPU threads when ``--threads`` is given."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
 
 def main(argv: list[str] | None = None) -> int:

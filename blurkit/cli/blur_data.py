@@ -12,6 +12,8 @@ from typing import Optional
 
 import typer
 
+from blurkit.cli.app import THREADS_OPT, set_threads
+
 _DATA_HELP = ("a default set (reds-like, gopro-like, hide-like, uniform-8), a real dataset (gopro, reds, hide) or a "
               "folder with sharp/ and blur/")
 
@@ -19,14 +21,6 @@ _DATA_HELP = ("a default set (reds-like, gopro-like, hide-like, uniform-8), a re
 def _summary(out: Path) -> str:
     m = json.loads((out / "manifest.json").read_text())
     return f"{m['n']} of {m['n_total']} pairs in {out}"
-
-
-def set_threads(threads: Optional[int]) -> None:
-    """Set torch's CPU threads when ``--threads`` is given."""
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
 
 
 MODEL_OPT = typer.Option("default", "--model", "-m", help="'default' (shipped reds-like), a shipped name, or a "
@@ -37,7 +31,6 @@ SPLIT_OPT = typer.Option("train", "--split", help="Split of named datasets.")
 PROFILE_OPT = typer.Option("smoke", "--profile", "-p", help="Profile of default sets.")
 LIMIT_OPT = typer.Option(None, "--limit", help="Write only the first N pairs.")
 DEVICE_OPT = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present).")
-THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.")
 
 
 def register(data_app: typer.Typer) -> None:

@@ -7,8 +7,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, BlurkitTyper, app
-from blurkit.cli.blur_data import THREADS_OPT, set_threads
+from blurkit.cli.app import PROFILE_OPT, THREADS_OPT, BlurkitTyper, app, set_threads
 from blurkit.cli.blur_data import register as register_blur_data
 
 data_app = BlurkitTyper(help="Datasets: list, prepare the embedded default data, synthesise blur, blur-swap and "

@@ -9,14 +9,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, app
-
-
-def _set_threads(threads: int | None) -> None:
-    import torch
-
-    if threads:
-        torch.set_num_threads(threads)
+from blurkit.cli.app import PROFILE_OPT, THREADS_OPT, app, set_threads
 
 
 @app.command("train")
@@ -121,7 +114,7 @@ def train_estimator_cmd(
     from blurkit.provenance import save_result
     from blurkit.space.code_estimator import CodeEstimator, train_estimator_for
 
-    _set_threads(threads)
+    set_threads(threads)
     path, history = train_estimator_for(model, data, profile, out, steps, kernel_weight=kernel_weight)
     record = CodeEstimator.load(path).provenance
     folder = results_folder(profile, results_dir)
@@ -162,7 +155,6 @@ def _calibrate(model: str, data: str, profile: str, folder: Path, select: str = 
 CALIB_MODEL_OPT = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a checkpoint file, with its "
                                "code estimator beside it.")
 CALIB_DATA_OPT = typer.Option(..., "--data", help="The training pairs its estimator was trained on.")
-CALIB_THREADS_OPT = typer.Option(None, "--threads", help="CPU threads for torch.")
 CALIB_RESULTS_OPT = typer.Option(None, "--results-dir", help="Where the tables go (default: results/<profile>).")
 CALIB_SELECT_OPT = typer.Option("textured", "--select", help="Which held-out pairs: the 24 most 'textured' (the "
                                 "ladder's rule) or 24 'spread' evenly.")
@@ -190,25 +182,25 @@ def _calibrate_guard(model: str, data: str, profile: str, folder: Path, select: 
 
 @app.command("calibrate-xstep")
 def calibrate_xstep_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
-                        threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                        threads: Optional[int] = THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
                         select: str = CALIB_SELECT_OPT, code: str = CALIB_CODE_OPT) -> None:
     """Choose the linear x-step's prior weight for a kernel space on its estimator's held-out training photos, then
     (for the blind code) the guard's thresholds (calibrate-guard)."""
     from blurkit.experiments.notebooks import results_folder
 
-    _set_threads(threads)
+    set_threads(threads)
     _calibrate(model, data, profile, results_folder(profile, results_dir), select, code)
 
 
 @app.command("calibrate-guard")
 def calibrate_guard_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
-                        threads: Optional[int] = CALIB_THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                        threads: Optional[int] = THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
                         select: str = CALIB_SELECT_OPT) -> None:
     """Choose the no-reference guard's thresholds for a kernel space on its estimator's held-out training photos
     (run by calibrate-xstep too)."""
     from blurkit.experiments.notebooks import results_folder
 
-    _set_threads(threads)
+    set_threads(threads)
     _calibrate_guard(model, data, profile, results_folder(profile, results_dir), select)
 
 
@@ -229,7 +221,7 @@ def train_denoiser_cmd(
     from blurkit.errors import UnknownNameError
     from blurkit.profiles import get_profile
 
-    _set_threads(threads)
+    set_threads(threads)
     name = get_profile(profile).name
     if name not in DENOISER_PRESETS:
         raise UnknownNameError(f"no denoiser preset for profile '{name}'; choose from {', '.join(DENOISER_PRESETS)}")
@@ -262,7 +254,7 @@ def train_refiner_cmd(
     from blurkit.experiments.notebooks import results_folder
     from blurkit.provenance import save_result
 
-    _set_threads(threads)
+    set_threads(threads)
     path, history = train_refiner_for(model, data, profile, out, steps, cache_dir)
     record = load_refiner(path).provenance
     save_result(history, f"refiner_{Path(str(model)).stem}", results_folder(profile, results_dir), record)
