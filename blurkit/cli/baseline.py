@@ -6,6 +6,7 @@ Registered by :mod:`blurkit.cli` as a sub-app; user mistakes raise :class:`~blur
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -83,4 +84,6 @@ def baseline_curves_cmd(
     for r in table.itertuples():
         typer.echo(f"{r.model} ({r.run}): {r.psnr:.2f} dB vs blurry {r.blurry_psnr:.2f}, gain {r.diff_db:+.2f} dB "
                    f"[{r.ci_low:+.2f}, {r.ci_high:+.2f}], n {r.n}, {r.steps} steps in {r.train_wall_s / 60:.1f} min; "
-                   f"target {r.target_db:+.1f} dB {'reached' if r.reached else 'NOT reached'}")
+                   f"target {r.target_db:+.1f} dB {'reached' if r.reached else 'NOT reached'}"
+                   + ("" if r.ceiling_db is None or math.isnan(r.ceiling_db)
+                      else f"; the recorded blur, known, gives {r.ceiling_db:+.2f} dB"))

@@ -76,6 +76,37 @@ def run_test_pairs(data: str | os.PathLike, cfg: BaselineTrainConfig) -> list:
     return baseline_pairs(cfg, data, every_held_out=True)[1]
 
 
+def ceiling_gain(data: str | os.PathLike, profile: str, pairs: Sequence[tuple[Path, Path]]) -> float | None:
+    """The mean gain over blurry (dB) of non-blind deconvolution with each pair's recorded blur on ``pairs``: what the
+    blur allows when it is known, the scale a baseline's gain is read against.
+
+    It is the ladder's ``oracle`` (:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: the camera PSF of every
+    32 px cell, or a uniform domain's kernel, in the domain's camera curve, with :data:`PRESET_XSTEP`'s margin and
+    prior). None where the data records no blur: a folder, a real dataset, or a profile without default sets.
+    """
+    from blurkit.baselines.oracle import cell_kernel_deconvolution
+    from blurkit.data.domains import get_domain
+    from blurkit.deblur.linear_xstep import PRESET_XSTEP
+    from blurkit.experiments.recorded_truth import known_kernels
+
+    if not pairs or Path(str(data)).is_dir():
+        return None
+    try:
+        crf = get_domain(str(data)).crf
+    except BlurkitError:
+        return None
+    size = int(read_image(pairs[0][0]).shape[0])
+    kernels = known_kernels(str(data), profile, size)
+    if any(Path(s).stem not in kernels for s, _ in pairs):
+        return None
+    gains = []
+    for s, b in pairs:
+        x, y = _image(s), _image(b)
+        out = cell_kernel_deconvolution(y, kernels[Path(s).stem], crf, PRESET_XSTEP)
+        gains.append(float(psnr(out, x) - psnr(y, x)))
+    return float(np.mean(gains))
+
+
 def gain_over_blurry(per_image: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """The mean gain over blurry on the test pairs with its 95 % paired bootstrap interval.
 
@@ -119,25 +150,33 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
                          name: str = "baseline_learning_curves") -> pd.DataFrame:
     """Write ``<name>.csv`` (every run's curve), ``<name>.png`` (:func:`plot_learning_curves`) and
     ``<name>_test.csv``: per run, the mean PSNR on ALL the test pairs of its data (:func:`run_test_pairs`), the gain
-    over blurry with its interval (:func:`gain_over_blurry`), the steps and training wall time, and whether the
-    target gain is reached. Returns the test table."""
+    over blurry with its interval (:func:`gain_over_blurry`), the steps and training wall time, whether the
+    target gain is reached, and ``ceiling_db``, the non-blind gain with the recorded blur on the same pairs
+    (:func:`ceiling_gain`; empty where none is recorded). Returns the test table."""
     from blurkit.experiments.baseline_report import baseline_per_image
     from blurkit.provenance import provenance, save_figure, save_result
 
     targets = dict(CPU_TARGETS_DB if targets is None else targets)
     curves, rows, metas = [], [], {}
+    ceilings: dict[tuple[str, str], float | None] = {}  # (data, profile) -> ceiling_gain, computed once
     for run in map(Path, runs):
         meta = metas[str(run)] = _run_meta(run)
         if not (run / "model.pt").is_file():
             raise BlurkitError(f"'{run}' has not finished (no model.pt): resume it with blurkit baseline train --resume")
         curve = learning_curve(run)
         curves.append(curve)
-        per = baseline_per_image(run, run_test_pairs(meta["data"], BaselineTrainConfig(**meta["train_config"])))
+        cfg = BaselineTrainConfig(**meta["train_config"])
+        test_pairs = run_test_pairs(meta["data"], cfg)
+        per = baseline_per_image(run, test_pairs)
         gain = gain_over_blurry(per, seed)
         target = targets.get(meta["model"])
+        key = (str(meta["data"]), cfg.net)  # a profile's runs use its net preset; run_test_pairs reads it so too
+        if key not in ceilings:
+            ceilings[key] = ceiling_gain(meta["data"], cfg.net, test_pairs)
         rows.append({"model": meta["model"], "run": run.name, "data": meta["data"], "steps": int(curve.step.max()),
                      "train_wall_s": float(curve.wall_s.max()), **gain, "target_db": target,
-                     "reached": None if target is None else bool(gain["diff_db"] >= target)})
+                     "reached": None if target is None else bool(gain["diff_db"] >= target),
+                     "ceiling_db": ceilings[key]})
     table = pd.DataFrame(rows)
     all_curves = pd.concat(curves, ignore_index=True)
     record = provenance(config={"runs": metas, "targets": targets}, seed=seed)
@@ -151,5 +190,5 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
     return table
 
 
-__all__ = ["CPU_TARGETS_DB", "CURVE_COLUMNS", "learning_curve", "plot_learning_curves", "save_baseline_curves",
+__all__ = ["CPU_TARGETS_DB", "CURVE_COLUMNS", "ceiling_gain", "learning_curve", "plot_learning_curves", "save_baseline_curves",
            "gain_over_blurry"]

@@ -61,11 +61,25 @@ def test_save_and_cli(run: Path, tmp_path: Path) -> None:
     table = save_baseline_curves([run], tmp_path, targets={"srn": 99.0})
     assert table.loc[0, "reached"] is False or table.loc[0, "reached"] == False  # noqa: E712 (numpy bool)
     assert table.loc[0, "n"] == 2 and table.loc[0, "steps"] == 6  # the 5 % of the 40 pairs training held out
+    assert pd.isna(table.loc[0, "ceiling_db"])  # a folder records no blur
     for f in ("baseline_learning_curves.csv", "baseline_learning_curves_test.csv", "baseline_learning_curves_plot.png"):
         assert (tmp_path / f).is_file()
     res = CliRunner().invoke(app, ["baseline", "curves", str(run), "--results-dir", str(tmp_path / "cli")])
     assert res.exit_code == 0, res.output
     assert "srn (srn)" in res.output and "target +1.5 dB" in res.output
+
+
+def test_ceiling_where_the_blur_is_recorded(pip_photo_manifest: Path) -> None:
+    from blurkit.data.datasets import resolve_pairs
+    from blurkit.data.default_data import build_default
+    from blurkit.experiments.baseline_curves import ceiling_gain
+
+    build_default("smoke", domains=("uniform-8",), progress=False)
+    pairs = resolve_pairs("uniform-8", "test", "smoke")[:2]
+    assert ceiling_gain("uniform-8", "smoke", pairs) > 1.0  # the exact kernel deblurs
+    assert ceiling_gain("uniform-8", "smoke", []) is None
+    assert ceiling_gain("gopro", "smoke", pairs) is None  # a real dataset: no recorded blur
+    assert ceiling_gain(pairs[0][0].parent.parent, "smoke", pairs) is None  # a folder
 
 
 def test_unfinished_or_missing_run(tmp_path: Path) -> None:
