@@ -110,7 +110,8 @@ def ceiling_gain(data: str | os.PathLike, profile: str, pairs: Sequence[tuple[Pa
 def gain_over_blurry(per_image: pd.DataFrame, seed: int = 0) -> dict[str, Any]:
     """The mean gain over blurry on the test pairs with its 95 % paired bootstrap interval.
 
-    ``per_image`` has columns ``image, psnr, blurry_psnr`` (:func:`blurkit.experiments.baseline_report.baseline_per_image`).
+    ``per_image`` has columns ``image, psnr, blurry_psnr``
+    (:func:`blurkit.experiments.baseline_report.baseline_per_image`).
     Returns ``psnr, blurry_psnr`` (means) and the verdict columns of "output > blurry".
     """
     out = per_image.set_index("image")
@@ -162,7 +163,8 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
     for run in map(Path, runs):
         meta = metas[str(run)] = _run_meta(run)
         if not (run / "model.pt").is_file():
-            raise BlurkitError(f"'{run}' has not finished (no model.pt): resume it with blurkit baseline train --resume")
+            raise BlurkitError(f"'{run}' has not finished (no model.pt): resume it with "
+                               "blurkit baseline train --resume")
         curve = learning_curve(run)
         curves.append(curve)
         cfg = BaselineTrainConfig(**meta["train_config"])
@@ -190,5 +192,5 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
     return table
 
 
-__all__ = ["CPU_TARGETS_DB", "CURVE_COLUMNS", "ceiling_gain", "learning_curve", "plot_learning_curves", "save_baseline_curves",
-           "gain_over_blurry"]
+__all__ = ["CPU_TARGETS_DB", "CURVE_COLUMNS", "ceiling_gain", "gain_over_blurry", "learning_curve",
+           "plot_learning_curves", "save_baseline_curves"]
