@@ -80,9 +80,10 @@ def ceiling_gain(data: str | os.PathLike, profile: str, pairs: Sequence[tuple[Pa
     """The mean gain over blurry (dB) of non-blind deconvolution with each pair's recorded blur on ``pairs``: what the
     blur allows when it is known, the scale a baseline's gain is read against.
 
-    It is the ladder's ``oracle`` (:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: the camera PSF of every
-    32 px cell, or a uniform domain's kernel, in the domain's camera curve, with :data:`PRESET_XSTEP`'s margin and
-    prior). None where the data records no blur: a folder, a real dataset, or a profile without default sets.
+    It is the ladder's ``oracle`` solver (:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: the camera PSF
+    of every 32 px cell, or a uniform domain's kernel, in the domain's camera curve) with :data:`PRESET_XSTEP` as it
+    stands (its margin, gamma 0.1); the ladder's row takes each kernel space's calibrated gamma instead (0.1 for
+    reds-like). None where the data records no blur: a folder, a real dataset, or a profile without default sets.
     """
     from blurkit.baselines.oracle import cell_kernel_deconvolution
     from blurkit.data.domains import get_domain
