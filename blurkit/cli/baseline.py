@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import BlurkitTyper
+from blurkit.cli.app import THREADS_OPT, BlurkitTyper
 
 baseline_app = BlurkitTyper(help="Learned baselines: SRN-Deblur (CVPR 2018) and DeblurGAN-v2 (ICCV 2019), trained "
                              "here on the same paired data.", no_args_is_help=True)
@@ -29,7 +29,7 @@ def baseline_train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast, channels-last (default: the "
                                         "profile's). Fast on GPUs and on CPUs with AMX (`blurkit bench "
                                         "baseline-train`)."),
@@ -56,7 +56,7 @@ def baseline_deblur_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder (PNG images, deblur_log.csv)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     views: int = typer.Option(1, "--views", help="Average the estimates of this many flips and quarter turns of "
                               "each image (8: the geometric self-ensemble, 8x the time; 1: off, as in the papers)."),
 ) -> None:

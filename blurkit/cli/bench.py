@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, BlurkitTyper, app
+from blurkit.cli.app import PROFILE_OPT, THREADS_OPT, BlurkitTyper, app, set_threads
 
 bench_app = BlurkitTyper(help="Benchmarks: ratios against a baseline measured in the same run.", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -22,7 +22,7 @@ def bench_deblur_cmd(
     paper_steps: Optional[int] = typer.Option(None, "--paper-steps", help="Cap the paper schedule's outer steps "
                                               "(default: the paper preset's 5000)."),
     out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for deblur.csv + .meta.json."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     selfdeblur: bool = typer.Option(True, "--selfdeblur/--no-selfdeblur", help="Also run SelfDeblur on the images."),
 ) -> None:
     """PSNR versus wall time of the paper-faithful schedule and the fast path on the same images."""
@@ -39,7 +39,7 @@ def bench_train_cmd(
     batch: int = typer.Option(2, help="Images per step."),
     repeats: int = typer.Option(3, help="Timed steps per case (best is reported)."),
     max_seconds: float = typer.Option(60.0, help="Stop timing a case after this long."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Training it/s of each profile's networks at 128^2 and 256^2, with and without bf16 / channels-last."""
     from blurkit.experiments.bench import bench_train
@@ -54,7 +54,7 @@ def bench_baseline_train_cmd(
     profile: list[str] = typer.Option(["cpu", "paper"], "--profile", help="Baseline profiles to time, repeatable."),
     repeats: int = typer.Option(3, help="Timed steps per case (best is reported)."),
     max_seconds: float = typer.Option(60.0, help="Stop timing a case after this long."),
-    threads: Optional[int] = typer.Option(None, help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Seconds per training step of SRN-Deblur and DeblurGAN-v2 in fp32 and bf16 (channels-last)."""
     from blurkit.experiments.bench import bench_baseline_train
@@ -81,18 +81,15 @@ def bench_ladder_cmd(
     n: int = typer.Option(16, "--n", help="Images per set: the most textured test crops."),
     paper_steps: int = typer.Option(200, "--paper-steps", help="Cap of the paper schedule's outer steps."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Every deblurring method on the same textured test images per set; resumes from its per-image CSV."""
-    import torch
-
     from blurkit.errors import BlurkitError
     from blurkit.experiments.ladder import run_ladder
     from blurkit.experiments.notebooks import work_folder
     from blurkit.paths import RESULTS_DIR
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     runs = {}
     for item in baseline:
         key, sep, path = item.partition("=")
@@ -115,17 +112,14 @@ def bench_ceiling_cmd(
     n: int = typer.Option(16, "--n", help="Images per domain: the ladder's most textured test crops."),
     denoiser: str = typer.Option("cpu", "--denoiser", help="The plug-and-play prior: a shipped name or a file."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Non-blind deblurring of the ladder's images with the blur known (exactly, camera only, per cell): the
     ceiling of any kernel model under each image prior; resumes from its per-image CSV."""
-    import torch
-
     from blurkit.experiments.deblur_ceiling import run_ceiling
     from blurkit.paths import RESULTS_DIR
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, operators, priors, profile=profile, n=n,
                           denoiser=denoiser)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

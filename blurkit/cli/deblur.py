@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import app
+from blurkit.cli.app import THREADS_OPT, app, set_threads
 from blurkit.errors import BlurkitError
 
 
@@ -24,7 +24,7 @@ def deblur_cmd(
                                      "PSF field as <stem>.psf.png."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),
     seed: int = typer.Option(0, "--seed", help="Seed of image i is seed + i."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     prior: str = typer.Option("generic", "--prior", help="Image prior: generic (Sec. 3.2: the --profile preset's; "
                               "the default) or generator (Sec. 3.3: x = StyleGAN2(w), PULSE-style; needs "
                               "--generator; --profile then names a generator-prior profile: smoke, fast or paper; "
@@ -39,8 +39,6 @@ def deblur_cmd(
     every rank deblurs its share of the inputs; rank 0 writes deblur_log.csv. With --prior generator, x is searched
     on a StyleGAN2 manifold (Sec. 3.3; blurkit.deblur.generator_prior), in one process.
     """
-    import torch
-
     if prior not in ("generic", "generator"):
         raise BlurkitError(f"unknown --prior '{prior}'; choose generic or generator")
     if prior == "generator":
@@ -52,8 +50,7 @@ def deblur_cmd(
     from blurkit.experiments.sharded_deblur import deblur_sharded
     from blurkit.experiments.sharding import join, leave
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     shard = join()  # this rank's device and, under torchrun, its share of the inputs (input i on rank i % world)
     try:
         table = deblur_sharded(inputs, out, shard, model=model, config=profile, seed=seed, save_kernel=save_kernel,
@@ -80,8 +77,7 @@ def _deblur_generator_cmd(inputs: list[Path], out: Path, model: str, generator: 
                            "data_manifests/stylegan2_checkpoints.json)")
     if env_world()[1] > 1:
         raise BlurkitError("--prior generator runs in one process; start it without torchrun")
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     table = deblur_generator_files(inputs, out, model=model, generator=generator, config=profile, seed=seed,
                                    save_kernel=save_kernel, skip_existing=skip_existing,
                                    device="cuda" if torch.cuda.is_available() else "cpu")

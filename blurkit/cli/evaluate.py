@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import PROFILE_OPT, app
+from blurkit.cli.app import PROFILE_OPT, THREADS_OPT, app, set_threads
 
 
 @app.command("evaluate")
@@ -23,19 +23,16 @@ def evaluate_cmd(
     split: str = typer.Option("test", "--split", help="Split of a named dataset (test means val for REDS)."),
     profile: str = PROFILE_OPT,
     seed: int = typer.Option(0, "--seed", help="Image i of the sorted list gets seed + i."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Evaluate methods on images; a re-run computes only the missing (image, method) cells.
 
     Under torchrun every rank takes a shard of the images and rank 0 writes the tables.
     """
-    import torch
-
     from blurkit.experiments.evaluate import evaluate
     from blurkit.experiments.sharding import join, leave
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     shard = join()
     try:
         res = evaluate(data, method, out, model=model, n=n, split=split, profile=profile, seed=seed, shard=shard)

@@ -11,7 +11,7 @@ from typing import Optional
 
 import typer
 
-from blurkit.cli.app import BlurkitTyper
+from blurkit.cli.app import THREADS_OPT, BlurkitTyper, set_threads
 
 gan_app = BlurkitTyper(help="StyleGAN2 image prior: train a generator on sharp images (e.g. the scene-text crops) and "
                        "sample from it.", no_args_is_help=True)
@@ -28,7 +28,7 @@ def gan_train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Train a StyleGAN2 generator (logistic loss, lazy R1, style mixing, g_ema) on a folder of sharp images."""
     from blurkit.generator.gan_train import train_gan
@@ -100,16 +100,13 @@ def gan_ceiling_cmd(
     target: float = typer.Option(3.0, "--target", help="The gain over blurry (dB) the ceiling is tested against."),
     seed: int = typer.Option(0, "--seed", help="Seed of the latents (image i: seed + i) and of the bootstrap."),
     name: str = typer.Option("manifold_ceiling", "--name", help="File stem of the CSVs."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """How close the generator gets to the sharp images: its fit to each sharp crop (no blur) against the blurry
     input's PSNR, with 95 % intervals (the ceiling of deblurring on the generator's manifold)."""
-    import torch
-
     from blurkit.experiments.manifold_ceiling import manifold_ceiling
 
-    if threads:
-        torch.set_num_threads(threads)
+    set_threads(threads)
     s = manifold_ceiling(generator, data, results_dir, n=n or None, config=config, seed=seed, target_gain_db=target,
                          name=name).iloc[0]
     typer.echo(f"projection {s.projection_psnr:.2f} dB, blurry {s.blurry_psnr:.2f} dB (n {s.over_blurry_n}): "

@@ -21,7 +21,7 @@ def train_cmd(
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     net: Optional[str] = typer.Option(None, "--net", help="Network preset instead of the profile's; "
                                       "`blurkit profiles --nets` lists them."),
     init: Optional[str] = typer.Option(None, "--init", help="Start from this trained model (model.pt or shipped "
@@ -103,7 +103,7 @@ def train_estimator_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Estimator file (default: beside the model, "
                                        "<model>.estimator.pt, where the fast preset looks for it)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the loss history CSV goes "
                                                "(default: results/<profile>)."),
     kernel_weight: Optional[float] = typer.Option(None, "--kernel-weight", help="Also teach E the pairs' true cell "
@@ -210,7 +210,7 @@ def train_denoiser_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Checkpoint (default: blurkit/models/"
                                        "denoisers/<profile>.pt, where the plug-and-play x-step looks for it)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
 ) -> None:
     """Train the plug-and-play x-step's denoiser on the sharp crops of the default training pairs."""
     import dataclasses
@@ -242,7 +242,7 @@ def train_refiner_cmd(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Refiner file (default: beside the model, "
                                        "<model>.refiner.pt, where fast and true_code look for it)."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
-    threads: Optional[int] = typer.Option(None, "--threads", help="CPU threads for torch."),
+    threads: Optional[int] = THREADS_OPT,
     cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Where the x-step outputs are kept (default: "
                                              "runs/<profile>/refiner-cache/<key>); a re-run reuses them."),
     results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the validation history CSV goes "
