@@ -100,12 +100,15 @@ GAN_PRESETS: dict[str, DeblurGANv2Config] = {
     "smoke": DeblurGANv2Config(width_mult=0.25, filters=16, d_filters=8, d_layers=2, d_full_layers=3,
                                local_crop=24),
     "cpu": DeblurGANv2Config(width_mult=0.5, filters=32, d_filters=16, d_layers=3, d_full_layers=4, local_crop=48),
+    # the `cpu` training profile's generator: L1 content loss alone (docs/baselines.md, recipe E)
+    "cpu-l1": DeblurGANv2Config(width_mult=0.5, filters=32, d_filters=16, d_layers=3, d_full_layers=4, local_crop=48,
+                                content="l1", adv_weight=0.0),
     "paper": DeblurGANv2Config(),
 }
 
 
 def gan_preset(name: str | DeblurGANv2Config) -> DeblurGANv2Config:
-    """A preset by name (``smoke``, ``cpu``, ``paper``); a config passes through."""
+    """A preset by name (``smoke``, ``cpu``, ``cpu-l1``, ``paper``); a config passes through."""
     if isinstance(name, DeblurGANv2Config):
         return name
     try:
