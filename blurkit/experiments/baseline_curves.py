@@ -66,13 +66,19 @@ def learning_curve(run: str | os.PathLike) -> pd.DataFrame:
                         columns=CURVE_COLUMNS)
 
 
+def run_profile(cfg: BaselineTrainConfig) -> str:
+    """The profile whose default sets a run reads: its net preset's (``cpu-carry`` and ``cpu-l1``: ``cpu``), as
+    :func:`blurkit.baselines.baseline_train.baseline_pairs` reads them."""
+    return cfg.net.split("-")[0]
+
+
 def run_test_pairs(data: str | os.PathLike, cfg: BaselineTrainConfig) -> list:
     """The pairs a run is tested on: every test pair of a named dataset; of a folder, every pair training held out
     (a folder has no test split of its own, so its whole content would be the training pairs)."""
     from blurkit.experiments.baseline_report import _test
 
     if has_test_split(data):
-        return _test(data, cfg.net, None)
+        return _test(data, run_profile(cfg), None)
     return baseline_pairs(cfg, data, every_held_out=True)[1]
 
 
@@ -173,9 +179,9 @@ def save_baseline_curves(runs: Sequence[str | os.PathLike], results_dir: str | o
         per = baseline_per_image(run, test_pairs)
         gain = gain_over_blurry(per, seed)
         target = targets.get(meta["model"])
-        key = (str(meta["data"]), cfg.net)  # a profile's runs use its net preset; run_test_pairs reads it so too
+        key = (str(meta["data"]), run_profile(cfg))
         if key not in ceilings:
-            ceilings[key] = ceiling_gain(meta["data"], cfg.net, test_pairs)
+            ceilings[key] = ceiling_gain(meta["data"], run_profile(cfg), test_pairs)
         rows.append({"model": meta["model"], "run": run.name, "data": meta["data"], "steps": int(curve.step.max()),
                      "train_wall_s": float(curve.wall_s.max()), **gain, "target_db": target,
                      "reached": None if target is None else bool(gain["diff_db"] >= target),

@@ -87,3 +87,17 @@ def test_unfinished_or_missing_run(tmp_path: Path) -> None:
         learning_curve(tmp_path)
     with pytest.raises(BlurkitError, match="no baseline run"):
         save_baseline_curves([tmp_path], tmp_path / "out")
+
+
+@pytest.mark.parametrize("model", ["srn", "deblurganv2"])
+@pytest.mark.parametrize("profile", ["smoke", "cpu", "paper"])
+def test_a_named_set_run_is_tested_at_its_profile(model: str, profile: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The `cpu` nets are `cpu-carry` and `cpu-l1`: their runs read the `cpu` test pairs, not a profile of that name."""
+    import blurkit.experiments.baseline_report as report
+    from blurkit.experiments.baseline_curves import run_profile, run_test_pairs
+
+    cfg = get_baseline_config(model, profile)
+    asked: list[tuple] = []
+    monkeypatch.setattr(report, "_test", lambda data, prof, n: asked.append((data, prof, n)) or [])
+    assert run_profile(cfg) == profile
+    assert run_test_pairs("reds-like", cfg) == [] and asked == [("reds-like", profile, None)]
