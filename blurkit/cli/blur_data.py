@@ -49,13 +49,15 @@ def register(data_app: typer.Typer) -> None:
         batch_size: int = typer.Option(4, "--batch-size", help="Pairs per forward pass."),
         device: Optional[str] = DEVICE_OPT,
         threads: Optional[int] = THREADS_OPT,
+        noise: Optional[str] = typer.Option(None, "--noise", help="Add this domain's sensor noise (e.g. gopro-like) "
+                                            "to every swapped image; off: the paper's swap, which has none."),
     ) -> None:
         """Blur-swap a dataset (Sec. 4.1.2): each pair's encoded blur on a random sharp image of the same dataset."""
         from blurkit.space.blur_swap import swap_dataset
 
         set_threads(threads)
         path = swap_dataset(model, data, out, seed, split=split, profile=profile, limit=limit,
-                            batch_size=batch_size, device=device)
+                            batch_size=batch_size, device=device, noise=noise)
         typer.echo(f"blur swap: {_summary(path)}")
 
     @data_app.command("augment")

@@ -34,8 +34,10 @@ import torch
 
 from blurkit.data.datasets import _REAL_SPLITS, resolve_pairs
 from blurkit.data.default_data import DEFAULT_DOMAINS
+from blurkit.data.domains import get_domain
 from blurkit.data.images import check_same_size, read_image, write_image
 from blurkit.data.pairs import Pair, image_names, unique_names
+from blurkit.data.sensor_noise import add_sensor_noise
 from blurkit.errors import BlurkitError, DatasetLayoutError, StaleError
 from blurkit.files import write_text
 from blurkit.profiles import Profile, get_profile
@@ -151,11 +153,13 @@ def groups_by(keys: Sequence[Any]) -> list[list[int]]:
     return list(out.values())
 
 
-def transfer_compute(ks: KernelSpace, device: torch.device) -> Compute:
+def transfer_compute(ks: KernelSpace, device: torch.device, noise: str | None = None) -> Compute:
     """Compute step for jobs whose inputs are ``(source_sharp, source_blur, target_sharp)`` paths.
 
     Returns ``(x_hat, F(x_hat, G(x, y)))`` per job; a batch is split into groups of equal source and target sizes.
-    Images are read as RGB (a grayscale target is replicated to 3 channels).
+    Images are read as RGB (a grayscale target is replicated to 3 channels). With ``noise`` (a domain name) each
+    output gets that domain's sensor noise (:func:`blurkit.data.sensor_noise.add_sensor_noise`), drawn from a seed
+    of the job's own ``rng`` entry, so it does not depend on the batch.
     """
     ks = ks.to(device).eval()
 
@@ -173,12 +177,22 @@ def transfer_compute(ks: KernelSpace, device: torch.device) -> Compute:
             for idx in groups_by([(xs[k].shape, ts[k].shape) for k in range(len(batch))]):
                 y_hat = ks.transfer(_tensor([xs[k] for k in idx], device), _tensor([ys[k] for k in idx], device),
                                     _tensor([ts[k] for k in idx], device))
-                y_hat = y_hat.clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
+                y_hat = y_hat.clamp(0, 1).float().cpu()
+                if noise is not None:
+                    y_hat = torch.cat([add_sensor_noise(y_hat[pos:pos + 1], noise, job_generator(batch[k]))
+                                       for pos, k in enumerate(idx)])
+                y_hat = y_hat.permute(0, 2, 3, 1).numpy()
                 for pos, k in enumerate(idx):
                     out[k] = (ts[k], y_hat[pos])
         return out
 
     return compute
+
+
+def job_generator(job: Job) -> torch.Generator:
+    """A torch generator seeded from the job's manifest ``rng`` entry (its noise draw, apart from its target draw)."""
+    seed = int(np.random.default_rng([*job.entry["rng"], 1]).integers(0, 2**62))
+    return torch.Generator().manual_seed(seed)
 
 
 def _check_out(out: Path, kind: str, settings: dict) -> None:
@@ -284,14 +298,16 @@ def source_pairs(data: str | os.PathLike, split: str, profile: str | Profile) ->
 def swap_dataset(model: str | os.PathLike | KernelSpace, data: str | os.PathLike, out: str | os.PathLike,
                  seed: int, split: str = "train", profile: str | Profile = "smoke", limit: int | None = None,
                  batch_size: int = 4, progress: bool = True, device: str | torch.device | None = None,
-                 on_batch: OnBatch | None = None) -> Path:
+                 on_batch: OnBatch | None = None, noise: str | None = None) -> Path:
     """Write the blur-swapped version of a dataset (Sec. 4.1.2): pair i becomes ``(x_hat, F(x_hat, G(x_i, y_i)))``.
 
     ``x_hat`` is the sharp image of pair ``t``, drawn from ``default_rng([seed, i])`` among the other pairs
     (``t != i`` when the dataset has more than one pair). Output i is named :func:`output_name` ``(i, n)``; its
     manifest entry holds the source pair's paths, the target's index and path, and the seed of its draw; the
     manifest also records the model (name, weights and provenance sha256) and the settings. ``limit`` writes only
-    the first outputs (a later run with a larger limit continues). Returns ``out``.
+    the first outputs (a later run with a larger limit continues). ``noise`` (a domain name; off in the paper and
+    in Table 2) adds that domain's sensor noise to every output: F makes none, and a network trained on noiseless
+    blurry images amplifies a real photo's noise (docs/baselines.md). Returns ``out``.
 
     Shape:
         sources ``(H, W)`` px, targets ``(H', W')`` px, any sizes; outputs have the target's size.
@@ -313,11 +329,13 @@ def swap_dataset(model: str | os.PathLike | KernelSpace, data: str | os.PathLike
     settings = {"data": data_id(data), **split_profile(data, split, profile), "seed": int(seed), "n_sources": n,
                 "sources_sha256": names_hash([s for s, _ in pairs]),
                 "model_weights_sha256": model_rec["weights_sha256"]}
+    if noise is not None:  # only when asked, so that folders made before the option stay valid
+        settings["noise"] = get_domain(noise).name
     dev = pick_device(device)
-    return write_pairs(out, "blur-swap", settings, jobs, transfer_compute(ks, dev),
+    return write_pairs(out, "blur-swap", settings, jobs, transfer_compute(ks, dev, settings.get("noise")),
                        {"model": model_rec, "device": dev.type}, limit, batch_size, progress,
                        on_batch)
 
 
 __all__ = ["Job", "MANIFEST_EVERY_S", "MANIFEST_VERSION", "check_args", "data_id", "is_folder", "load_model", "names_hash", "output_name",
-           "source_pairs", "swap_dataset", "transfer_compute", "weights_hash", "write_pairs"]
+           "job_generator", "source_pairs", "swap_dataset", "transfer_compute", "weights_hash", "write_pairs"]

@@ -239,6 +239,10 @@ def test_cli_commands(world: dict[str, Path], tmp_path: Path) -> None:
                               "--device", "cpu"])
     assert res.exit_code == 0, res.output
     assert "2 of 5 pairs" in res.output and manifest(tmp_path / "s")["seed"] == 2
+    res = runner.invoke(app, ["data", "swap", "--model", str(world["model"]), "--data", str(world["data"]),
+                              "--out", str(tmp_path / "n"), "--limit", "1", "--noise", "hide-like", "--device", "cpu"])
+    assert res.exit_code == 0, res.output
+    assert manifest(tmp_path / "n")["settings"]["noise"] == "hide-like"
     res = runner.invoke(app, ["data", "augment", "-m", str(world["model"]), "--kernels-from", str(world["data"]),
                               "--images-from", str(world["faces"]), "-o", str(tmp_path / "a"), "--seed", "1",
                               "--device", "cpu"])
@@ -267,3 +271,19 @@ def test_swap_of_a_named_default_set(world: dict[str, Path], tmp_path: Path, pip
     assert m["settings"]["profile"] == "smoke" and m["n"] == 2 and m["n_total"] == len(resolve_pairs("reds-like"))
     with pytest.raises(BlurkitError, match="split was 'train', now 'test'"):
         swap_dataset(world["model"], "reds-like", out, 0, split="test", progress=False)
+
+
+def test_swap_with_the_domain_noise(world: dict[str, Path], tmp_path: Path) -> None:
+    plain = swap(world, tmp_path / "plain")
+    a = swap(world, tmp_path / "a", noise="gopro-like", batch_size=2)
+    b = swap(world, tmp_path / "b", noise="gopro-like", batch_size=4)
+    assert files(a) == files(b)  # the noise of an output does not depend on its batch
+    assert "noise" not in manifest(plain)["settings"] and manifest(a)["settings"]["noise"] == "gopro-like"
+    fa, fp = files(a), files(plain)
+    assert all(fa[k] == fp[k] for k in fa if k.startswith("sharp/"))
+    assert all(fa[k] != fp[k] for k in fa if k.startswith("blur/"))
+    with pytest.raises(StaleError, match="noise"):  # a folder swapped without noise is not continued with it
+        swap(world, tmp_path / "plain", noise="gopro-like")
+    with pytest.raises(UnknownNameError, match="unknown domain 'nonesuch'"):
+        swap(world, tmp_path / "c", noise="nonesuch")
+    assert not (tmp_path / "c").exists()
