@@ -58,18 +58,34 @@ CODE_FILES: dict[str, tuple[str, ...]] = {
 
 
 def code_sha256(model: str) -> str:
-    """SHA-256 of the source files that define ``model`` and how it is trained (:data:`CODE_FILES`).
+    """SHA-256 of the code in the source files that define ``model`` and how it is trained (:data:`CODE_FILES`).
 
-    A finished run whose recorded hash differs was made by other code: the work folder trains it again rather than
-    reuse it (:func:`blurkit.experiments.baseline_report.ensure_baseline`).
+    Each file counts by :func:`code_fingerprint`: its statements, not its comments, docstrings or layout, so that
+    editing the documentation does not make finished runs stale. A finished run whose recorded hash differs was made
+    by other code: the work folder trains it again rather than reuse it
+    (:func:`blurkit.experiments.baseline_report.ensure_baseline`).
     """
     import hashlib
 
     h = hashlib.sha256()
     for name in CODE_FILES[model]:
         h.update(name.encode())
-        h.update((Path(__file__).parent / name).read_bytes())
+        h.update(code_fingerprint((Path(__file__).parent / name).read_text()).encode())
     return h.hexdigest()
+
+
+def code_fingerprint(source: str) -> str:
+    """The syntax tree of Python ``source`` without its docstrings, as text (comments and layout never reach it)."""
+    import ast
+
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body and \
+                isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) and \
+                isinstance(body[0].value.value, str):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
 
 
 def build_network(model: str, net: str | dict[str, Any]) -> nn.Module:
