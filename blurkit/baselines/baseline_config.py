@@ -43,7 +43,8 @@ class BaselineTrainConfig:
 
     Attributes:
         model: ``srn`` or ``deblurganv2``.
-        net: preset of the network sizes (:data:`blurkit.baselines.srn.SRN_PRESETS`, :data:`blurkit.baselines.deblurganv2.GAN_PRESETS`).
+        net: preset of the network sizes (:data:`blurkit.baselines.srn.SRN_PRESETS`,
+            :data:`blurkit.baselines.deblurganv2.GAN_PRESETS`).
         crop: side of the random training crops (px).
         batch_size: crops per step.
         steps: optimisation steps.

@@ -157,8 +157,8 @@ def test_code_fingerprint_ignores_documentation_not_code() -> None:
     from blurkit.baselines.baseline_train import code_fingerprint
 
     src = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n\n\nclass A:\n    """Doc."""\n\n    k = 2\n'
-    reworded = '"""Module doc."""\n\n# a comment\ndef f(x):\n    """Other words."""\n    return (x +\n            1)\n\n\n' \
-        'class A:\n    """More."""\n    k = 2\n'
+    reworded = ('"""Module doc."""\n\n# a comment\ndef f(x):\n    """Other words."""\n'
+                '    return (x +\n            1)\n\n\nclass A:\n    """More."""\n    k = 2\n')
     assert code_fingerprint(src) == code_fingerprint(reworded)
     assert code_fingerprint(src) != code_fingerprint(src.replace("x + 1", "x + 2"))
     assert code_fingerprint(src) != code_fingerprint(src.replace("k = 2", "k = 3"))
