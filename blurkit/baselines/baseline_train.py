@@ -248,7 +248,13 @@ def baseline_pairs(cfg: BaselineTrainConfig, data: str | Path,
     A default set is read at the profile the network preset belongs to (``cpu-carry``: ``cpu``). With
     ``every_held_out`` the second list is every pair training leaves out, not only the first ``cfg.val_pairs``.
     """
-    return _held_out(data, get_profile(cfg.net.split("-")[0]), None if every_held_out else cfg.val_pairs)
+    return _held_out(data, get_profile(run_profile(cfg)), None if every_held_out else cfg.val_pairs)
+
+
+def run_profile(cfg: BaselineTrainConfig) -> str:
+    """The profile whose default sets a run with training config ``cfg`` reads: its net preset's (``cpu-carry`` and
+    ``cpu-l1``: ``cpu``)."""
+    return cfg.net.split("-")[0]
 
 
 def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | Path, out: str | Path,

@@ -14,6 +14,17 @@ from blurkit.data.crf import CRF
 from blurkit.data.domains import Domain, get_domain
 
 
+def linear_noise(lin: torch.Tensor, domain: str | Domain, generator: torch.Generator) -> torch.Tensor:
+    """``lin`` (a linear-domain image) plus ``domain``'s Poisson-Gaussian noise drawn from ``generator``, unclipped.
+
+    Shape:
+        lin any shape → the same.
+    """
+    dom = get_domain(domain)
+    std = torch.sqrt(dom.shot_noise * lin.clamp_min(0) + dom.read_noise**2)
+    return lin + std * torch.randn(lin.shape, generator=generator, dtype=lin.dtype).to(lin.device)
+
+
 def add_sensor_noise(img: torch.Tensor, domain: str | Domain, generator: torch.Generator) -> torch.Tensor:
     """``img`` with ``domain``'s noise drawn from ``generator``, clipped to [0, 1]; unchanged for a noiseless domain.
 
@@ -26,10 +37,7 @@ def add_sensor_noise(img: torch.Tensor, domain: str | Domain, generator: torch.G
     if dom.shot_noise == 0 and dom.read_noise == 0:
         return img
     crf = CRF(dom.crf)
-    lin = crf.inverse(img.clamp(0, 1))
-    std = torch.sqrt(dom.shot_noise * lin.clamp_min(0) + dom.read_noise**2)
-    noise = torch.randn(lin.shape, generator=generator, dtype=lin.dtype).to(lin.device)
-    return crf.forward((lin + std * noise).clamp(0, 1))
+    return crf.forward(linear_noise(crf.inverse(img.clamp(0, 1)), dom, generator).clamp(0, 1))
 
 
-__all__ = ["add_sensor_noise"]
+__all__ = ["add_sensor_noise", "linear_noise"]

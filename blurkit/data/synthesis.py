@@ -20,6 +20,7 @@ import torch.nn.functional as Fnn
 from blurkit.data.crf import CRF
 from blurkit.data.domains import Domain, get_domain
 from blurkit.data.kernels import convolve, eight_kernels
+from blurkit.data.sensor_noise import linear_noise
 from blurkit.errors import ImageSizeError
 
 SYNTHESIS_VERSION = 2
@@ -229,8 +230,7 @@ def synthesize_pair(photo: np.ndarray, domain: str | Domain, crop: int, rng: np.
     blur_lin = render_blur(lin, dom, motion, crop, exposure)[..., margin:margin + crop, margin:margin + crop]
     if noise and (dom.shot_noise > 0 or dom.read_noise > 0):
         gen = torch.Generator().manual_seed(int(rng.integers(0, 2**62)))
-        std = torch.sqrt(dom.shot_noise * blur_lin.clamp_min(0) + dom.read_noise**2)
-        blur_lin = blur_lin + std * torch.randn(blur_lin.shape, generator=gen)
+        blur_lin = linear_noise(blur_lin, dom, gen)
     blur = crf.forward(blur_lin.clamp(0, 1))[0].permute(1, 2, 0).numpy()
     params = motion.to_dict()
     if exposure is not None:

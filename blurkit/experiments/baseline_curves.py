@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 
 from blurkit.baselines.baseline_config import BaselineTrainConfig
-from blurkit.baselines.baseline_train import baseline_pairs
+from blurkit.baselines.baseline_train import baseline_pairs, run_profile
 from blurkit.data.datasets import has_test_split
 from blurkit.data.images import read_image
 from blurkit.errors import BlurkitError
@@ -64,12 +64,6 @@ def learning_curve(run: str | os.PathLike) -> pd.DataFrame:
                          "wall_s": val_rows.wall_s.to_numpy(float), "val_psnr": val_rows.val_psnr.to_numpy(float),
                          "blurry_psnr": blurry, "gain_db": val_rows.val_psnr.to_numpy(float) - blurry},
                         columns=CURVE_COLUMNS)
-
-
-def run_profile(cfg: BaselineTrainConfig) -> str:
-    """The profile whose default sets a run reads: its net preset's (``cpu-carry`` and ``cpu-l1``: ``cpu``), as
-    :func:`blurkit.baselines.baseline_train.baseline_pairs` reads them."""
-    return cfg.net.split("-")[0]
 
 
 def run_test_pairs(data: str | os.PathLike, cfg: BaselineTrainConfig) -> list:
