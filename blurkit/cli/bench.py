@@ -102,24 +102,55 @@ def bench_ladder_cmd(
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 
+@bench_app.command("tolerance")
+def bench_tolerance_cmd(
+    domains: list[str] = typer.Option(["reds-like", "gopro-like"], "--data", help="GOPRO/REDS-like test domains."),
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
+    n: int = typer.Option(16, "--n", help="Images per domain: the ladder's most textured test crops."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    threads: Optional[int] = THREADS_OPT,
+) -> None:
+    """What each mistake of a kernel estimate costs the x-step: the ladder's images deconvolved with the camera PSF
+    at the crop's centre and with that PSF centred, mirrored, fitted by a bent or a straight path, turned or
+    stretched (kernel_tolerance.csv, each against the exact PSF image by image); resumes from its per-image CSV."""
+    from blurkit.experiments.deblur_ceiling import TOLERANCE_OPERATORS, run_ceiling
+    from blurkit.paths import RESULTS_DIR
+
+    set_threads(threads)
+    summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, TOLERANCE_OPERATORS, ("hyper_laplacian",),
+                          profile=profile, n=n, name="kernel_tolerance", reference="psf")
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
 @bench_app.command("ceiling")
 def bench_ceiling_cmd(
     domains: list[str] = typer.Option(["reds-like"], "--data", help="GOPRO/REDS-like test domains, repeatable."),
     operators: list[str] = typer.Option(["exact", "exact_camera", "cells_32", "cells_16"], "--operator",
-                                        help="Repeatable: exact, exact_camera, cells_N (a camera PSF per N px cell)."),
+                                        help="Repeatable: exact, exact_camera, cells_N (a camera PSF per N px cell), "
+                                             "psf (the PSF at the crop's centre) or a psf_ variant with one mistake "
+                                             "made: psf_centred, psf_mirror, psf_quadratic, psf_line, psf_rot<A>, "
+                                             "psf_scale<F>."),
     priors: list[str] = typer.Option(["hyper_laplacian", "pnp"], "--prior", help="Repeatable: hyper_laplacian, pnp."),
     profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
     n: int = typer.Option(16, "--n", help="Images per domain: the ladder's most textured test crops."),
     denoiser: str = typer.Option("cpu", "--denoiser", help="The plug-and-play prior: a shipped name or a file."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    name: str = typer.Option("deblur_ceiling", "--name", help="Table name: <out-dir>/<name>.csv and its per-image "
+                             "CSV."),
+    reference: Optional[str] = typer.Option(None, "--reference", help="An operator every other one is compared with, "
+                                            "image by image (vs_ref_db and its 95 % interval), e.g. psf."),
     threads: Optional[int] = THREADS_OPT,
 ) -> None:
-    """Non-blind deblurring of the ladder's images with the blur known (exactly, camera only, per cell): the
-    ceiling of any kernel model under each image prior; resumes from its per-image CSV."""
+    """Non-blind deblurring of the ladder's images with the blur known (exactly, camera only, per cell, or the
+    crop's PSF with one controlled mistake): the ceiling of any kernel model under each image prior, and what a
+    kernel estimate's mistakes cost; resumes from its per-image CSV."""
+    from blurkit.errors import BlurkitError
     from blurkit.experiments.deblur_ceiling import run_ceiling
     from blurkit.paths import RESULTS_DIR
 
     set_threads(threads)
+    if reference is not None and reference not in operators:
+        raise BlurkitError(f"--reference {reference} is not one of the --operator values")
     summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, operators, priors, profile=profile, n=n,
-                          denoiser=denoiser)
+                          denoiser=denoiser, name=name, reference=reference)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

@@ -58,33 +58,45 @@ def cell_grid(crop: int, stride: int) -> tuple[int, int]:
     return crop // stride, stride
 
 
-def camera_psfs(params: dict, domain: str | Domain, crop: int, stride: int, size: int) -> np.ndarray:
-    """The camera's PSF at the centre of every ``stride`` px cell of a ``crop`` px pair rendered with ``params``.
+def camera_paths(params: dict, domain: str | Domain, crop: int, points: np.ndarray) -> np.ndarray:
+    """The camera's sub-frame displacements at given points of a ``crop`` px pair rendered with ``params``.
 
     Follows :func:`blurkit.data.synthesis.synthesize_pair`'s geometry: the crop sits ``margin`` px inside a rendered
-    region of side ``crop + 2 margin``, and sub-frame ``t`` samples the region at ``H_t p``. The blurry pixel is
-    the mean of ``x(p + d_t)``, so the convolution kernel has its mass at ``-d_t``.
+    region of side ``crop + 2 margin``, and sub-frame ``t`` samples the region at ``H_t p``. The blurry pixel at a
+    point is the mean of ``x(p + d_t)`` (zero displacement at the middle sub-frame, the sharp image), so the
+    convolution kernel there has its mass at ``-d_t``.
 
     Shape:
-        out ``(cells, cells, size, size)`` with ``cells`` of :func:`cell_grid`, float32.
+        points ``(P, 2)`` pixel coordinates (x, y) in the crop -> ``(P, T, 2)`` displacements (x, y) in px, float64.
     """
     dom = get_domain(domain)
-    cells, cell = cell_grid(crop, stride)
     motion = Motion(exposure=float(params["exposure"]), camera=params["camera"], objects=[])
     n = dom.n_subframes
     taus = np.linspace(-motion.exposure / 2, motion.exposure / 2, n) if n > 1 else np.zeros(1)
     margin = crop // 4 + REFERENCE_SIDE // 12
     side = crop + 2 * margin
     hs = camera_homographies(motion, taus, 2.0 * REFERENCE_SIDE / side).double().numpy()  # (T, 3, 3)
-    centres = margin + cell * np.arange(cells) + (cell - 1) / 2  # pixel coordinates in the region
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) + margin  # pixel coordinates in the region
+    norm = np.concatenate([(pts + 0.5) / side * 2 - 1, np.ones((len(pts), 1))], axis=1)  # (P, 3)
+    src = np.einsum("tij,pj->pti", hs, norm)
+    src = src[..., :2] / np.clip(src[..., 2:], 1e-6, None)
+    return (src - norm[:, None, :2]) * side / 2
+
+
+def camera_psfs(params: dict, domain: str | Domain, crop: int, stride: int, size: int) -> np.ndarray:
+    """The camera's PSF at the centre of every ``stride`` px cell of a ``crop`` px pair rendered with ``params``
+    (:func:`camera_paths` at the cell centres, splatted).
+
+    Shape:
+        out ``(cells, cells, size, size)`` with ``cells`` of :func:`cell_grid`, float32.
+    """
+    cells, cell = cell_grid(crop, stride)
+    centres = cell * np.arange(cells) + (cell - 1) / 2
+    grid = np.stack(np.meshgrid(centres, centres, indexing="xy"), axis=-1).reshape(-1, 2)  # row-major (y, x) cells
+    paths = camera_paths(params, domain, crop, grid)
     out = np.zeros((cells, cells, size, size), np.float32)
-    for i, cy in enumerate(centres):
-        for j, cx in enumerate(centres):
-            p = np.array([(cx + 0.5) / side * 2 - 1, (cy + 0.5) / side * 2 - 1, 1.0])
-            src = hs @ p
-            src = src[:, :2] / np.clip(src[:, 2:], 1e-6, None)
-            d = (src - p[:2]) * side / 2  # (T, 2) pixel displacement (x, y)
-            out[i, j] = rasterize(-d, size)
+    for index, d in enumerate(paths):
+        out[index // cells, index % cells] = rasterize(-d, size)
     return out
 
 
@@ -150,4 +162,5 @@ def augment_kernels(kernels: torch.Tensor, flip_h: bool, flip_v: bool, rot: bool
     return kernels
 
 
-__all__ = ["augment_kernels", "camera_psfs", "cell_grid", "folder_kernels", "padded_kernel", "pair_kernels"]
+__all__ = ["augment_kernels", "camera_paths", "camera_psfs", "cell_grid", "folder_kernels", "padded_kernel",
+           "pair_kernels"]

@@ -57,3 +57,26 @@ def test_ceiling_on_smoke_data_resumes(pip_photo_manifest: Path, tmp_path: Path,
     assert (again.gain_db - summary.gain_db).abs().max() <= 1e-4
     with pytest.raises(UnknownNameError, match="no recorded dynamic blur"):
         deblur_ceiling.run_ceiling(tmp_path / "out", **{**kw, "size": side // 2})
+
+
+def test_kernel_variants_against_the_exact_psf(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    from blurkit.data.default_data import build_default, default_dir
+    from blurkit.deblur.linear_xstep import XSTEP_MARGIN
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    side = json.loads((default_dir("smoke", "gopro-like", "test") / "manifest.json").read_text())["size"]
+    params = next(iter(deblur_ceiling.recorded_blur("gopro-like", "smoke", side).values()))
+    apply, margin = deblur_ceiling.blur_operator("psf_mirror", params, "gopro-like", side)
+    assert margin == XSTEP_MARGIN and apply(torch.rand(1, 3, side + 2 * margin, side + 2 * margin)).shape[-1] == side
+    kw = dict(domains=("gopro-like",), operators=("psf", "psf_scale0", "psf_mirror"), priors=("hyper_laplacian",),
+              profile="smoke", n=2, size=side, progress=False, name="tolerance", reference="psf")
+    rows = deblur_ceiling.run_ceiling(tmp_path, **kw).set_index("operator")
+    assert rows.loc["psf", "vs_ref_db"] == 0.0 and rows.loc["psf", "vs_ref_low"] == 0.0  # itself, image by image
+    # no blur at all is a deconvolution with the identity: it returns about y, so it loses the exact PSF's gain
+    assert rows.loc["psf", "gain_db"] > 1.0 and abs(rows.loc["psf_scale0", "gain_db"]) < 0.5
+    assert rows.loc["psf_scale0", "vs_ref_high"] < 0
+    # a second table over a subset keeps the first's cells on file and is summarised over its own operators
+    again = deblur_ceiling.run_ceiling(tmp_path, **{**kw, "operators": ("psf",), "reference": None})
+    assert list(again.operator) == ["psf"] and "vs_ref_db" not in again
+    per = pd.read_csv(tmp_path / "tolerance_per_image.csv")
+    assert sorted(per.operator.unique()) == ["psf", "psf_mirror", "psf_scale0"]
