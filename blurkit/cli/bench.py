@@ -112,13 +112,13 @@ def bench_tolerance_cmd(
 ) -> None:
     """What each mistake of a kernel estimate costs the x-step: the ladder's images deconvolved with the camera PSF
     at the crop's centre and with that PSF centred, mirrored, fitted by a bent or a straight path, turned or
-    stretched (kernel_tolerance.csv, each against the exact PSF image by image); resumes from its per-image CSV."""
-    from blurkit.experiments.deblur_ceiling import TOLERANCE_OPERATORS, run_ceiling
+    stretched (kernel_tolerance.csv and .png, each against the exact PSF image by image); resumes from its
+    per-image CSV."""
+    from blurkit.experiments.kernel_tolerance import run_tolerance
     from blurkit.paths import RESULTS_DIR
 
     set_threads(threads)
-    summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, TOLERANCE_OPERATORS, ("hyper_laplacian",),
-                          profile=profile, n=n, name="kernel_tolerance", reference="psf")
+    summary = run_tolerance(out_dir or RESULTS_DIR / profile, domains, profile=profile, n=n)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
 
 

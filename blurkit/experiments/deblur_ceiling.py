@@ -54,8 +54,6 @@ from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 
 OPERATORS = ("exact", "exact_camera", "cells_32", "cells_16")  # also any cells_N (cells_8: about 2 min an image)
-TOLERANCE_OPERATORS = ("psf", "psf_centred", "psf_mirror", "psf_quadratic", "psf_line", "psf_rot10", "psf_rot20",
-                       "psf_scale0.8", "psf_scale1.2")  # also any psf_rot<A>, psf_scale<F>
 PRIORS = ("hyper_laplacian", "pnp")
 CEILING_KERNEL = 31  # side of the cell PSFs (F's basis_size)
 
@@ -192,5 +190,5 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     return summary
 
 
-__all__ = ["OPERATORS", "PRIORS", "TOLERANCE_OPERATORS", "blur_operator", "deblur_known", "domain_noise", "run_ceiling",
+__all__ = ["CEILING_KERNEL", "OPERATORS", "PRIORS", "blur_operator", "deblur_known", "domain_noise", "run_ceiling",
            "summarise_ceiling"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -80,3 +81,20 @@ def test_kernel_variants_against_the_exact_psf(pip_photo_manifest: Path, tmp_pat
     assert list(again.operator) == ["psf"] and "vs_ref_db" not in again
     per = pd.read_csv(tmp_path / "tolerance_per_image.csv")
     assert sorted(per.operator.unique()) == ["psf", "psf_mirror", "psf_scale0"]
+
+
+def test_tolerance_table_and_figure(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    from blurkit.data.default_data import build_default, default_dir
+    from blurkit.experiments import kernel_tolerance
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    side = json.loads((default_dir("smoke", "gopro-like", "test") / "manifest.json").read_text())["size"]
+    summary = kernel_tolerance.run_tolerance(tmp_path, ("gopro-like",), profile="smoke", n=2, size=side,
+                                             progress=False)
+    assert list(summary.operator) == list(kernel_tolerance.TOLERANCE_OPERATORS) and (summary.n == 2).all()
+    assert (tmp_path / "kernel_tolerance.png").stat().st_size > 0
+    meta = json.loads((tmp_path / "kernel_tolerance.meta.json").read_text())
+    assert meta["config"]["reference"] == "psf" and meta["wall_time_s"] > 0
+    image, kernels = kernel_tolerance.example_kernels("gopro-like", "smoke", side, n=2)
+    assert set(kernels) == set(kernel_tolerance.TOLERANCE_OPERATORS)
+    np.testing.assert_array_equal(kernels["psf_mirror"], kernels["psf"][::-1, ::-1])
