@@ -43,19 +43,23 @@ def example_kernels(domain: str, profile: str, size: int = 128, operators: Seque
 
 
 def tolerance_figure(summary: pd.DataFrame, kernels: dict[str, np.ndarray], title: str):  # type: ignore[no-untyped-def]
-    """Top: the variants' kernels for one image; bottom: each variant's loss against the exact PSF, per domain, with
-    its 95 % interval."""
+    """Top: the variants' kernels for one image (cropped to their common support); bottom: each variant's loss
+    against the exact PSF, per domain, with its 95 % interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = list(kernels)
+    support = np.argwhere(np.sum([kernels[op] for op in names], axis=0) > 0)  # all kernels, cropped to their union
+    (r0, c0), (r1, c1) = support.min(axis=0) - 2, support.max(axis=0) + 3
+    side = max(r1 - r0, c1 - c0)
+    r0, c0 = max(0, (r0 + r1 - side) // 2), max(0, (c0 + c1 - side) // 2)
     fig = plt.figure(figsize=(1.3 * len(names), 5.2))
     grid = fig.add_gridspec(2, len(names), height_ratios=[1, 2.2], hspace=0.35)
     for i, op in enumerate(names):
         ax = fig.add_subplot(grid[0, i])
-        ax.imshow(kernels[op], cmap="magma", interpolation="nearest")
+        ax.imshow(kernels[op][r0:r0 + side, c0:c0 + side], cmap="magma", interpolation="nearest")
         ax.set_title(op.replace("psf_", "") if op != "psf" else "exact", fontsize=8)
         ax.set_xticks([])
         ax.set_yticks([])
