@@ -159,7 +159,7 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     have = {(r["domain"], r["operator"], r["prior"], r["image"]) for r in rows}
     record = provenance(config={"domains": list(domains), "operators": list(operators), "priors": list(priors),
                                 "profile": profile, "n": n, "size": size, "denoiser": denoiser, "reference": reference,
-                                "kernel_space_xstep": kernel_space, **spec,
+                                "kernel_space_xstep": kernel_space, **spec, "psf_margin": XSTEP_MARGIN,
                                 "pnp_noise": {d: domain_noise(d) for d in domains},
                                 "image_rule": "the ladder's: largest gradient energy of the sharp crop"}, seed=seed)
     start = time.perf_counter()

@@ -110,3 +110,10 @@ def test_console_script_installed() -> None:
                            "--from", "/nonexistent-dir"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_ceiling_reference_and_operator_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    err = run_error(["bench", "ceiling", "--operator", "psf_mirror", "--reference", "psf", "--out-dir",
+                     str(tmp_path)], capsys)
+    assert err.strip().count("\n") == 0 and "--reference psf is not one of the --operator values" in err
+    assert not any(tmp_path.iterdir())  # refused before anything is written
