@@ -4,14 +4,17 @@ The ladder's images are deconvolved non-blind, in the camera's linear domain, wi
 centre (``psf``) and with that PSF after one controlled mistake (:mod:`blurkit.data.kernel_variants`): centred on its
 mass, mirrored, replaced by the best bent (quadratic) or straight path, turned by 10 or 20 degrees, or stretched by
 0.8 or 1.2. The table (:func:`blurkit.experiments.deblur_ceiling.run_ceiling` with ``reference="psf"``) gives each
-variant's gain over blurry and its paired loss against the exact PSF; the figure draws the kernels of one image
-beside those losses. It bounds what a blind estimator must get right before the x-step can deblur.
+variant's gain over blurry and its paired loss against the exact PSF. The figure draws those losses under the
+kernels and the deconvolutions of one image, the one where the exact PSF gains most. It bounds what a blind
+estimator must get right before the x-step can deblur.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -19,8 +22,12 @@ import pandas as pd
 
 from blurkit.data.kernel_variants import variant_kernel
 from blurkit.data.true_kernels import camera_paths
-from blurkit.experiments.deblur_ceiling import CEILING_KERNEL, run_ceiling
-from blurkit.experiments.ladder import textured_pairs
+from blurkit.deblur.metrics import psnr
+from blurkit.deblur.pnp import PnPXStep
+from blurkit.errors import UnknownNameError
+from blurkit.experiments.deblur_ceiling import CEILING_KERNEL, blur_operator, deblur_known, run_ceiling
+from blurkit.experiments.deblur_report import to_image, to_tensor
+from blurkit.experiments.ladder import set_xstep, textured_pairs
 from blurkit.experiments.recorded_truth import recorded_blur
 from blurkit.provenance import save_figure
 
@@ -29,41 +36,78 @@ TOLERANCE_OPERATORS = ("psf", "psf_centred", "psf_mirror", "psf_quadratic", "psf
 TOLERANCE_NAME = "kernel_tolerance"
 
 
-def example_kernels(domain: str, profile: str, size: int = 128, operators: Sequence[str] = TOLERANCE_OPERATORS,
-                    n: int = 16) -> tuple[str, dict[str, np.ndarray]]:
-    """The kernel of every variant for the first of the ladder's images of ``domain`` (its name, then name ->
-    kernel).
+def example_image(per_image: pd.DataFrame, domain: str, reference: str = "psf") -> str:
+    """The image of ``domain`` on which the exact PSF gains most over blurry: where its variants' mistakes show."""
+    rows = per_image[(per_image["domain"] == domain) & (per_image["operator"] == reference)]
+    return str(rows.loc[(rows["psnr"] - rows["blurry_psnr"]).idxmax(), "image"])
+
+
+@dataclass
+class Example:
+    """One image deconvolved with every variant: ``kernels`` and ``outputs`` by variant name, ``psnr`` likewise.
 
     Shape:
-        each kernel ``(CEILING_KERNEL, CEILING_KERNEL)``.
+        sharp, blurry and each output ``(H, W, 3)`` in [0, 1]; each kernel ``(CEILING_KERNEL, CEILING_KERNEL)``.
     """
-    image = textured_pairs(domain, profile, n, size)[0][0]
-    path = camera_paths(recorded_blur(domain, profile, size)[image], domain, size, np.full((1, 2), (size - 1) / 2))[0]
-    return image, {op: variant_kernel(path, op, CEILING_KERNEL) for op in operators}
+
+    domain: str
+    image: str
+    sharp: np.ndarray
+    blurry: np.ndarray
+    kernels: dict[str, np.ndarray]
+    outputs: dict[str, np.ndarray]
+    psnr: dict[str, float]
 
 
-def tolerance_figure(summary: pd.DataFrame, kernels: dict[str, np.ndarray], title: str):  # type: ignore[no-untyped-def]
-    """Top: the variants' kernels for one image (cropped to their common support); bottom: each variant's loss
-    against the exact PSF, per domain, with its 95 % interval."""
+def example(domain: str, image: str, profile: str, size: int = 128, operators: Sequence[str] = TOLERANCE_OPERATORS,
+            n: int = 16, kernel_space: str = "reds-like") -> Example:
+    """Deconvolve one of the ladder's images with every variant, as the table does."""
+    pairs = {name: (x, y) for name, x, y in textured_pairs(domain, profile, n, size)}
+    if image not in pairs:
+        raise UnknownNameError(f"'{image}' is not one of the ladder's {n} {domain} images")
+    x, y = pairs[image]
+    params = recorded_blur(domain, profile, size)[image]
+    path = camera_paths(params, domain, size, np.full((1, 2), (size - 1) / 2))[0]
+    xstep = dataclasses.replace(set_xstep(kernel_space), margin=0)
+    kernels, outputs, scores = {}, {}, {}
+    for op in operators:
+        kernels[op] = variant_kernel(path, op, CEILING_KERNEL)
+        out = to_image(deblur_known(to_tensor(y), blur_operator(op, params, domain, size), domain, "hyper_laplacian",
+                                    xstep, PnPXStep(), None))
+        outputs[op], scores[op] = out, psnr(out, x)
+    return Example(domain, image, x, y, kernels, outputs, scores)
+
+
+def tolerance_figure(summary: pd.DataFrame, ex: Example, title: str):  # type: ignore[no-untyped-def]
+    """Top: one image's variant kernels (cropped to their common support); middle: its deconvolution with each
+    (the central half of the crop, PSNR in the title); bottom: each variant's loss against the exact PSF, per
+    domain, with its 95 % interval."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(kernels)
-    support = np.argwhere(np.sum([kernels[op] for op in names], axis=0) > 0)  # all kernels, cropped to their union
+    names = list(ex.kernels)
+    support = np.argwhere(np.sum([ex.kernels[op] for op in names], axis=0) > 0)  # cropped to the kernels' union
     (r0, c0), (r1, c1) = support.min(axis=0) - 2, support.max(axis=0) + 3
     side = max(r1 - r0, c1 - c0)
     r0, c0 = max(0, (r0 + r1 - side) // 2), max(0, (c0 + c1 - side) // 2)
-    fig = plt.figure(figsize=(1.3 * len(names), 5.2))
-    grid = fig.add_gridspec(2, len(names), height_ratios=[1, 2.2], hspace=0.35)
+    h, w = ex.sharp.shape[:2]
+    view = (slice(h // 4, h - h // 4), slice(w // 4, w - w // 4))
+    fig = plt.figure(figsize=(1.35 * len(names), 7.0))
+    grid = fig.add_gridspec(3, len(names), height_ratios=[1, 1, 2.2], hspace=0.35)
     for i, op in enumerate(names):
+        label = op.replace("psf_", "") if op != "psf" else "exact"
         ax = fig.add_subplot(grid[0, i])
-        ax.imshow(kernels[op][r0:r0 + side, c0:c0 + side], cmap="magma", interpolation="nearest")
-        ax.set_title(op.replace("psf_", "") if op != "psf" else "exact", fontsize=8)
-        ax.set_xticks([])
-        ax.set_yticks([])
-    ax = fig.add_subplot(grid[1, :])
+        ax.imshow(ex.kernels[op][r0:r0 + side, c0:c0 + side], cmap="magma", interpolation="nearest")
+        ax.set_title(label, fontsize=8)
+        ax = fig.add_subplot(grid[1, i])
+        ax.imshow(ex.outputs[op][view], interpolation="nearest")
+        ax.set_title(f"{ex.psnr[op]:.2f} dB", fontsize=8)
+        for a in fig.axes[-2:]:
+            a.set_xticks([])
+            a.set_yticks([])
+    ax = fig.add_subplot(grid[2, :])
     domains = list(dict.fromkeys(summary["domain"]))
     width = 0.8 / max(len(domains), 1)
     for j, domain in enumerate(domains):
@@ -87,10 +131,12 @@ def run_tolerance(out_dir: str | Path, domains: Sequence[str] = ("reds-like", "g
     out_dir = Path(out_dir)
     summary = run_ceiling(out_dir, domains, TOLERANCE_OPERATORS, ("hyper_laplacian",), profile=profile, n=n,
                           size=size, progress=progress, name=TOLERANCE_NAME, reference="psf")
-    image, kernels = example_kernels(domains[0], profile, size, TOLERANCE_OPERATORS, n)
+    per_image = pd.read_csv(out_dir / f"{TOLERANCE_NAME}_per_image.csv", dtype={"image": str})
+    ex = example(domains[0], example_image(per_image, domains[0]), profile, size, TOLERANCE_OPERATORS, n)
     record = json.loads((out_dir / f"{TOLERANCE_NAME}.meta.json").read_text())
-    fig = tolerance_figure(summary, kernels, f"kernels of {domains[0]} {image}; each mistake's cost to the x-step "
-                                             f"(n {n} per domain)")
+    title = (f"{ex.domain} {ex.image} (blurry {psnr(ex.blurry, ex.sharp):.2f} dB; centre half shown), deconvolved with "
+             f"each variant of its PSF; below, each mistake's cost on n {n} images per domain")
+    fig = tolerance_figure(summary, ex, title)
     save_figure(fig, TOLERANCE_NAME, out_dir, record)
     import matplotlib.pyplot as plt
 
@@ -98,4 +144,5 @@ def run_tolerance(out_dir: str | Path, domains: Sequence[str] = ("reds-like", "g
     return summary
 
 
-__all__ = ["TOLERANCE_NAME", "TOLERANCE_OPERATORS", "example_kernels", "run_tolerance", "tolerance_figure"]
+__all__ = ["Example", "TOLERANCE_NAME", "TOLERANCE_OPERATORS", "example", "example_image", "run_tolerance",
+           "tolerance_figure"]

@@ -95,6 +95,15 @@ def test_tolerance_table_and_figure(pip_photo_manifest: Path, tmp_path: Path) ->
     assert (tmp_path / "kernel_tolerance.png").stat().st_size > 0
     meta = json.loads((tmp_path / "kernel_tolerance.meta.json").read_text())
     assert meta["config"]["reference"] == "psf" and meta["wall_time_s"] > 0
-    image, kernels = kernel_tolerance.example_kernels("gopro-like", "smoke", side, n=2)
-    assert set(kernels) == set(kernel_tolerance.TOLERANCE_OPERATORS)
-    np.testing.assert_array_equal(kernels["psf_mirror"], kernels["psf"][::-1, ::-1])
+    per = pd.read_csv(tmp_path / "kernel_tolerance_per_image.csv", dtype={"image": str})
+    image = kernel_tolerance.example_image(per, "gopro-like")
+    exact = per[per.operator == "psf"].set_index("image")
+    assert (exact.psnr - exact.blurry_psnr).idxmax() == image
+    ex = kernel_tolerance.example("gopro-like", image, "smoke", side, n=2)
+    assert set(ex.kernels) == set(ex.outputs) == set(kernel_tolerance.TOLERANCE_OPERATORS)
+    np.testing.assert_array_equal(ex.kernels["psf_mirror"], ex.kernels["psf"][::-1, ::-1])
+    # the example deconvolves exactly as the table did: the stored PSNRs are rounded to 1e-4 dB
+    assert abs(ex.psnr["psf_mirror"] - per[(per.operator == "psf_mirror") & (per.image == image)].psnr.item()) <= 1e-4
+    assert ex.outputs["psf"].shape == ex.sharp.shape
+    with pytest.raises(UnknownNameError, match="not one of the ladder's 2 gopro-like images"):
+        kernel_tolerance.example("gopro-like", "nope", "smoke", side, n=2)
