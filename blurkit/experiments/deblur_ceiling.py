@@ -143,14 +143,17 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
                 name: str = "deblur_ceiling", reference: str | None = None) -> pd.DataFrame:
     """Run the table, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance.
 
-    The per-image file keeps rows of operators not asked for this time; the summary covers those asked for."""
+    The table grows: cells already on file (same solver key) are kept and summarised with the new ones, so a run
+    with one more operator or domain adds its rows instead of replacing the table."""
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
     xstep = dataclasses.replace(set_xstep(kernel_space), margin=0)  # each operator sets its unknown's own margin
     den = load_denoiser(denoiser) if "pnp" in priors else None
-    # the key's "pnp" holds PnPXStep's defaults; the noise level actually used is the domain's (``pnp_noise`` below)
+    # the key's "pnp" holds PnPXStep's defaults; the noise level actually used is the domain's (``pnp_noise`` below).
+    # The denoiser's hash enters whether or not this run uses it, so that a run of one prior resumes the table of both.
+    den_file = denoiser_path(denoiser)
     spec = {"xstep": xstep_key(xstep), "pnp": PnPXStep().__dict__, "kernel": CEILING_KERNEL,
-            "denoiser_sha256": sha256_file(denoiser_path(denoiser)) if den is not None else None}
+            "denoiser_sha256": sha256_file(den_file) if den_file.is_file() else None}
     key = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
     if len(done):
@@ -181,9 +184,10 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
                          "wall_s": time.perf_counter() - t0})
             save_result(pd.DataFrame(rows), per_path.stem, out_dir, {**record, "partial": True})
     every = pd.DataFrame(rows)
-    per_image = every[every["domain"].isin(list(domains)) & every["operator"].isin(list(operators))
-                      & every["prior"].isin(list(priors))]
-    summary = summarise_ceiling(per_image, seed, reference)
+    summary = summarise_ceiling(every, seed, reference)
+    on_file = {c: list(dict.fromkeys(every[c])) for c in ("domain", "operator", "prior")}
+    record["config"].update({"domains": on_file["domain"], "operators": on_file["operator"],
+                             "priors": on_file["prior"], "pnp_noise": {d: domain_noise(d) for d in on_file["domain"]}})
     record["wall_time_s"] = time.perf_counter() - start
     save_result(every, per_path.stem, out_dir, record)
     save_result(summary, name, out_dir, record)

@@ -56,6 +56,10 @@ def test_ceiling_on_smoke_data_resumes(pip_photo_manifest: Path, tmp_path: Path,
     assert calls == [] and list(again.operator) == list(summary.operator)  # every cell is on file
     # the stored PSNRs are rounded to 1e-4 dB, so a mean gain moves by at most that
     assert (again.gain_db - summary.gain_db).abs().max() <= 1e-4
+    # a run of one prior resumes the same table (the denoiser's hash is in the key either way)
+    monkeypatch.setattr(deblur_ceiling, "deblur_known", lambda *a: calls.append(a) or None)
+    one = deblur_ceiling.run_ceiling(tmp_path / "out", **{**kw, "priors": ("hyper_laplacian",)})
+    assert calls == [] and len(one) == 4 and len(pd.read_csv(tmp_path / "out" / "deblur_ceiling_per_image.csv")) == 8
     with pytest.raises(UnknownNameError, match="no recorded dynamic blur"):
         deblur_ceiling.run_ceiling(tmp_path / "out", **{**kw, "size": side // 2})
 
@@ -76,11 +80,14 @@ def test_kernel_variants_against_the_exact_psf(pip_photo_manifest: Path, tmp_pat
     # no blur at all is a deconvolution with the identity: it returns about y, so it loses the exact PSF's gain
     assert rows.loc["psf", "gain_db"] > 1.0 and abs(rows.loc["psf_scale0", "gain_db"]) < 0.5
     assert rows.loc["psf_scale0", "vs_ref_high"] < 0
-    # a second table over a subset keeps the first's cells on file and is summarised over its own operators
+    # a run over a subset keeps the table: every cell on file stays in the per-image file and in the summary
     again = deblur_ceiling.run_ceiling(tmp_path, **{**kw, "operators": ("psf",), "reference": None})
-    assert list(again.operator) == ["psf"] and "vs_ref_db" not in again
+    assert list(again.operator) == ["psf", "psf_scale0", "psf_mirror"] and "vs_ref_db" not in again
+    assert (again.gain_db - rows.gain_db.reindex(again.operator).to_numpy()).abs().max() <= 1e-4  # 4-decimal file
     per = pd.read_csv(tmp_path / "tolerance_per_image.csv")
     assert sorted(per.operator.unique()) == ["psf", "psf_mirror", "psf_scale0"]
+    meta = json.loads((tmp_path / "tolerance.meta.json").read_text())
+    assert meta["config"]["operators"] == ["psf", "psf_scale0", "psf_mirror"]
 
 
 def test_tolerance_table_and_figure(pip_photo_manifest: Path, tmp_path: Path) -> None:
