@@ -337,5 +337,6 @@ def swap_dataset(model: str | os.PathLike | KernelSpace, data: str | os.PathLike
                        on_batch)
 
 
-__all__ = ["Job", "MANIFEST_EVERY_S", "MANIFEST_VERSION", "check_args", "data_id", "is_folder", "load_model",
-           "names_hash", "output_name", "job_generator", "source_pairs", "swap_dataset", "transfer_compute", "weights_hash", "write_pairs"]
+__all__ = ["Job", "MANIFEST_EVERY_S", "MANIFEST_VERSION", "check_args", "data_id", "is_folder", "job_generator",
+           "load_model", "names_hash", "output_name", "source_pairs", "swap_dataset", "transfer_compute",
+           "weights_hash", "write_pairs"]
