@@ -144,7 +144,8 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     """Run the table, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance.
 
     The table grows: cells already on file (same solver key) are kept and summarised with the new ones, so a run
-    with one more operator or domain adds its rows instead of replacing the table."""
+    with one more operator or domain adds its rows instead of replacing the table. A ``reference`` must be one of
+    ``operators`` or have cells on file; otherwise nothing is computed or written."""
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
     xstep = dataclasses.replace(set_xstep(kernel_space), margin=0)  # each operator sets its unknown's own margin
@@ -159,6 +160,9 @@ def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), op
     if len(done):
         done = done[done["key"] == key]
     rows = done.to_dict("records")
+    if reference is not None and reference not in operators and reference not in {r["operator"] for r in rows}:
+        raise UnknownNameError(f"the reference operator '{reference}' is neither among this run's operators "
+                               f"({', '.join(operators)}) nor on file in {per_path.name}")
     have = {(r["domain"], r["operator"], r["prior"], r["image"]) for r in rows}
     record = provenance(config={"domains": list(domains), "operators": list(operators), "priors": list(priors),
                                 "profile": profile, "n": n, "size": size, "denoiser": denoiser, "reference": reference,

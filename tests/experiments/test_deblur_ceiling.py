@@ -88,6 +88,12 @@ def test_kernel_variants_against_the_exact_psf(pip_photo_manifest: Path, tmp_pat
     assert sorted(per.operator.unique()) == ["psf", "psf_mirror", "psf_scale0"]
     meta = json.loads((tmp_path / "tolerance.meta.json").read_text())
     assert meta["config"]["operators"] == ["psf", "psf_scale0", "psf_mirror"]
+    # a reference on file need not be run again; one neither run nor on file is refused before anything is written
+    on_file = deblur_ceiling.run_ceiling(tmp_path, **{**kw, "operators": ("psf_mirror",)}).set_index("operator")
+    assert abs(on_file.loc["psf_mirror", "vs_ref_db"] - rows.loc["psf_mirror", "vs_ref_db"]) <= 1e-4  # 4 decimals
+    with pytest.raises(UnknownNameError, match="the reference operator 'psf_line' is neither"):
+        deblur_ceiling.run_ceiling(tmp_path / "new", **{**kw, "reference": "psf_line"})
+    assert not (tmp_path / "new").exists()
 
 
 def test_tolerance_table_and_figure(pip_photo_manifest: Path, tmp_path: Path) -> None:
