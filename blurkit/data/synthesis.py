@@ -137,7 +137,8 @@ def _ellipse_mask(s: int, obj: dict, scale: float) -> torch.Tensor:
     return torch.clamp((1.0 - rr) / edge + 0.5, 0.0, 1.0)[None, None]
 
 
-def render_blur(region: torch.Tensor, domain: Domain, motion: Motion, crop: int, exposure: float | None = None) -> torch.Tensor:
+def render_blur(region: torch.Tensor, domain: Domain, motion: Motion, crop: int,
+                exposure: float | None = None) -> torch.Tensor:
     """Render the blurry image of a region in the *linear* domain, before noise and CRF.
 
     Shape: region ``(1, C, S, S)`` linear signal with ``S >= crop``; out ``(1, C, S, S)``.
