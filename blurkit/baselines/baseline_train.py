@@ -33,10 +33,11 @@ from blurkit.baselines.deblurganv2 import (
     FPNMobileNetGenerator,
     content_loss,
     double_d_loss,
+    gan_preset,
     generator_loss,
     random_boxes,
 )
-from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss
+from blurkit.baselines.srn import SRNConfig, SRNDeblur, srn_loss, srn_preset
 from blurkit.data.images import read_image
 from blurkit.data.pairs import Pair, pairs_sha256
 from blurkit.errors import BlurkitError, StaleError
@@ -88,14 +89,21 @@ def code_fingerprint(source: str) -> str:
     return ast.dump(tree, include_attributes=False)
 
 
-def build_network(model: str, net: str | dict[str, Any]) -> nn.Module:
-    """The deblurring network of a baseline from a preset name or a config dict."""
+def network_config(model: str, net: str | dict[str, Any]) -> SRNConfig | DeblurGANv2Config:
+    """The network config of a baseline from a preset name or a config dict; an unknown name raises
+    :class:`~blurkit.errors.UnknownNameError` naming the choices."""
     if model == "srn":
-        return SRNDeblur(SRNConfig.from_dict(net) if isinstance(net, dict) else net)
+        return SRNConfig.from_dict(net) if isinstance(net, dict) else srn_preset(net)
     if model == "deblurganv2":
-        return FPNMobileNetGenerator(DeblurGANv2Config.from_dict(net) if isinstance(net, dict) else net)
+        return DeblurGANv2Config.from_dict(net) if isinstance(net, dict) else gan_preset(net)
     get_baseline_config(model, "smoke")  # raises UnknownNameError naming the choices
     raise AssertionError("unreachable")
+
+
+def build_network(model: str, net: str | dict[str, Any]) -> nn.Module:
+    """The deblurring network of a baseline from a preset name or a config dict."""
+    cfg = network_config(model, net)
+    return SRNDeblur(cfg) if isinstance(cfg, SRNConfig) else FPNMobileNetGenerator(cfg)
 
 
 def _seeded(*key: int) -> torch.Generator:
@@ -267,6 +275,7 @@ def train_baseline(model: str, profile: str | BaselineTrainConfig, data: str | P
     slices) and a later call with ``resume=True`` continues.
     """
     cfg = get_baseline_config(model, profile)
+    network_config(model, cfg.net)  # an unknown preset is refused before the run folder is made
     if steps:
         cfg = dataclasses.replace(cfg, steps=steps)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -108,7 +108,7 @@ GAN_PRESETS: dict[str, DeblurGANv2Config] = {
 
 
 def gan_preset(name: str | DeblurGANv2Config) -> DeblurGANv2Config:
-    """A preset by name (``smoke``, ``cpu``, ``cpu-l1``, ``paper``); a config passes through."""
+    """A preset by name (:data:`GAN_PRESETS`); a config passes through."""
     if isinstance(name, DeblurGANv2Config):
         return name
     try:

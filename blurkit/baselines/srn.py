@@ -93,12 +93,15 @@ SRN_PRESETS: dict[str, SRNConfig] = {
     "smoke": SRNConfig(widths=(8, 16, 32), n_res=1, kernel_size=3, lstm_kernel=3, residual=True),
     "cpu": SRNConfig(widths=(16, 32, 64), n_res=1, kernel_size=3, lstm_kernel=3, residual=True),
     "cpu-carry": SRNConfig(widths=(16, 32, 64), n_res=1, kernel_size=3, lstm_kernel=3, residual=True, carry=True),
+    # cpu-carry at the paper's widths (3x3, one ResBlock a level): +0.77 dB over 8000 steps, 46 min on 2 threads
+    # (docs/baselines.md, probe V); not a profile's, the tables train too many runs for it
+    "cpu-wide": SRNConfig(widths=(32, 64, 128), n_res=1, kernel_size=3, lstm_kernel=3, residual=True, carry=True),
     "paper": SRNConfig(widths=(32, 64, 128), n_res=3, kernel_size=5, lstm_kernel=3, residual=False),
 }
 
 
 def srn_preset(name: str | SRNConfig) -> SRNConfig:
-    """A preset by name (``smoke``, ``cpu``, ``paper``); a config passes through."""
+    """A preset by name (:data:`SRN_PRESETS`); a config passes through."""
     if isinstance(name, SRNConfig):
         return name
     try:

@@ -21,20 +21,24 @@ baseline_app = BlurkitTyper(help="Learned baselines: SRN-Deblur (CVPR 2018) and 
 @baseline_app.command("train")
 def baseline_train_cmd(
     model: str = typer.Argument(..., help="srn or deblurganv2."),
-    profile: str = typer.Option("smoke", "--profile", "-p", help="smoke (CI, seconds), cpu (about 6 min on one "
-                                "core) or paper (the paper's settings; needs a GPU)."),
+    profile: str = typer.Option("smoke", "--profile", "-p", help="smoke (CI, seconds), cpu (about 10 min for "
+                                "SRN-Deblur, 7 for DeblurGAN-v2, on one core) or paper (the paper's settings; needs "
+                                "a GPU)."),
     data: str = typer.Option(..., "--data", help="A default set (reds-like, gopro-like, hide-like, uniform-8), a real "
                              "dataset (gopro, reds, hide) or a folder with sharp/ and blur/."),
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (last.pt, model.pt, history.csv)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    net: Optional[str] = typer.Option(None, "--net", help="Override the profile's network preset (srn: smoke, cpu, "
+                                      "cpu-carry, cpu-wide, paper; deblurganv2: smoke, cpu, cpu-l1, paper)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = THREADS_OPT,
     bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast, channels-last (default: the "
                                         "profile's). Fast on GPUs and on CPUs with AMX (`blurkit bench "
                                         "baseline-train`)."),
 ) -> None:
-    """Train a baseline (SRN: multi-scale MSE; DeblurGAN-v2: pixel + RaLSGAN double-scale adversarial loss)."""
+    """Train a baseline (SRN-Deblur: a loss at every scale; DeblurGAN-v2: a pixel loss and, unless its weight is 0,
+    the RaLSGAN double-scale adversarial loss), with the profile's recipe."""
     import dataclasses
 
     from blurkit.baselines.baseline_config import get_baseline_config
@@ -43,6 +47,8 @@ def baseline_train_cmd(
     cfg = get_baseline_config(model, profile)
     if bf16 is not None:
         cfg = dataclasses.replace(cfg, bf16=bf16)
+    if net is not None:
+        cfg = dataclasses.replace(cfg, net=net)
     result = train_baseline(model, cfg, data, out, resume=resume, steps=steps, device=device, threads=threads)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"{model}: step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")

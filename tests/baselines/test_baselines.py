@@ -381,6 +381,22 @@ def test_cli_train_and_deblur(pair_dir: Path, tmp_path: Path) -> None:
     assert res.exit_code == 0 and "train" in res.output and "deblur" in res.output
 
 
+def test_cli_train_with_another_network_preset(pair_dir: Path, tmp_path: Path) -> None:
+    parent = typer.Typer()
+    parent.add_typer(baseline_app, name="baseline")
+    runner = CliRunner()
+    args = ["baseline", "train", "srn", "--profile", "smoke", "--data", str(pair_dir), "--steps", "1", "--threads",
+            "1", "--device", "cpu"]
+    res = runner.invoke(parent, [*args, "--out", str(tmp_path / "wide"), "--net", "cpu-wide"])
+    assert res.exit_code == 0, res.output
+    saved = torch.load(tmp_path / "wide" / "model.pt", weights_only=True)
+    assert saved["train_config"]["net"] == "cpu-wide" and saved["train_config"]["crop"] == 48  # the rest: smoke's
+    assert load_baseline(tmp_path / "wide").config.widths == (32, 64, 128)
+    res = runner.invoke(parent, [*args, "--out", str(tmp_path / "bad"), "--net", "nonsense"])
+    assert isinstance(res.exception, BlurkitError) and "unknown SRN preset 'nonsense'" in str(res.exception)
+    assert not (tmp_path / "bad").exists()  # refused before the run folder is made
+
+
 def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
     from blurkit.baselines.baseline_train import RunBusyError, lock_run
 
