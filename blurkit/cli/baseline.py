@@ -29,8 +29,8 @@ def baseline_train_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder (last.pt, model.pt, history.csv)."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out exactly where it stopped."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
-    net: Optional[str] = typer.Option(None, "--net", help="Override the profile's network preset (srn: smoke, cpu, "
-                                      "cpu-carry, cpu-wide, paper; deblurganv2: smoke, cpu, cpu-l1, paper)."),
+    net: Optional[str] = typer.Option(None, "--net", help="Override the profile's network preset, e.g. cpu-wide "
+                                      "(an unknown name lists the choices)."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu or cuda (default: cuda when present)."),
     threads: Optional[int] = THREADS_OPT,
     bf16: Optional[bool] = typer.Option(None, "--bf16/--fp32", help="bf16 autocast, channels-last (default: the "
@@ -42,13 +42,18 @@ def baseline_train_cmd(
     import dataclasses
 
     from blurkit.baselines.baseline_config import get_baseline_config
-    from blurkit.baselines.baseline_train import train_baseline
+    from blurkit.baselines.baseline_train import run_profile, train_baseline
+    from blurkit.errors import BlurkitError
 
     cfg = get_baseline_config(model, profile)
     if bf16 is not None:
         cfg = dataclasses.replace(cfg, bf16=bf16)
     if net is not None:
         cfg = dataclasses.replace(cfg, net=net)
+        # a run reads the default sets of its preset's profile (the name before "-"), not of --profile
+        if run_profile(cfg) != profile and not Path(data).is_dir():
+            raise BlurkitError(f"--net {net} reads the {run_profile(cfg)} profile's data sets: use it with --profile "
+                               f"{run_profile(cfg)}, or give --data a folder")
     result = train_baseline(model, cfg, data, out, resume=resume, steps=steps, device=device, threads=threads)
     val = f"{result.val_psnr:.2f} dB" if result.val_psnr is not None else "n/a"
     typer.echo(f"{model}: step {result.step}, validation PSNR {val}, {result.wall_time_s:.1f} s -> {result.run_dir}")

@@ -395,6 +395,10 @@ def test_cli_train_with_another_network_preset(pair_dir: Path, tmp_path: Path) -
     res = runner.invoke(parent, [*args, "--out", str(tmp_path / "bad"), "--net", "nonsense"])
     assert isinstance(res.exception, BlurkitError) and "unknown SRN preset 'nonsense'" in str(res.exception)
     assert not (tmp_path / "bad").exists()  # refused before the run folder is made
+    res = runner.invoke(parent, [*args[:6], "gopro-like", *args[7:], "--out", str(tmp_path / "mixed"), "--net",
+                                 "cpu-wide"])  # a named set of another profile than the preset's
+    assert isinstance(res.exception, BlurkitError) and "use it with --profile cpu" in str(res.exception)
+    assert not (tmp_path / "mixed").exists()
 
 
 def test_a_run_folder_is_trained_by_one_process_at_a_time(tmp_path: Path) -> None:
