@@ -28,7 +28,7 @@ def eps(dtype: torch.dtype | np.dtype | type = torch.float32) -> float:
 
 def scale_of(values: torch.Tensor | np.ndarray | float) -> float:
     """The largest magnitude among ``values`` (1 for an all-zero input, so a tolerance never collapses to 0)."""
-    m = float(values.abs().max()) if isinstance(values, torch.Tensor) else float(np.max(np.abs(values)))
+    m = float(values.detach().abs().max()) if isinstance(values, torch.Tensor) else float(np.max(np.abs(values)))
     return m if m > 0 else 1.0
 
 
