@@ -83,13 +83,17 @@ def estimate_kernel_cmd(
                                       "gamma2.2, srgb, filmic)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Fit in this kernel space's learned linear "
                                         "domain (its tone curve)."),
-    robust: int = typer.Option(2, "--robust", help="Reweighting rounds that discount what one kernel does not "
-                               "explain (a moving object); 0: plain least squares."),
+    robust: Optional[int] = typer.Option(None, "--robust", help="Reweighting rounds that discount what one kernel "
+                                         "does not explain (a moving object); 0: plain least squares. Default: "
+                                         "blurkit.space.kernel_lsq.LSQ_ROBUST."),
+    weights: Optional[str] = typer.Option(None, "--weights", help="How a round reweights: l1 (per pixel) or reject "
+                                          "(leaves out whole regions). Default: LSQ_WEIGHTS."),
 ) -> None:
     """The blur kernel that turns SHARP into BLURRY: non-negative least squares over the valid region."""
-    from blurkit.space.kernel_lsq import kernel_moments, lsq_kernel_files
+    from blurkit.space.kernel_lsq import LSQ_ROBUST, LSQ_WEIGHTS, kernel_moments, lsq_kernel_files
 
-    path, kernel = lsq_kernel_files(sharp, blurry, out, size, crf, model, robust)
+    path, kernel = lsq_kernel_files(sharp, blurry, out, size, crf, model, LSQ_ROBUST if robust is None else robust,
+                                    LSQ_WEIGHTS if weights is None else weights)
     dy, dx, sy, sx = kernel_moments(kernel)
     typer.echo(f"wrote {path} and {path.with_suffix('.npy')}: {size}x{size} kernel, centre of mass "
                f"(dy, dx) = ({dy:+.2f}, {dx:+.2f}) px, spread (sy, sx) = ({sy:.2f}, {sx:.2f}) px")

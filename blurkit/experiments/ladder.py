@@ -72,7 +72,7 @@ from blurkit.experiments.recorded_truth import ORACLE_CELL, ORACLE_KERNEL, known
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
-from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_RIDGE, LSQ_ROBUST
+from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_REJECT_WINDOW, LSQ_RIDGE, LSQ_ROBUST, LSQ_WEIGHTS
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
@@ -176,6 +176,9 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         elif method == "lsq_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
                                   "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}
+            if LSQ_WEIGHTS != "l1":  # cells made with the L1 weights keep their key
+                spec["kernel_fit"].update({"lsq_weights": LSQ_WEIGHTS, "lsq_reject": LSQ_REJECT,
+                                           "lsq_reject_window": LSQ_REJECT_WINDOW})
         elif method == "kernel_code":
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":

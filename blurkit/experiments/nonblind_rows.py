@@ -22,7 +22,7 @@ from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.self_ensemble import MAX_VIEWS, self_ensemble
 from blurkit.deblur.xstep_calibration import calibrated_xstep_for
 from blurkit.experiments.deblur_report import Method
-from blurkit.space.kernel_lsq import LSQ_ROBUST, lsq_kernel
+from blurkit.space.kernel_lsq import LSQ_ROBUST, LSQ_WEIGHTS, lsq_kernel
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import kernel_error
 
@@ -121,7 +121,7 @@ def kernel_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Ten
 
 
 def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor,
-                     robust: int = LSQ_ROBUST) -> torch.Tensor:
+                     robust: int = LSQ_ROBUST, weights: str = LSQ_WEIGHTS) -> torch.Tensor:
     """The least-squares kernel of (x, y) in F's blur domain (its tone curve, if any), one per image, repeated on
     every code cell of F's grid (:func:`blurkit.space.kernel_lsq.lsq_kernel`).
 
@@ -129,7 +129,7 @@ def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tenso
         reference, y ``(1, C, H, W)`` -> ``(h_k, w_k, S, S)`` with ``S = config.basis_size``.
     """
     size = model.config.basis_size
-    kernel = lsq_kernel(reference, y, size, to_linear=model.F.tone, robust=robust)[0]
+    kernel = lsq_kernel(reference, y, size, to_linear=model.F.tone, robust=robust, weights=weights)[0]
     grid = model.kernel_size(*reference.shape[-2:])
     return kernel.expand(*grid, size, size).contiguous()
 

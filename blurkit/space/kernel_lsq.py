@@ -26,7 +26,11 @@ from blurkit.errors import BlurkitError, ImageSizeError
 
 LSQ_ITERS = 300
 LSQ_RIDGE = 1e-4  # lam as a fraction of the mean gradient power per frequency
-LSQ_ROBUST = 2  # reweighting rounds of the L1-like data term (0: plain least squares)
+LSQ_ROBUST = 4  # reweighting rounds of the data term (0: plain least squares)
+LSQ_WEIGHTS = "reject"  # how a round reweights: "l1" per pixel, or "reject" whole regions (see lsq_kernel)
+LSQ_REJECT = 1.25  # "reject": a pixel whose local residual exceeds this many times the median is left out
+LSQ_REJECT_WINDOW = 9  # "reject": side of the box (px) the residual is averaged over, so a region goes as a whole
+WEIGHTS = ("l1", "reject")
 
 
 def _grey_gradients(img: torch.Tensor, to_linear: Callable[[torch.Tensor], torch.Tensor] | None) -> torch.Tensor:
@@ -41,11 +45,15 @@ def _grey_gradients(img: torch.Tensor, to_linear: Callable[[torch.Tensor], torch
 
 
 def lsq_kernel(x: torch.Tensor, y: torch.Tensor, size: int, *, iters: int = LSQ_ITERS, ridge: float = LSQ_RIDGE,
-               to_linear: Callable[[torch.Tensor], torch.Tensor] | None = None, robust: int = 0) -> torch.Tensor:
+               to_linear: Callable[[torch.Tensor], torch.Tensor] | None = None, robust: int = 0,
+               weights: str = LSQ_WEIGHTS, reject: float = LSQ_REJECT) -> torch.Tensor:
     """The non-negative least-squares kernel, summing to 1, that blurs x into y (one per image).
 
-    With ``robust`` rounds the data term is reweighted after each solve (weights ``min(1, median |r| / |r|)`` per
-    pixel, an L1-like fit), so that a region the kernel does not explain, such as a moving object, counts less.
+    With ``robust`` rounds the data term is reweighted after each solve, so that a region the kernel does not
+    explain, such as a moving object, counts less. ``weights="l1"``: ``min(1, median |r| / |r|)`` per pixel (an
+    L1-like fit). ``weights="reject"``: the residual magnitude is averaged over a ``LSQ_REJECT_WINDOW`` px box and
+    every pixel where that exceeds ``reject`` times its median is left out (weight 1e-3), the rest kept whole: an
+    object's region goes as one, where L1 weights only soften it pixel by pixel.
 
     The kernel is a convolution kernel centred at ``size // 2``: ``y(q) = sum_d k(d) x(q - d)``. An image with
     no gradient energy gets the identity (a centred delta).
@@ -58,6 +66,9 @@ def lsq_kernel(x: torch.Tensor, y: torch.Tensor, size: int, *, iters: int = LSQ_
                          f"{tuple(y.shape)}")
     if size < 1 or size % 2 == 0:
         raise ValueError(f"lsq_kernel needs an odd kernel size, got {size}")
+    if weights not in WEIGHTS or not reject > 0:
+        raise ValueError(f"lsq_kernel's weights must be one of {', '.join(WEIGHTS)} with reject > 0, got "
+                         f"{weights!r} and {reject}")
     if min(x.shape[-2:]) <= size:
         raise ImageSizeError(f"lsq_kernel needs images larger than the {size} px kernel, got {tuple(x.shape[-2:])}")
     with torch.no_grad():
@@ -88,15 +99,29 @@ def lsq_kernel(x: torch.Tensor, y: torch.Tensor, size: int, *, iters: int = LSQ_
         weight = torch.ones_like(target)
         for _ in range(robust):
             k = _fista(k, forward, adjoint, target, weight, lam, step, iters)
-            r = (forward(k) - target).abs().sum(dim=1, keepdim=True)
-            scale = r.flatten(1).median(dim=1).values.view(b, 1, 1, 1) + 1e-12
-            weight = (scale / r.clamp_min(1e-12)).clamp(max=1.0).expand_as(target)  # L1-like: at most 1, so 1/L holds
+            weight = _reweight((forward(k) - target).abs().sum(dim=1, keepdim=True), weights, reject).expand_as(target)
         k = _fista(k, forward, adjoint, target, weight, lam, step, iters)
         total = k.sum(dim=(-2, -1), keepdim=True)
         delta = torch.zeros_like(k)
         delta[:, p, p] = 1.0
         k = torch.where(total > 1e-12, k / total.clamp_min(1e-12), delta)
     return k.float()
+
+
+def _reweight(r: torch.Tensor, weights: str, reject: float) -> torch.Tensor:
+    """Data weights in [0, 1] (so FISTA's step 1/L still holds) from the residual magnitude (see :func:`lsq_kernel`).
+
+    Shape:
+        r ``(B, 1, h, w)`` -> ``(B, 1, h, w)``.
+    """
+    b = r.shape[0]
+    if weights == "reject":
+        w = LSQ_REJECT_WINDOW
+        r = torch.nn.functional.avg_pool2d(r, w, 1, w // 2, count_include_pad=False)
+    scale = r.flatten(1).median(dim=1).values.view(b, 1, 1, 1) + 1e-12
+    if weights == "reject":
+        return torch.where(r < reject * scale, 1.0, 1e-3).to(r.dtype)
+    return (scale / r.clamp_min(1e-12)).clamp(max=1.0)
 
 
 def _fista(k: torch.Tensor, forward: Callable[[torch.Tensor], torch.Tensor],
@@ -136,7 +161,7 @@ def kernel_moments(kernel: torch.Tensor) -> tuple[float, float, float, float]:
 
 def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: str | os.PathLike, size: int = 31,
                      crf: str | None = None, model: str | os.PathLike | None = None,
-                     robust: int = LSQ_ROBUST) -> tuple[Path, torch.Tensor]:
+                     robust: int = LSQ_ROBUST, weights: str = LSQ_WEIGHTS) -> tuple[Path, torch.Tensor]:
     """The least-squares kernel of a sharp/blurry image pair, written as a PNG scaled to its maximum (8x, nearest)
     and as ``<out>.npy`` (the kernel itself). The linear domain is a named camera response (``crf``), a kernel
     space's learned tone curve (``model``), or the display values (neither). Returns the PNG path and the kernel.
@@ -152,6 +177,8 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
         raise BlurkitError("give a camera response (crf) or a kernel space (model), not both")
     if size < 1 or size % 2 == 0:
         raise BlurkitError(f"the kernel size must be odd, got {size}")
+    if weights not in WEIGHTS:
+        raise BlurkitError(f"unknown weights '{weights}'; choose from {', '.join(WEIGHTS)}")
     to_linear: Callable[[torch.Tensor], torch.Tensor] | None = None
     if crf is not None:
         to_linear = CRF(crf).inverse
@@ -162,7 +189,7 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
         to_linear = KernelSpace.load(model).F.tone
     xs, ys = read_image(sharp), read_image(blurry)
     check_same_size(xs, ys, sharp, blurry)
-    kernel = lsq_kernel(to_batch(xs), to_batch(ys), size, to_linear=to_linear, robust=robust)[0]
+    kernel = lsq_kernel(to_batch(xs), to_batch(ys), size, to_linear=to_linear, robust=robust, weights=weights)[0]
     out = Path(out)
     picture = (kernel / kernel.max().clamp_min(1e-12)).numpy().repeat(8, axis=0).repeat(8, axis=1)
     write_image(out, picture)
@@ -172,4 +199,5 @@ def lsq_kernel_files(sharp: str | os.PathLike, blurry: str | os.PathLike, out: s
     return out, kernel
 
 
-__all__ = ["LSQ_ITERS", "LSQ_RIDGE", "LSQ_ROBUST", "kernel_moments", "lsq_kernel", "lsq_kernel_files"]
+__all__ = ["LSQ_ITERS", "LSQ_REJECT", "LSQ_REJECT_WINDOW", "LSQ_RIDGE", "LSQ_ROBUST", "LSQ_WEIGHTS", "WEIGHTS",
+           "kernel_moments", "lsq_kernel", "lsq_kernel_files"]

@@ -73,6 +73,28 @@ def test_reweighting_discounts_a_region_the_kernel_does_not_explain() -> None:
     assert robust < 0.5 * plain
 
 
+def test_rejecting_regions_beats_l1_weights_on_an_object_with_its_own_blur() -> None:
+    """A block blurred by another kernel (a moving object) and a little noise: the L1 weights soften the block pixel
+    by pixel, the ``reject`` weights leave it out as a region, and come closer to the background's kernel (both
+    with 4 rounds: 0.008 against 0.021 with this noise, a ratio of 0.47-0.49 with noise seeds 8 and 9)."""
+    x, y, k = _pair()
+    other = torch.from_numpy(padded_kernel(motion_kernel(13, np.random.default_rng(100)), SIZE)).float()
+    g = torch.Generator().manual_seed(7)
+    y = y.clone()
+    y[..., 20:56, 20:56] = convolve(x, other)[..., 20:56, 20:56]
+    y = y + 0.003 * torch.randn(y.shape, generator=g)
+    l1 = _err(lsq_kernel(x, y, SIZE, robust=4, weights="l1")[0], k)
+    reject = _err(lsq_kernel(x, y, SIZE, robust=4, weights="reject")[0], k)
+    assert _err(other, k) > 0.5  # the object's blur is another kernel, not a near copy
+    assert reject < 0.7 * l1
+
+
+def test_reject_weights_keep_a_clean_pair_exact() -> None:
+    x, y, k = _pair()
+    est = lsq_kernel(x, y, SIZE, robust=4, weights="reject")
+    assert _err(est[0], k) < 0.01 * _err(k.flip(-1, -2), k)
+
+
 def test_flat_image_gives_the_identity() -> None:
     x = torch.full((1, 3, 40, 40), 0.5)
     est = lsq_kernel(x, x, SIZE)
@@ -86,6 +108,13 @@ def test_bad_input_is_refused_in_one_line(shape_y: tuple[int, ...], size: int, e
     with pytest.raises(error) as info:
         lsq_kernel(torch.rand(1, 3, 40, 40), torch.rand(shape_y), size)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs", [{"weights": "median"}, {"weights": "reject", "reject": 0.0}])
+def test_bad_weights_are_refused_in_one_line(kwargs: dict) -> None:
+    with pytest.raises(ValueError) as info:
+        lsq_kernel(torch.rand(1, 3, 40, 40), torch.rand(1, 3, 40, 40), SIZE, robust=1, **kwargs)
+    assert "\n" not in str(info.value) and "weights" in str(info.value)
 
 
 def test_moments_of_a_box_kernel() -> None:
