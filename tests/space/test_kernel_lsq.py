@@ -146,7 +146,8 @@ def test_files_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "size mismatch" in capsys.readouterr().err and not (tmp_path / "d.png").exists()
     with pytest.raises(BlurkitError, match="not both"):
         lsq_kernel_files(sharp, blurry, tmp_path / "e.png", SIZE, crf="srgb", model="uniform-8")
-    for bad in (["--size", "14"], ["--crf", "srgb", "--model", "uniform-8"], ["--crf", "nope"]):  # one line, exit 2
+    for bad in (["--size", "14"], ["--crf", "srgb", "--model", "uniform-8"], ["--crf", "nope"],
+                ["--weights", "median"]):  # one line, exit 2
         assert main(["estimate-kernel", str(sharp), str(blurry), "-o", str(tmp_path / "f.png"), *bad]) == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1 and not (tmp_path / "f.png").exists()
