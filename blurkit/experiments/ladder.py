@@ -12,7 +12,8 @@ without blur records);
 ``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
 kernel-head models on data with blur records); ``lsq_code`` (the x-step with the code fitted to the non-negative
 least-squares kernel of (x, y), :mod:`blurkit.space.kernel_lsq`: a non-blind extraction that uses no network and no
-truth; kernel-head models);
+truth; kernel-head models); ``true_code_blend`` and ``lsq_code_blend`` (the same codes through the blended x-step,
+:mod:`blurkit.deblur.blended_xstep`: the hyper-Laplacian and the plug-and-play solves averaged);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
 included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
@@ -40,6 +41,7 @@ import torch
 from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
+from blurkit.deblur.blended_xstep import LADDER_BLEND
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import xstep_key
 from blurkit.deblur.metrics import psnr as np_psnr
@@ -85,7 +87,7 @@ WORSE_DB = 0.3  # an image counts as made worse when it loses more than this aga
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
 # rows the ladder computes itself, not through a Method
-EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "no_blur_margin")
+EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "lsq_code_blend", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -117,7 +119,8 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
                    paper_steps: int = 200) -> dict[str, Method]:
-    """Methods by name: ``blurry, true_code, true_code_x8, retrieved_code, fast, fast_noguard, fast_adam, paper,
+    """Methods by name: ``blurry, true_code, true_code_x8, true_code_blend, retrieved_code, fast, fast_noguard,
+    fast_adam, paper,
     selfdeblur, classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
     from blurkit.experiments.bench_deblur import bench_configs
 
@@ -126,6 +129,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "blurry": method_blurry,
         "true_code": lambda: method_true_code(set_xstep(model_name)),
         "true_code_x8": lambda: method_true_code(set_xstep(model_name), views=TRUE_CODE_VIEWS),
+        "true_code_blend": lambda: method_true_code(set_xstep(model_name), blend=LADDER_BLEND),
         "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke)),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
@@ -166,14 +170,15 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code", "oracle", "oracle_exact"):
+    if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "lsq_code",
+                  "lsq_code_blend", "oracle", "oracle_exact"):
         xstep = set_xstep(model_name)
         if method == "oracle_exact":  # it solves the renderer's own margin
             xstep = dataclasses.replace(xstep, margin=0)
         spec["xstep"] = xstep_key(xstep)
         if method == "true_code_x8":
             spec["views"] = TRUE_CODE_VIEWS
-        elif method == "lsq_code":
+        elif method in ("lsq_code", "lsq_code_blend"):
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
                                   "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}
             if LSQ_WEIGHTS != "l1":  # cells made with the L1 weights keep their key
@@ -183,6 +188,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
+        if method.endswith("_blend"):
+            spec["blend"] = LADDER_BLEND.__dict__
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
         elif method == "oracle_exact":
@@ -336,7 +343,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True,
                      "kernel_code": bool(kernels) and has_cell_kernels(model, torch.from_numpy(
                          next(iter(kernels.values()))), size),
-                     "lsq_code": model.config.head == "kernel"}
+                     "lsq_code": model.config.head == "kernel", "lsq_code_blend": model.config.head == "kernel"}
         extra = [m for m in EXTRA if m in methods and available[m]]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
@@ -358,6 +365,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                     out, wall = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep), None
                 elif method == "lsq_code":
                     out, wall = lsq_code_deblur(model, yt, xt, xstep), None
+                elif method == "lsq_code_blend":
+                    out, wall = lsq_code_deblur(model, yt, xt, xstep, LADDER_BLEND), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -7,7 +7,9 @@ that start, the code F says explains y best. The gap between the two rows is G's
 ``kernel_code`` (F with cell kernels, data with recorded kernels) takes the code whose kernels are closest to the
 true ones: what a G that extracted the blur exactly would give through this F. ``lsq_code`` (F with cell kernels)
 takes the code whose kernels are closest to the non-negative least-squares kernel of (x, y) in F's blur domain
-(:mod:`blurkit.space.kernel_lsq`): a non-blind extraction without a network and without the truth.
+(:mod:`blurkit.space.kernel_lsq`): a non-blind extraction without a network and without the truth. The ``*_blend``
+rows (``true_code_blend``, ``lsq_code_blend``) deblur with the same codes through the blended x-step
+(:mod:`blurkit.deblur.blended_xstep`): what a better image prior gives with a code far from / close to the blur.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import time
 
 import torch
 
+from blurkit.deblur.blended_xstep import XStepBlend, blended_xstep
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig
 from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.deblur.retrieval import retrieve_kernel
@@ -48,13 +51,14 @@ def retrieval_config(smoke: bool) -> DeblurConfig:
 
 
 def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurConfig | None = None,
-                     views: int = 1) -> Method:
+                     views: int = 1, blend: XStepBlend | None = None) -> Method:
     """The non-blind ceiling: k = G(x, y) from the sharp reference, then the linearised deconvolution.
 
     With ``retrieval`` (the ``retrieved_code`` row) k is instead the code that kernel retrieval
     (:func:`blurkit.deblur.retrieval.retrieve_kernel`) finds for (x, y), started at G(x, y): the code F says
     explains y best. With ``views`` > 1 (the ``true_code_x8`` row) both are done on that many flips and turns of
-    (x, y), each with its own code, and the results are averaged (:mod:`blurkit.deblur.self_ensemble`).
+    (x, y), each with its own code, and the results are averaged (:mod:`blurkit.deblur.self_ensemble`). With
+    ``blend`` (the ``true_code_blend`` row) the x-step is :func:`blurkit.deblur.blended_xstep.blended_xstep`.
     """
     def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
         def one(yv: torch.Tensor, xv: torch.Tensor) -> torch.Tensor:
@@ -63,6 +67,8 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurCon
                     k = model.encode(xv, yv)
             else:
                 k = retrieve_kernel(model, xv, yv, retrieval, seed=seed, progress=False).k
+            if blend is not None:
+                return blended_xstep(model, yv, k, config, blend)
             return linear_xstep(model, yv, k, config=config)
 
         t0 = time.perf_counter()
@@ -135,15 +141,17 @@ def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tenso
 
 
 def lsq_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor,
-                    config: LinearXStep = TRUE_CODE_XSTEP) -> torch.Tensor:
+                    config: LinearXStep = TRUE_CODE_XSTEP, blend: XStepBlend | None = None) -> torch.Tensor:
     """The ``lsq_code`` row: the x-step with the code fitted (:func:`kernel_fit_code`) to
-    :func:`lsq_cell_kernels`. Needs F's kernel head.
+    :func:`lsq_cell_kernels`; with ``blend`` (the ``lsq_code_blend`` row) the blended x-step. Needs F's kernel head.
 
     Shape:
         y, reference ``(1, 3, H, W)`` -> ``(1, 3, H, W)``.
     """
-    kernels = lsq_cell_kernels(model, reference, y)
-    return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
+    code = kernel_fit_code(model, reference, y, lsq_cell_kernels(model, reference, y))
+    if blend is not None:
+        return blended_xstep(model, y, code, config, blend)
+    return linear_xstep(model, y, code, config=config)
 
 
 __all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_VIEWS", "TRUE_CODE_XSTEP",

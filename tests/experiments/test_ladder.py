@@ -139,12 +139,16 @@ def test_kernel_code_row_only_for_cell_kernel_models(pip_photo_manifest: Path, t
     kernel_model = KernelSpace(dataclasses.replace(net_preset("smoke-kernel"), basis_size=31)).save(
         tmp_path / "kernel.pt", provenance={"note": "untrained"})
     sets = [f"{kernel_model}>uniform-8", f"{tiny_model}>uniform-8"]
-    summary = ladder.run_ladder(tmp_path / "out", sets, ["blurry", "kernel_code", "lsq_code"], profile="smoke", n=2,
-                                size=32, progress=False)
+    methods = ["blurry", "kernel_code", "lsq_code", "lsq_code_blend", "true_code_blend"]
+    summary = ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
     rows = summary.set_index(["set", "method"])
-    for method in ("kernel_code", "lsq_code"):
+    for method in ("kernel_code", "lsq_code", "lsq_code_blend"):
         assert rows.loc[(sets[0], method), "n"] == 2 and np.isfinite(rows.loc[(sets[0], method), "psnr"])
         assert (sets[1], method) not in rows.index  # the basis head reads no kernel off a code cell
+    for s in sets:  # the blended x-step with G's code runs on any kernel space
+        assert rows.loc[(s, "true_code_blend"), "n"] == 2
+    # the blend is its own cell: another image than the plain x-step's
+    assert rows.loc[(sets[0], "lsq_code_blend"), "psnr"] != rows.loc[(sets[0], "lsq_code"), "psnr"]
 
 
 def test_oracle_exact_row_on_whole_dynamic_pairs(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path) -> None:
