@@ -22,7 +22,8 @@ image blurry).
 
 Images: the ``n`` test pairs of the data domain whose sharp ``size`` px crop has the largest gradient energy (mean
 squared finite difference), the same for every method. Every (set, method, image) cell is written to the per-image
-CSV as soon as it is done, and a re-run computes only the missing cells.
+CSV as soon as it is done, and a re-run computes only the missing cells. The gains with their intervals are drawn
+beside the tables (``<name>_plot.png``, :mod:`blurkit.experiments.ladder_figure`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ from blurkit.experiments.nonblind_rows import (
 from blurkit.experiments.recorded_truth import ORACLE_CELL, ORACLE_KERNEL, known_kernels, recorded_blur
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
-from blurkit.provenance import provenance, save_result
+from blurkit.provenance import provenance, save_figure, save_result
 from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_REJECT_WINDOW, LSQ_RIDGE, LSQ_ROBUST, LSQ_WEIGHTS
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
@@ -386,6 +387,11 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     record["wall_time_s"] = time.perf_counter() - start
     save_cells(per_path, rows, record)
     save_result(summary, name, out_dir, record)
+    if len(per_image) and (per_image["method"] == "blurry").any() and not per_image["method"].isin(
+            ["blurry", "no_blur_margin"]).all():
+        from blurkit.experiments.ladder_figure import ladder_figure
+
+        save_figure(ladder_figure(per_image), f"{name}_plot", out_dir, record)
     return summary
 
 

@@ -79,6 +79,8 @@ def test_ladder_on_a_tiny_model_resumes(pip_photo_manifest: Path, tiny_model: Pa
     per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
     assert len(per) == 10 and per.groupby("method").image.apply(sorted).map(tuple).nunique() == 1  # same images
     assert (tmp_path / "out" / "deblur_ladder.meta.json").exists()
+    assert (tmp_path / "out" / "deblur_ladder_plot.png").stat().st_size > 0  # the gains drawn beside the tables
+    assert (tmp_path / "out" / "deblur_ladder_plot.meta.json").exists()
     blurry = per[per.method == "blurry"].psnr.to_numpy()
     assert np.isfinite(blurry).all() and np.isfinite(per[per.method == "no_blur_margin"].margin_db).all()
     calls = _count_method_calls(monkeypatch)
