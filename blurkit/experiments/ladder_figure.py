@@ -25,6 +25,7 @@ LADDER_TARGETS: dict[tuple[str, str], float] = {
 """The gains (dB over blurry) the deblurring issue asks of these rows at ``cpu``, 128 px."""
 
 NOT_DEBLURRED = ("blurry", "no_blur_margin")  # rows that are not a deblurred image
+COLUMNS = 3  # panels per row of the figure
 
 
 def gain_intervals(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -58,15 +59,20 @@ def gain_intervals(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def ladder_figure(per_image: pd.DataFrame,
                   targets: Mapping[tuple[str, str], float] = LADDER_TARGETS) -> Figure:
-    """One panel per set: a horizontal bar per method (gain over blurry, dB) with its 95 % interval, and a red
+    """One panel per set (:data:`COLUMNS` to a row): a horizontal bar per method (gain over blurry, dB) with its 95 % interval, and a red
     mark at each row's target."""
     table = gain_intervals(per_image)
     if not len(table):
         raise ValueError("the ladder's per-image table holds no deblurred rows with a blurry baseline")
     sets = list(dict.fromkeys(table["set"]))
     height = max(2.0, 0.26 * table.groupby("set").size().max() + 0.9)
-    fig = Figure(figsize=(4.2 * len(sets), height))
-    axes = fig.subplots(1, len(sets), squeeze=False)[0]
+    cols = min(COLUMNS, len(sets))
+    rows = -(-len(sets) // cols)
+    fig = Figure(figsize=(4.6 * cols, height * rows))
+    grid = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in grid[len(sets):]:
+        ax.set_visible(False)
+    axes = grid[:len(sets)]
     lo, hi = float(np.nanmin(table[["gain_db", "ci_low"]].to_numpy())), float(
         np.nanmax(table[["gain_db", "ci_high"]].to_numpy()))
     lo, hi = min(lo, 0.0, *targets.values()), max(hi, 0.0, *targets.values())

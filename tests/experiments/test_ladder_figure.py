@@ -33,11 +33,18 @@ def test_gain_intervals_hold_the_known_gain() -> None:
 
 def test_one_panel_per_set_and_the_targets_marked() -> None:
     fig = ladder_figure(_per_image(), targets={("reds-like>reds-like", "fast"): 2.0})
-    axes = fig.get_axes()
+    axes = [ax for ax in fig.get_axes() if ax.get_visible()]
     assert [ax.get_title() for ax in axes] == ["a>b", "reds-like>reds-like"]
     marks = [line.get_xdata()[0] for line in axes[1].get_lines() if line.get_color() == "tab:red"]
     assert marks == [2.0] and not [line for line in axes[0].get_lines() if line.get_color() == "tab:red"]
     assert axes[1].get_xlim()[1] > 2.0  # the target is inside the axes
+
+
+def test_more_sets_than_columns_wrap() -> None:
+    per = pd.concat([_per_image().assign(set=lambda d, i=i: d["set"] + str(i)) for i in range(2)])  # 4 sets
+    fig = ladder_figure(per)
+    shown = [ax for ax in fig.get_axes() if ax.get_visible()]
+    assert len(shown) == 4 and len(fig.get_axes()) == 6  # 2 rows of 3, the last 2 panels hidden
 
 
 def test_a_table_without_deblurred_rows_is_refused() -> None:
