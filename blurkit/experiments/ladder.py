@@ -58,6 +58,7 @@ from blurkit.experiments.deblur_report import (
     to_image,
     to_tensor,
 )
+from blurkit.experiments.ladder_figure import NOT_DEBLURRED, ladder_figure
 from blurkit.experiments.nonblind_rows import (
     KERNEL_FIT_LR,
     KERNEL_FIT_STEPS,
@@ -388,9 +389,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     save_cells(per_path, rows, record)
     save_result(summary, name, out_dir, record)
     if len(per_image) and (per_image["method"] == "blurry").any() and not per_image["method"].isin(
-            ["blurry", "no_blur_margin"]).all():
-        from blurkit.experiments.ladder_figure import ladder_figure
-
+            NOT_DEBLURRED).all():
         save_figure(ladder_figure(per_image), f"{name}_plot", out_dir, record)
     return summary
 
