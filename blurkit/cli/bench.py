@@ -69,10 +69,10 @@ def bench_ladder_cmd(
                                     "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like"], "--set",
                                    help="MODEL>DATA, repeatable: a kernel space and the test domain it deblurs."),
     methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
-                                      help="Repeatable: blurry, true_code, true_code_x8, true_code_blend, retrieved_code, "
-                                      "kernel_code, lsq_code, lsq_code_blend, oracle, oracle_exact, fast, "
-                                      "fast_noguard, fast_adam, paper, "
-                                      "selfdeblur, classical, srn, deblurganv2, no_blur_margin."),
+                                      help="Repeatable: blurry, true_code, true_code_x8, true_code_blend, "
+                                      "retrieved_code, kernel_code, kernel_code_blend, lsq_code, lsq_code_blend, "
+                                      "oracle, oracle_exact, fast, fast_noguard, fast_adam, paper, selfdeblur, "
+                                      "classical, srn, deblurganv2, no_blur_margin."),
     baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable "
                                        "(default: the run trained on the kernel space's own domain in the work "
                                        "folder, trained there if missing)."),

@@ -12,8 +12,9 @@ without blur records);
 ``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
 kernel-head models on data with blur records); ``lsq_code`` (the x-step with the code fitted to the non-negative
 least-squares kernel of (x, y), :mod:`blurkit.space.kernel_lsq`: a non-blind extraction that uses no network and no
-truth; kernel-head models); ``true_code_blend`` and ``lsq_code_blend`` (the same codes through the blended x-step,
-:mod:`blurkit.deblur.blended_xstep`: the hyper-Laplacian and the plug-and-play solves averaged);
+truth; kernel-head models); ``true_code_blend``, ``kernel_code_blend`` and ``lsq_code_blend`` (the same codes
+through the blended x-step, :mod:`blurkit.deblur.blended_xstep`: the hyper-Laplacian and plug-and-play solves
+averaged);
 ``oracle_exact`` (the same solver through the synthesis' own blur of a GOPRO/REDS-like pair, moving objects
 included, :func:`blurkit.baselines.oracle.exact_blur_deconvolution`: the bound of any kernel model there); and
 ``no_blur_margin``: the true explanation's fit of y minus the no-blur
@@ -89,7 +90,7 @@ WORSE_DB = 0.3  # an image counts as made worse when it loses more than this aga
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
 # rows the ladder computes itself, not through a Method
-EXTRA = ("oracle", "oracle_exact", "kernel_code", "lsq_code", "lsq_code_blend", "no_blur_margin")
+EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -172,8 +173,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     spec: dict = {"method": method, "smoke": smoke}
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "lsq_code",
-                  "lsq_code_blend", "oracle", "oracle_exact"):
+    if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "kernel_code_blend",
+                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact"):
         xstep = set_xstep(model_name)
         if method == "oracle_exact":  # it solves the renderer's own margin
             xstep = dataclasses.replace(xstep, margin=0)
@@ -186,7 +187,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             if LSQ_WEIGHTS != "l1":  # cells made with the L1 weights keep their key
                 spec["kernel_fit"].update({"lsq_weights": LSQ_WEIGHTS, "lsq_reject": LSQ_REJECT,
                                            "lsq_reject_window": LSQ_REJECT_WINDOW})
-        elif method == "kernel_code":
+        elif method in ("kernel_code", "kernel_code_blend"):
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
@@ -342,9 +343,9 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         kernels = known_kernels(domain, profile, size) if {"oracle", "kernel_code"} & set(methods) else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
+        cell_kernels = bool(kernels) and has_cell_kernels(model, torch.from_numpy(next(iter(kernels.values()))), size)
         available = {"oracle": bool(kernels), "oracle_exact": bool(blur_params), "no_blur_margin": True,
-                     "kernel_code": bool(kernels) and has_cell_kernels(model, torch.from_numpy(
-                         next(iter(kernels.values()))), size),
+                     "kernel_code": cell_kernels, "kernel_code_blend": cell_kernels,
                      "lsq_code": model.config.head == "kernel", "lsq_code_blend": model.config.head == "kernel"}
         extra = [m for m in EXTRA if m in methods and available[m]]
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
@@ -363,8 +364,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                     out, wall = cell_kernel_deconvolution(yt, kernels[image], crf, xstep), None
                 elif method == "oracle_exact":
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
-                elif method == "kernel_code":
-                    out, wall = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep), None
+                elif method in ("kernel_code", "kernel_code_blend"):
+                    blend = LADDER_BLEND if method == "kernel_code_blend" else None
+                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep, blend)
+                    wall = None
                 elif method == "lsq_code":
                     out, wall = lsq_code_deblur(model, yt, xt, xstep), None
                 elif method == "lsq_code_blend":

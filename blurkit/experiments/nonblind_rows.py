@@ -8,8 +8,9 @@ that start, the code F says explains y best. The gap between the two rows is G's
 true ones: what a G that extracted the blur exactly would give through this F. ``lsq_code`` (F with cell kernels)
 takes the code whose kernels are closest to the non-negative least-squares kernel of (x, y) in F's blur domain
 (:mod:`blurkit.space.kernel_lsq`): a non-blind extraction without a network and without the truth. The ``*_blend``
-rows (``true_code_blend``, ``lsq_code_blend``) deblur with the same codes through the blended x-step
-(:mod:`blurkit.deblur.blended_xstep`): what a better image prior gives with a code far from / close to the blur.
+rows (``true_code_blend``, ``kernel_code_blend``, ``lsq_code_blend``) deblur with the same codes through the blended
+x-step (:mod:`blurkit.deblur.blended_xstep`): what a better image prior gives with a code far from / close to the
+blur.
 """
 
 from __future__ import annotations
@@ -117,13 +118,17 @@ def kernel_fit_code(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor
 
 
 def kernel_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor, kernels: torch.Tensor,
-                       config: LinearXStep = TRUE_CODE_XSTEP) -> torch.Tensor:
-    """The ``kernel_code`` row: the x-step with :func:`kernel_fit_code`'s code.
+                       config: LinearXStep = TRUE_CODE_XSTEP, blend: XStepBlend | None = None) -> torch.Tensor:
+    """The ``kernel_code`` row: the x-step with :func:`kernel_fit_code`'s code; with ``blend`` (the
+    ``kernel_code_blend`` row) the blended x-step.
 
     Shape:
         y, reference ``(1, 3, H, W)``, kernels ``(h, w, S, S)`` -> ``(1, 3, H, W)``.
     """
-    return linear_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config=config)
+    code = kernel_fit_code(model, reference, y, kernels)
+    if blend is not None:
+        return blended_xstep(model, y, code, config, blend)
+    return linear_xstep(model, y, code, config=config)
 
 
 def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor,

@@ -141,10 +141,10 @@ def test_kernel_code_row_only_for_cell_kernel_models(pip_photo_manifest: Path, t
     kernel_model = KernelSpace(dataclasses.replace(net_preset("smoke-kernel"), basis_size=31)).save(
         tmp_path / "kernel.pt", provenance={"note": "untrained"})
     sets = [f"{kernel_model}>uniform-8", f"{tiny_model}>uniform-8"]
-    methods = ["blurry", "kernel_code", "lsq_code", "lsq_code_blend", "true_code_blend"]
+    methods = ["blurry", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "true_code_blend"]
     summary = ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
     rows = summary.set_index(["set", "method"])
-    for method in ("kernel_code", "lsq_code", "lsq_code_blend"):
+    for method in ("kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend"):
         assert rows.loc[(sets[0], method), "n"] == 2 and np.isfinite(rows.loc[(sets[0], method), "psnr"])
         assert (sets[1], method) not in rows.index  # the basis head reads no kernel off a code cell
     for s in sets:  # the blended x-step with G's code runs on any kernel space
