@@ -340,7 +340,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
-        kernels = known_kernels(domain, profile, size) if {"oracle", "kernel_code"} & set(methods) else {}
+        needs_kernels = {"oracle", "kernel_code", "kernel_code_blend"} & set(methods)
+        kernels = known_kernels(domain, profile, size) if needs_kernels else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}
         xstep, crf = set_xstep(model_name), get_domain(domain).crf  # read once: the estimator file holds the weight
         cell_kernels = bool(kernels) and has_cell_kernels(model, torch.from_numpy(next(iter(kernels.values()))), size)
