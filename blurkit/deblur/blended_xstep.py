@@ -63,15 +63,13 @@ def blended_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, config: 
     w = blend.weight
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"the blend's weight must lie in [0, 1], got {w}")
-    parts = []
-    if w < 1.0:
-        parts.append((1.0 - w, linear_xstep(model, y, k, config=config)))
-    if w > 0.0:
-        den = denoiser if denoiser is not None else _denoiser(blend.denoiser)
-        parts.append((w, linear_xstep(model, y, k, config=config, pnp=(PnPXStep(noise=blend.noise), den))))
-    if len(parts) == 1:
-        return parts[0][1]
-    return (parts[0][0] * parts[0][1] + parts[1][0] * parts[1][1]).clamp(0, 1)
+    if w == 0.0:
+        return linear_xstep(model, y, k, config=config)
+    den = denoiser if denoiser is not None else _denoiser(blend.denoiser)
+    pnp = linear_xstep(model, y, k, config=config, pnp=(PnPXStep(noise=blend.noise), den))
+    if w == 1.0:
+        return pnp
+    return ((1.0 - w) * linear_xstep(model, y, k, config=config) + w * pnp).clamp(0, 1)
 
 
 __all__ = ["LADDER_BLEND", "XStepBlend", "blended_xstep"]

@@ -43,7 +43,7 @@ import torch
 from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
-from blurkit.deblur.blended_xstep import LADDER_BLEND
+from blurkit.deblur.blended_xstep import LADDER_BLEND, XStepBlend
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.linear_xstep import xstep_key
 from blurkit.deblur.metrics import psnr as np_psnr
@@ -91,6 +91,11 @@ LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
 # rows the ladder computes itself, not through a Method
 EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
+
+
+def row_blend(method: str) -> XStepBlend | None:
+    """The blended x-step of a ``*_blend`` row (:data:`LADDER_BLEND`), else None."""
+    return LADDER_BLEND if method.endswith("_blend") else None
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -191,7 +196,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
-        if method.endswith("_blend"):
+        if row_blend(method) is not None:
             spec["blend"] = LADDER_BLEND.__dict__
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
@@ -366,13 +371,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 elif method == "oracle_exact":
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
                 elif method in ("kernel_code", "kernel_code_blend"):
-                    blend = LADDER_BLEND if method == "kernel_code_blend" else None
-                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep, blend)
+                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep, row_blend(method))
                     wall = None
-                elif method == "lsq_code":
-                    out, wall = lsq_code_deblur(model, yt, xt, xstep), None
-                elif method == "lsq_code_blend":
-                    out, wall = lsq_code_deblur(model, yt, xt, xstep, LADDER_BLEND), None
+                elif method in ("lsq_code", "lsq_code_blend"):
+                    out, wall = lsq_code_deblur(model, yt, xt, xstep, row_blend(method)), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -38,11 +38,11 @@ def gain_intervals(per_image: pd.DataFrame) -> pd.DataFrame:
         ci_low, ci_high, n`` in the table's order.
     """
     rows = []
+    blurry_by_set = {s: g[["image", "psnr"]] for s, g in per_image[per_image["method"] == "blurry"].groupby("set")}
     for (set_name, method), g in per_image.groupby(["set", "method"], sort=False):
-        if method in NOT_DEBLURRED:
+        if method in NOT_DEBLURRED or set_name not in blurry_by_set:
             continue
-        blurry = per_image[(per_image["set"] == set_name) & (per_image["method"] == "blurry")]
-        both = g.merge(blurry[["image", "psnr"]], on="image", suffixes=("", "_blurry")).dropna(
+        both = g.merge(blurry_by_set[set_name], on="image", suffixes=("", "_blurry")).dropna(
             subset=["psnr", "psnr_blurry"])
         if not len(both):
             continue
@@ -59,8 +59,8 @@ def gain_intervals(per_image: pd.DataFrame) -> pd.DataFrame:
 
 def ladder_figure(per_image: pd.DataFrame,
                   targets: Mapping[tuple[str, str], float] = LADDER_TARGETS) -> Figure:
-    """One panel per set (:data:`COLUMNS` to a row): a horizontal bar per method (gain over blurry, dB) with its 95 % interval, and a red
-    mark at each row's target."""
+    """One panel per set (:data:`COLUMNS` to a row): a horizontal bar per method (gain over blurry, dB) with its
+    95 % interval, and a red mark at each row's target."""
     table = gain_intervals(per_image)
     if not len(table):
         raise ValueError("the ladder's per-image table holds no deblurred rows with a blurry baseline")

@@ -46,6 +46,17 @@ RETRIEVED_CODE = DEBLUR_PRESETS["fast-adam"].replace(k_param="code", steps=100, 
 """Kernel retrieval of the ``retrieved_code`` row: G's code refined by 100 Adam steps on Eq. 6's k terms."""
 
 
+def code_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, config: LinearXStep,
+               blend: XStepBlend | None) -> torch.Tensor:
+    """The non-blind rows' x-step with code k: :func:`linear_xstep`, or with ``blend`` (the ``*_blend`` rows)
+    :func:`blurkit.deblur.blended_xstep.blended_xstep`.
+
+    Shape:
+        y ``(1, 3, H, W)``, k ``(1, kdim, h_k, w_k)`` -> ``(1, 3, H, W)``.
+    """
+    return linear_xstep(model, y, k, config=config) if blend is None else blended_xstep(model, y, k, config, blend)
+
+
 def retrieval_config(smoke: bool) -> DeblurConfig:
     """The ``retrieved_code`` row's retrieval: :data:`RETRIEVED_CODE`, cut to 2 steps at the ``smoke`` profile."""
     return RETRIEVED_CODE.replace(steps=2) if smoke else RETRIEVED_CODE
@@ -68,9 +79,7 @@ def method_true_code(config: LinearXStep = TRUE_CODE_XSTEP, retrieval: DeblurCon
                     k = model.encode(xv, yv)
             else:
                 k = retrieve_kernel(model, xv, yv, retrieval, seed=seed, progress=False).k
-            if blend is not None:
-                return blended_xstep(model, yv, k, config, blend)
-            return linear_xstep(model, yv, k, config=config)
+            return code_xstep(model, yv, k, config, blend)
 
         t0 = time.perf_counter()
         out = self_ensemble(one, y, reference, views=views)
@@ -125,10 +134,7 @@ def kernel_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Ten
     Shape:
         y, reference ``(1, 3, H, W)``, kernels ``(h, w, S, S)`` -> ``(1, 3, H, W)``.
     """
-    code = kernel_fit_code(model, reference, y, kernels)
-    if blend is not None:
-        return blended_xstep(model, y, code, config, blend)
-    return linear_xstep(model, y, code, config=config)
+    return code_xstep(model, y, kernel_fit_code(model, reference, y, kernels), config, blend)
 
 
 def lsq_cell_kernels(model: KernelSpace, reference: torch.Tensor, y: torch.Tensor,
@@ -153,12 +159,10 @@ def lsq_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor
     Shape:
         y, reference ``(1, 3, H, W)`` -> ``(1, 3, H, W)``.
     """
-    code = kernel_fit_code(model, reference, y, lsq_cell_kernels(model, reference, y))
-    if blend is not None:
-        return blended_xstep(model, y, code, config, blend)
-    return linear_xstep(model, y, code, config=config)
+    return code_xstep(model, y, kernel_fit_code(model, reference, y, lsq_cell_kernels(model, reference, y)), config,
+                      blend)
 
 
 __all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_VIEWS", "TRUE_CODE_XSTEP",
-           "has_cell_kernels", "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels", "lsq_code_deblur",
-           "method_true_code", "retrieval_config", "set_xstep"]
+           "code_xstep", "has_cell_kernels", "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels",
+           "lsq_code_deblur", "method_true_code", "retrieval_config", "set_xstep"]
