@@ -5,6 +5,9 @@ outside their span is only approximated. With this option F also maps every code
 ``K(k) = softmax(W k + b)`` over ``basis_size x basis_size`` taps, blurs the image with it (each code cell with its
 own kernel) and adds it to the basis mixture as one more member whose weight logit is a 1x1 convolution of k.
 
+With ``logit_code`` (``KernelSpaceConfig.g_lsq``) there is no map: the code of a cell *is* its kernel's logits
+(``kdim = size ** 2``), ``K(k) = softmax(k)``, so any kernel is a code and G can hand over an estimate unchanged.
+
 It starts as a delta kernel (no blur) with a weight logit of :data:`INIT_LOGIT`, so a model initialised from one
 without it starts almost where that model was (the new member's share is a fraction of a percent).
 """
@@ -29,15 +32,19 @@ class DynamicKernel(nn.Module):
         blurred ``(B, C, H, W)`` and weight logit ``(B, 1, H, W)``.
     """
 
-    def __init__(self, kdim: int, size: int, stride: int, init_logit: float = INIT_LOGIT) -> None:
+    def __init__(self, kdim: int, size: int, stride: int, init_logit: float = INIT_LOGIT,
+                 logit_code: bool = False) -> None:
         super().__init__()
+        if logit_code and kdim != size * size:
+            raise ValueError(f"a code that is a {size}x{size} kernel's logits has kdim {size * size}, got {kdim}")
         self.size, self.stride = size, stride
-        self.to_kernel = nn.Linear(kdim, size * size)
+        self.to_kernel = None if logit_code else nn.Linear(kdim, size * size)
         self.to_logit = nn.Conv2d(kdim, 1, 1)
         with torch.no_grad():
-            self.to_kernel.weight.zero_()
-            self.to_kernel.bias.fill_(_FLOOR)
-            self.to_kernel.bias[(size * size) // 2] = 0.0
+            if self.to_kernel is not None:
+                self.to_kernel.weight.zero_()
+                self.to_kernel.bias.fill_(_FLOOR)
+                self.to_kernel.bias[(size * size) // 2] = 0.0
             self.to_logit.weight.zero_()
             self.to_logit.bias.fill_(init_logit)
 
@@ -48,7 +55,9 @@ class DynamicKernel(nn.Module):
             ``(B, kdim, h_k, w_k) -> (B, h_k, w_k, size, size)``.
         """
         b, _, hk, wk = k.shape
-        logits = self.to_kernel(k.to(self.to_kernel.weight.dtype).permute(0, 2, 3, 1))
+        logits = k.float().permute(0, 2, 3, 1)
+        if self.to_kernel is not None:
+            logits = self.to_kernel(k.to(self.to_kernel.weight.dtype).permute(0, 2, 3, 1))
         return logits.softmax(dim=-1).view(b, hk, wk, self.size, self.size)
 
     def forward(self, x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

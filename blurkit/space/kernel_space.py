@@ -26,6 +26,7 @@ from blurkit.paths import PACKAGE_DIR
 from blurkit.space.basis_blur import BASIS_LR_SCALE
 from blurkit.space.blocks import kernel_size_for
 from blurkit.space.extractor import KernelExtractor
+from blurkit.space.lsq_extractor import LsqExtractor
 from blurkit.space.netconfig import KernelSpaceConfig, net_preset
 from blurkit.space.operator import BlurOperator
 
@@ -59,7 +60,8 @@ class KernelSpace(nn.Module):
 
     Attributes:
         F: the blur operator family :class:`~blurkit.space.operator.BlurOperator`.
-        G: the kernel extractor :class:`~blurkit.space.extractor.KernelExtractor`.
+        G: the kernel extractor :class:`~blurkit.space.extractor.KernelExtractor`, or with ``config.g_lsq``
+            :class:`~blurkit.space.lsq_extractor.LsqExtractor`.
         config: the :class:`~blurkit.space.netconfig.KernelSpaceConfig` both were built from.
         provenance, extra: what the checkpoint stored (``None`` / ``{}`` for a fresh model).
     """
@@ -68,7 +70,8 @@ class KernelSpace(nn.Module):
         super().__init__()
         self.config = net_preset(config) if isinstance(config, str) else config
         self.F = BlurOperator(self.config)
-        self.G = KernelExtractor(self.config)
+        self.G: KernelExtractor | LsqExtractor = (LsqExtractor(self.config, self.F.tone) if self.config.g_lsq
+                                                  else KernelExtractor(self.config))
         self.provenance: dict | None = None
         self.extra: dict = {}
 
@@ -89,15 +92,16 @@ class KernelSpace(nn.Module):
         """
         return self.F(x, k)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor,
-                with_kernels: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, with_kernels: bool = False,
+                lsq: torch.Tensor | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Reconstruct the blurry image from the pair, ``F(x, G(x, y))`` (the training objective's prediction);
-        with ``with_kernels`` also the kernel F reads off every cell of ``G(x, y)`` (:meth:`cell_kernels`).
+        with ``with_kernels`` also the kernel F reads off every cell of ``G(x, y)`` (:meth:`cell_kernels`). ``lsq``
+        hands a ``g_lsq`` G its tiles' least-squares kernels (cached in training) instead of computing them.
 
         Shape:
-            x, y ``(B, C, H, W)`` -> ``(B, C, H, W)`` [and ``(B, h_k, w_k, S, S)``].
+            x, y ``(B, C, H, W)`` -> ``(B, C, H, W)`` [and ``(B, h_k, w_k, S, S)``]; lsq ``(B, H/128, W/128, S, S)``.
         """
-        k = self.G(x, y)
+        k = self.G(x, y) if lsq is None else self.G(x, y, lsq=lsq)
         pred = self.F(x, k)
         return (pred, self.cell_kernels(k)) if with_kernels else pred
 
@@ -146,13 +150,20 @@ class KernelSpace(nn.Module):
     def init_from(self, other: "KernelSpace") -> list[str]:
         """Copy the weights of a trained kernel space that differs from this one in ``code_stride``,
         ``tone_knots`` and ``dynamic_kernel`` (with ``dynamic_init_logit``) at most; a kernel-head space copies G
-        alone from any model whose G has the same shapes.
+        alone from any model whose G has the same shapes; a ``g_lsq`` space copies F's tone curve alone.
 
         This is how a fine-grid model (``cpu-fine``) or one with a tone curve (``cpu-tone``) starts from a trained
         ``cpu`` one: every shared weight is copied, and the modules only this one has start as identities (zero
         last layers, an identity curve), so the result computes exactly the other model's blur. Returns the
         names of the weights that were not copied.
         """
+        if self.config.g_lsq:  # F's tone curve only: the code (a kernel's logits) and G are this model's own
+            if self.config.tone_knots != other.config.tone_knots or other.F.tone is None:
+                raise BlurkitError(f"a g_lsq kernel space takes its tone curve ({self.config.tone_knots} knots) from "
+                                   f"a model with one, got tone_knots={other.config.tone_knots}")
+            state = {n: v for n, v in other.state_dict().items() if n.startswith("F.tone.")}
+            missing, _ = self.load_state_dict(state, strict=False)
+            return list(missing)
         if self.config.head == "kernel" and other.config.head != "kernel":  # G only: F has nothing to copy
             state = {n: v for n, v in other.state_dict().items() if n.startswith("G.")}
             try:

@@ -18,7 +18,7 @@ N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in 
 HEADS = ("residual", "basis", "kernel")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
                 "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False,
-                "dynamic_init_logit": -6.0}  # fields absent from older checkpoints, with the values those checkpoints used
+                "dynamic_init_logit": -6.0, "g_lsq": False}  # fields absent from older checkpoints, with the values those checkpoints used
 CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
@@ -57,6 +57,10 @@ class KernelSpaceConfig:
         dynamic_init_logit: that member's initial weight logit. The default -6 (a share of 0.2 %) keeps a model
             initialised from one without it where it was, but its kernel then gets almost no gradient: in the
             shipped reds-like models its share stayed under 0.05 %. 0 gives it a share of 1 / (n_basis + 1).
+        g_lsq: G's code is the logit of the least-squares kernel of every 128 px tile (blurkit's option,
+            :mod:`blurkit.space.lsq_extractor`), in F's tone domain, plus a learned correction that starts at zero;
+            F (``head="kernel"``) reads each cell's kernel as the softmax of its code, so ``kdim`` must be
+            ``basis_size ** 2``, and ``g_widths`` are the widths of the correction's trunk (``code_stride`` >= 32).
     """
 
     nf: int = 64
@@ -74,6 +78,7 @@ class KernelSpaceConfig:
     tone_knots: int = 0
     dynamic_kernel: bool = False
     dynamic_init_logit: float = -6.0
+    g_lsq: bool = False
 
     def __post_init__(self) -> None:
         # Accept lists (e.g. from JSON) but store tuples, so the config stays hashable and comparable.
@@ -107,7 +112,14 @@ class KernelSpaceConfig:
                 raise ValueError(f"KernelSpaceConfig.{name} must list {N_LEVELS} widths (one per level), got {widths}")
             for i, w in enumerate(widths):
                 _check_int(f"{name}[{i}]", w, minimum=1)
-        if self.g_widths[-1] != self.kdim:
+        if not isinstance(self.g_lsq, bool):
+            raise ValueError(f"KernelSpaceConfig.g_lsq must be a bool, got {self.g_lsq!r}")
+        if self.g_lsq:
+            if self.head != "kernel" or self.kdim != self.basis_size**2 or self.code_stride < 32:
+                raise ValueError("KernelSpaceConfig.g_lsq needs head='kernel', kdim = basis_size ** 2 (the code is "
+                                 f"the kernel's logits) and code_stride >= 32; got head={self.head!r}, "
+                                 f"kdim={self.kdim}, basis_size={self.basis_size}, code_stride={self.code_stride}")
+        elif self.g_widths[-1] != self.kdim:
             raise ValueError(
                 f"KernelSpaceConfig: g_widths[-1] ({self.g_widths[-1]}) must equal kdim ({self.kdim}), "
                 "since G's last convolution outputs the kernel"
@@ -167,6 +179,11 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "cpu-kernel": KernelSpaceConfig(**_CPU_WIDTHS, head="kernel", g_estimate=True, tone_knots=32),
     "cpu-fine-kernel": KernelSpaceConfig(**_CPU_WIDTHS, head="kernel", g_estimate=True, code_stride=32,
                                          tone_knots=32),
+    # F as in cpu-fine-kernel with the code read as the kernel's logits, G the least-squares kernel of each tile plus
+    # a small learned correction (blurkit.space.lsq_extractor); F's tone curve from a trained kernel-head model
+    "cpu-fine-lsq": KernelSpaceConfig(nf=32, kdim=961, f_widths=(32, 64, 96, 128, 128), g_widths=(24, 32, 48, 48, 48),
+                                      n_res_pre=0, n_res_post=0, n_res_g=0, head="kernel", code_stride=32,
+                                      tone_knots=32, g_lsq=True),
     # the same widths with the paper's heads: the ablation showing why "cpu" departs from them
     "cpu-residual": KernelSpaceConfig(**_CPU_WIDTHS),
     "smoke": KernelSpaceConfig(
@@ -193,6 +210,10 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     "smoke-kernel": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16), n_res_pre=1, n_res_post=1,
         n_res_g=1, head="kernel", basis_size=15, g_estimate=True, tone_knots=8,
+    ),
+    "smoke-lsq": KernelSpaceConfig(
+        nf=8, kdim=225, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 8, 8, 8, 8), n_res_pre=0, n_res_post=0,
+        n_res_g=0, head="kernel", basis_size=15, code_stride=32, tone_knots=8, g_lsq=True,
     ),
     "smoke-residual": KernelSpaceConfig(
         nf=8, kdim=16, f_widths=(8, 8, 16, 16, 16), g_widths=(8, 16, 16, 16, 16),

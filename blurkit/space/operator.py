@@ -83,7 +83,8 @@ class BlurOperator(nn.Module):
         if config.head == "kernel":
             self.basis = self.k_weights = self.k_inject = None
             self.tone = ToneCurve(config.tone_knots) if config.tone_knots else None
-            self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride, config.dynamic_init_logit)
+            self.dyn = DynamicKernel(config.kdim, config.basis_size, config.code_stride, config.dynamic_init_logit,
+                                     logit_code=config.g_lsq)
             return
         nf, fw = config.nf, config.f_widths
         self.pre = PreprocessBlock(nf, config.n_res_pre)

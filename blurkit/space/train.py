@@ -34,7 +34,9 @@ from blurkit.precision import warn_if_slow_bf16
 from blurkit.profiles import Profile, TrainConfig, get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
+from blurkit.space.blocks import DOWNSCALE
 from blurkit.space.kernel_space import KernelSpace, checkpoint_path
+from blurkit.space.lsq_cache import pair_lsq_kernels
 from blurkit.space.losses import charbonnier, kernel_error, psnr
 from blurkit.space.netconfig import net_preset
 from blurkit.space.train_loop import run_steps
@@ -48,11 +50,13 @@ class PairBank:
     Shape: :meth:`batch` returns x, y ``(B, 3, crop, crop)`` float32 in [0, 1].
     """
 
-    def __init__(self, pairs: list[Pair], crop: int, kernels: list[torch.Tensor] | None = None) -> None:
+    def __init__(self, pairs: list[Pair], crop: int, kernels: list[torch.Tensor] | None = None,
+                 lsq: list[torch.Tensor] | None = None) -> None:
         if not pairs:
             raise BlurkitError("no training pairs")
         self.crop = crop
         self.kernels = kernels  # true cell kernels per pair (blurkit.data.true_kernels), for kernel_batch
+        self.lsq = lsq  # least-squares tile kernels per pair (blurkit.space.lsq_cache), for draw
         self.x: list[torch.Tensor] = []
         self.y: list[torch.Tensor] = []
         for s, b in progress_bar(pairs, desc="loading pairs", unit="pair", leave=False, disable=len(pairs) < 200):
@@ -74,7 +78,7 @@ class PairBank:
         sees fewer crops where the blur left nothing to undo (flat regions, near-still camera). ``select=1`` draws
         exactly as before the option existed.
         """
-        x, y, _ = self._draw(seed, step, rank, size, with_kernels=False, select=select)
+        x, y, _, _ = self._draw(seed, step, rank, size, with_kernels=False, select=select)
         return x, y
 
     def kernel_batch(self, seed: int, step: int, rank: int,
@@ -86,14 +90,27 @@ class PairBank:
         """
         if self.kernels is None:
             raise BlurkitError("this PairBank holds no true kernels")
-        return self._draw(seed, step, rank, size, with_kernels=True)
+        return self._draw(seed, step, rank, size, with_kernels=True)[:3]
+
+    def draw(self, seed: int, step: int, rank: int, size: int) -> tuple[torch.Tensor, torch.Tensor,
+                                                                         torch.Tensor | None, torch.Tensor | None]:
+        """:meth:`batch` (the same draws) with the true cell kernels and the least-squares kernels where the bank
+        holds them (else ``None``), each flipped and turned as its crop was. A pair's least-squares kernel is the
+        mean of its tiles', repeated on every 128 px tile of the crop.
+
+        Shape:
+            x, y ``(B, 3, crop, crop)``, kernels ``(B, cells, cells, S, S)``, lsq ``(B, t, t, S, S)`` with
+            ``t = ceil(crop / 128)``.
+        """
+        return self._draw(seed, step, rank, size, with_kernels=self.kernels is not None)
 
     def _draw(self, seed: int, step: int, rank: int, size: int, with_kernels: bool, select: int = 1) -> tuple:
         if select < 1:
             raise ValueError(f"select must be >= 1, got {select}")
         g = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]))
-        xs, ys, ks = [], [], []
+        xs, ys, ks, ls = [], [], [], []
         c = self.crop
+        tiles = -(-c // DOWNSCALE)
         for _ in range(size):
             best, best_energy = None, -1.0
             for _ in range(select):
@@ -117,8 +134,12 @@ class PairBank:
             ys.append(pair[1])
             if with_kernels:
                 ks.append(augment_kernels(self.kernels[i], bool(flip_h), bool(flip_v), bool(rot)))
+            if self.lsq is not None:
+                mean = self.lsq[i].mean(dim=(0, 1))[None, None]
+                ls.append(augment_kernels(mean, bool(flip_h), bool(flip_v), bool(rot)).expand(tiles, tiles, -1, -1))
         kernels = torch.stack(ks) if with_kernels else None
-        return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0, kernels
+        lsq = torch.stack(ls) if self.lsq is not None else None
+        return torch.stack(xs).float() / 255.0, torch.stack(ys).float() / 255.0, kernels, lsq
 
 
 def _to_u8(img: np.ndarray) -> torch.Tensor:
@@ -146,14 +167,17 @@ def _weights_digest(model: torch.nn.Module) -> float:
 
 
 @torch.no_grad()
-def validate(model: KernelSpace, pairs: list[Pair], device: torch.device) -> float:
-    """Mean PSNR (dB) of F(x, G(x, y)) against y over full-size held-out pairs."""
+def validate(model: KernelSpace, pairs: list[Pair], device: torch.device,
+             lsq: list[torch.Tensor] | None = None) -> float:
+    """Mean PSNR (dB) of F(x, G(x, y)) against y over full-size held-out pairs (with ``lsq``, a ``g_lsq`` G's cached
+    least-squares kernels of each pair)."""
     model.eval()
     vals = []
-    for s, b in pairs:
+    for i, (s, b) in enumerate(pairs):
         x = torch.from_numpy(read_image(s)).permute(2, 0, 1)[None].to(device)
         y = torch.from_numpy(read_image(b)).permute(2, 0, 1)[None].to(device)
-        vals.append(float(psnr(model(x, y), y)))
+        pred = model(x, y) if lsq is None else model(x, y, lsq=lsq[i][None].to(device))
+        vals.append(float(psnr(pred, y)))
     model.train()
     return float(np.mean(vals)) if vals else float("nan")
 
@@ -263,6 +287,12 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, history, wall_before = state["step"], state["history"], state["wall_time_s"]
+    val_lsq = None
+    if net_cfg.g_lsq:  # G reads the pairs' least-squares kernels in F's tone domain, so F stays as it started
+        for p in model.F.parameters():
+            p.requires_grad_(False)
+        bank.lsq = pair_lsq_kernels(train_pairs, net_cfg.basis_size, model.F.tone, progress and rank == 0)
+        val_lsq = pair_lsq_kernels(val_pairs, net_cfg.basis_size, model.F.tone, progress and rank == 0)
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     per_rank = max(1, cfg.batch_size // world)
     meta = {"profile": prof.name, "data": str(data), "data_manifest_sha256": _data_manifest_hash(train_pairs),
@@ -281,18 +311,16 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
             torch.save(state, tmp)
 
     def train_step(step: int) -> dict[str, float]:
-        if true_kernels is None:
-            x, y = bank.batch(cfg.seed, step, rank, per_rank)
-        else:
-            x, y, k_true = bank.kernel_batch(cfg.seed, step, rank, per_rank)
+        x, y, k_true, lsq = bank.draw(cfg.seed, step, rank, per_rank)
         x, y = x.to(dev), y.to(dev)
+        extra = {} if lsq is None else {"lsq": lsq.to(dev)}
         if cfg.channels_last:
             x, y = x.contiguous(memory_format=torch.channels_last), y.contiguous(memory_format=torch.channels_last)
         with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=cfg.bf16):
             if true_kernels is None:
-                pred = net(x, y)
+                pred = net(x, y, **extra)
             else:
-                pred, kernels = net(x, y, with_kernels=True)
+                pred, kernels = net(x, y, with_kernels=True, **extra)
         loss = charbonnier(pred, y, cfg.charbonnier_eps)
         row = {}
         if true_kernels is not None:
@@ -312,7 +340,7 @@ def train(profile: str | Profile, data: str | Path, out: str | Path, resume: boo
     model.train()
     step, last_val = run_steps(
         step, end, cfg.steps, history, train_step,
-        (lambda: validate(model, val_pairs, dev)) if rank == 0 and val_pairs else None,
+        (lambda: validate(model, val_pairs, dev, val_lsq)) if rank == 0 and val_pairs else None,
         cfg.val_every, cfg.ckpt_every, save_state, f"train {prof.name}", progress and rank == 0)
     wall = wall_before + time.perf_counter() - start
     agree = None
