@@ -196,6 +196,30 @@ def calibrate_xstep_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT
     _calibrate(model, data, profile, results_folder(profile, results_dir), select, code)
 
 
+@app.command("calibrate-nonblind")
+def calibrate_nonblind_cmd(model: str = typer.Option(..., "--model", "-m", help="A shipped kernel space name or a "
+                                                     "checkpoint file; the choice is written beside it."),
+                           data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
+                           threads: Optional[int] = THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,
+                           select: str = CALIB_SELECT_OPT) -> None:
+    """Choose the non-blind x-step of a kernel space (the ladder's true_code row: G(x, y)'s code): its prior weight
+    and its plug-and-play share, on the held-out training photos' pairs; writes <model>.nonblind.json."""
+    from blurkit.deblur.nonblind_calibration import calibrate_nonblind_file, nonblind_path
+    from blurkit.experiments.notebooks import results_folder
+    from blurkit.provenance import provenance, save_result
+
+    set_threads(threads)
+    record = provenance(config={"model": str(model), "data": str(data), "profile": profile, "select": select})
+    choice, table = calibrate_nonblind_file(model, data, profile, select=select, record=record)
+    save_result(table, f"xstep_calibration_{Path(str(model)).stem}_nonblind", results_folder(profile, results_dir),
+                record)
+    best = table.loc[table["gain_db"].idxmax()]
+    plain = table[table["weight"] == 0.0]["gain_db"].max()
+    typer.echo(f"{nonblind_path(model)}: gamma {choice['gamma']:g}, plug-and-play share {choice['weight']:g} "
+               f"(gain on {int(best['n'])} held-out training pairs {best['gain_db']:+.2f} dB; the best plain x-step "
+               f"{plain:+.2f} dB)")
+
+
 @app.command("calibrate-guard")
 def calibrate_guard_cmd(model: str = CALIB_MODEL_OPT, data: str = CALIB_DATA_OPT, profile: str = PROFILE_OPT,
                         threads: Optional[int] = THREADS_OPT, results_dir: Optional[Path] = CALIB_RESULTS_OPT,

@@ -71,6 +71,7 @@ from blurkit.experiments.nonblind_rows import (
     lsq_code_deblur,
     method_true_code,
     retrieval_config,
+    set_blend,
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import ORACLE_CELL, ORACLE_KERNEL, known_kernels, recorded_blur
@@ -93,9 +94,15 @@ MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # 
 EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
 
 
-def row_blend(method: str) -> XStepBlend | None:
-    """The blended x-step of a ``*_blend`` row (:data:`LADDER_BLEND`), else None."""
-    return LADDER_BLEND if method.endswith("_blend") else None
+SET_BLEND_ROWS = ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code")  # the set's own x-step
+
+
+def row_blend(method: str, model_name: str) -> XStepBlend | None:
+    """The blended x-step of a ``*_blend`` row (:data:`LADDER_BLEND`); of a non-blind code row, the blend calibrated
+    for the kernel space if any (:func:`blurkit.experiments.nonblind_rows.set_blend`); else None."""
+    if method.endswith("_blend"):
+        return LADDER_BLEND
+    return set_blend(model_name) if method in SET_BLEND_ROWS else None
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -135,10 +142,12 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     smoke = get_profile(profile).name == "smoke"
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
-        "true_code": lambda: method_true_code(set_xstep(model_name)),
-        "true_code_x8": lambda: method_true_code(set_xstep(model_name), views=TRUE_CODE_VIEWS),
+        "true_code": lambda: method_true_code(set_xstep(model_name), blend=set_blend(model_name)),
+        "true_code_x8": lambda: method_true_code(set_xstep(model_name), views=TRUE_CODE_VIEWS,
+                                                 blend=set_blend(model_name)),
         "true_code_blend": lambda: method_true_code(set_xstep(model_name), blend=LADDER_BLEND),
-        "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke)),
+        "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke),
+                                                   blend=set_blend(model_name)),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
@@ -196,8 +205,9 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
-        if row_blend(method) is not None:
-            spec["blend"] = LADDER_BLEND.__dict__
+        blend = row_blend(method, model_name)
+        if blend is not None:
+            spec["blend"] = blend.__dict__
         if method == "oracle":
             spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
         elif method == "oracle_exact":
@@ -371,10 +381,11 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 elif method == "oracle_exact":
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
                 elif method in ("kernel_code", "kernel_code_blend"):
-                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep, row_blend(method))
+                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep,
+                                             row_blend(method, model_name))
                     wall = None
                 elif method in ("lsq_code", "lsq_code_blend"):
-                    out, wall = lsq_code_deblur(model, yt, xt, xstep, row_blend(method)), None
+                    out, wall = lsq_code_deblur(model, yt, xt, xstep, row_blend(method, model_name)), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

@@ -24,7 +24,7 @@ from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig
 from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.self_ensemble import MAX_VIEWS, self_ensemble
-from blurkit.deblur.xstep_calibration import calibrated_xstep_for
+from blurkit.deblur.nonblind_calibration import nonblind_xstep_for
 from blurkit.experiments.deblur_report import Method
 from blurkit.space.kernel_lsq import LSQ_ROBUST, LSQ_WEIGHTS, lsq_kernel
 from blurkit.space.kernel_space import KernelSpace
@@ -36,10 +36,16 @@ TRUE_CODE_VIEWS = MAX_VIEWS  # the true_code_x8 row's self-ensemble: all 8 flips
 
 def set_xstep(model_name: str) -> LinearXStep:
     """The x-step of a set's non-blind rows (``true_code`` and the other codes from the sharp image) and ``oracle``:
-    :data:`TRUE_CODE_XSTEP`, the ``fast`` row's x-step, with the prior weight calibrated for codes from the sharp
-    image where the kernel space's estimator records one, else the blind path's
-    (:mod:`blurkit.deblur.xstep_calibration`)."""
-    return calibrated_xstep_for(model_name, TRUE_CODE_XSTEP, code="sharp")
+    :data:`TRUE_CODE_XSTEP`, the ``fast`` row's x-step, with the prior weight calibrated for the kernel space's
+    non-blind x-step (:mod:`blurkit.deblur.nonblind_calibration`) where it has one, else for codes from the sharp
+    image where its estimator records one, else the blind path's (:mod:`blurkit.deblur.xstep_calibration`)."""
+    return nonblind_xstep_for(model_name, TRUE_CODE_XSTEP)[0]
+
+
+def set_blend(model_name: str) -> XStepBlend | None:
+    """The blend of a set's non-blind code rows: the one calibrated for the kernel space
+    (:func:`blurkit.deblur.nonblind_calibration.nonblind_xstep_for`), None where it has none."""
+    return nonblind_xstep_for(model_name, TRUE_CODE_XSTEP)[1]
 
 
 RETRIEVED_CODE = DEBLUR_PRESETS["fast-adam"].replace(k_param="code", steps=100, k_lr=1e-2, log_every=100)
@@ -165,4 +171,4 @@ def lsq_code_deblur(model: KernelSpace, y: torch.Tensor, reference: torch.Tensor
 
 __all__ = ["KERNEL_FIT_LR", "KERNEL_FIT_STEPS", "RETRIEVED_CODE", "TRUE_CODE_VIEWS", "TRUE_CODE_XSTEP",
            "code_xstep", "has_cell_kernels", "kernel_code_deblur", "kernel_fit_code", "lsq_cell_kernels",
-           "lsq_code_deblur", "method_true_code", "retrieval_config", "set_xstep"]
+           "lsq_code_deblur", "method_true_code", "retrieval_config", "set_blend", "set_xstep"]

@@ -18,7 +18,8 @@ N_LEVELS = 5  # stride-2 levels after the PreprocessBlock in F's encoder and in 
 HEADS = ("residual", "basis", "kernel")  # F's output heads (KernelSpaceConfig.head)
 _ADDED_LATER = {"head": "residual", "n_basis": 16, "basis_size": 31, "g_estimate": False,
                 "code_stride": 128, "tone_knots": 0, "dynamic_kernel": False,
-                "dynamic_init_logit": -6.0, "g_lsq": False}  # fields absent from older checkpoints, with the values those checkpoints used
+                "dynamic_init_logit": -6.0,
+                "g_lsq": False}  # fields absent from older checkpoints, with the values those checkpoints used
 CODE_STRIDES = (16, 32, 64, 128)  # allowed KernelSpaceConfig.code_stride values (px per kernel-code cell)
 
 
