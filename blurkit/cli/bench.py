@@ -66,7 +66,8 @@ def bench_baseline_train_cmd(
 @bench_app.command("ladder")
 def bench_ladder_cmd(
     sets: list[str] = typer.Option(["reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
-                                    "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like"], "--set",
+                                    "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
+                                    "reds-like-lsq>reds-like", "reds-like-lsq>gopro-like"], "--set",
                                    help="MODEL>DATA, repeatable: a kernel space and the test domain it deblurs."),
     methods: list[str] = typer.Option(["blurry", "true_code", "fast", "classical", "no_blur_margin"], "--method",
                                       help="Repeatable: blurry, true_code, true_code_x8, true_code_blend, "

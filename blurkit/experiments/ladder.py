@@ -83,9 +83,11 @@ from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
 # uniform-8 is itself a kernel-head model with supervised cell kernels (TrainConfig.kernel_weight), trained from the
-# basis-head uniform-8-basis; reds-like-kernel is the same for reds-like, on the reds-like sets' images
+# basis-head uniform-8-basis; reds-like-kernel is the same for reds-like, on the reds-like sets' images;
+# reds-like-lsq's G starts from each tile's least-squares kernel (KernelSpaceConfig.g_lsq; no estimator, no blind rows)
 DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
-                "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like")
+                "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
+                "reds-like-lsq>reds-like", "reds-like-lsq>gopro-like")
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]

@@ -166,7 +166,7 @@ def net_presets_table() -> pd.DataFrame:
     for name, cfg in NET_PRESETS.items():
         options = [f"code_stride={cfg.code_stride}" if cfg.code_stride != 128 else "",
                    "g_estimate" if cfg.g_estimate else "", f"tone_knots={cfg.tone_knots}" if cfg.tone_knots else "",
-                   "dynamic_kernel" if cfg.dynamic_kernel else ""]
+                   "dynamic_kernel" if cfg.dynamic_kernel else "", "g_lsq" if cfg.g_lsq else ""]
         rows.append({"preset": name, "widths": f"nf={cfg.nf}, kdim={cfg.kdim}", "head": cfg.head,
                      "options": ", ".join(o for o in options if o) or "-",
                      "parameters": KernelSpace(cfg).num_parameters(),

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from blurkit.deblur.nonblind_calibration import SUFFIX as NONBLIND_SUFFIX
 from blurkit.space.kernel_space import MODELS_DIR, SHIPPED, KernelSpace, checkpoint_path
 from blurkit.space.netconfig import KernelSpaceConfig
 
@@ -20,9 +21,10 @@ SHIPPED_PT = sorted((p for p in MODELS_DIR.glob("*.pt") if not p.name.endswith("
 SHIPPED_ESTIMATORS = sorted(MODELS_DIR.glob("*.estimator.pt"))
 # models trained from another shipped model (train --init): the file their provenance names as the start, by the
 # chain in scripts/train_shipped.sh (reds-like: cpu-fine-dynamic from cpu-dynamic, which is shipped as
-# reds-like-dynamic; the kernel-supervised uniform-8 and reds-like-kernel from the shipped uniform-8-basis, reds-like)
+# reds-like-dynamic; the kernel-supervised uniform-8 and reds-like-kernel from the shipped uniform-8-basis, reds-like;
+# reds-like-lsq's tone curve from reds-like-kernel)
 STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic", "uniform-8": "uniform-8-basis",
-                        "reds-like-kernel": "reds-like"}
+                        "reds-like-kernel": "reds-like", "reds-like-lsq": "reds-like-kernel"}
 
 
 def _sha256(path: Path) -> str:
@@ -31,7 +33,10 @@ def _sha256(path: Path) -> str:
 
 def test_every_model_has_its_json_and_the_default_is_shipped() -> None:
     assert SHIPPED_PT, "no shipped kernel space"
-    assert sorted(p.stem for p in MODELS_DIR.glob("*.json")) == [p.stem for p in SHIPPED_PT]
+    described = sorted(p.stem for p in MODELS_DIR.glob("*.json") if not p.name.endswith(NONBLIND_SUFFIX))
+    assert described == [p.stem for p in SHIPPED_PT]
+    for path in MODELS_DIR.glob(f"*{NONBLIND_SUFFIX}"):  # a non-blind x-step's calibration belongs to a model
+        assert MODELS_DIR / path.name.replace(NONBLIND_SUFFIX, ".pt") in SHIPPED_PT
     for name, stem in SHIPPED.items():
         assert checkpoint_path(name) == MODELS_DIR / f"{stem}.pt" and checkpoint_path(name).is_file()
 
