@@ -192,7 +192,12 @@ def code_estimator_for(model: KernelSpace) -> CodeEstimator:
     if source is None:
         raise BlurkitError("this kernel space was not loaded from a file, so it has no code estimator beside it; "
                            "pass estimator= (blurkit.space.code_estimator.train_estimator) or choose another preset")
-    return CodeEstimator.load(estimator_path(source)).to(next(model.parameters()).device)
+    path = estimator_path(source)
+    if model.config.g_lsq and not path.is_file():
+        raise BlurkitError(f"'{source}' has no code estimator: its G reads the least-squares kernel of a sharp/blurry "
+                           "pair (KernelSpaceConfig.g_lsq), so it serves non-blind deblurring and transfer only; "
+                           "choose another kernel space for blind deblurring")
+    return CodeEstimator.load(path).to(next(model.parameters()).device)
 
 
 def refiner_for(model: KernelSpace) -> Refiner | None:

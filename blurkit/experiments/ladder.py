@@ -29,9 +29,6 @@ beside the tables (``<name>_plot.png``, :mod:`blurkit.experiments.ladder_figure`
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -43,9 +40,8 @@ import torch
 from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
-from blurkit.deblur.blended_xstep import LADDER_BLEND, XStepBlend
+from blurkit.deblur.blended_xstep import LADDER_BLEND
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
-from blurkit.deblur.linear_xstep import xstep_key
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import UnknownNameError
@@ -60,9 +56,8 @@ from blurkit.experiments.deblur_report import (
     to_tensor,
 )
 from blurkit.experiments.ladder_figure import NOT_DEBLURRED, ladder_figure
+from blurkit.experiments.ladder_keys import MODEL_FREE, method_key, row_blend
 from blurkit.experiments.nonblind_rows import (
-    KERNEL_FIT_LR,
-    KERNEL_FIT_STEPS,
     RETRIEVED_CODE,
     TRUE_CODE_VIEWS,
     TRUE_CODE_XSTEP,
@@ -74,11 +69,11 @@ from blurkit.experiments.nonblind_rows import (
     set_blend,
     set_xstep,
 )
-from blurkit.experiments.recorded_truth import ORACLE_CELL, ORACLE_KERNEL, known_kernels, recorded_blur
+from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_figure, save_result
-from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_REJECT_WINDOW, LSQ_RIDGE, LSQ_ROBUST, LSQ_WEIGHTS
+from blurkit.space.code_estimator import estimator_path
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
@@ -91,20 +86,9 @@ DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>unifor
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
-MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
+NEEDS_ESTIMATOR = ("fast", "fast_noguard")  # rows skipped for a kernel space without a code estimator
 # rows the ladder computes itself, not through a Method
 EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
-
-
-SET_BLEND_ROWS = ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code")  # the set's own x-step
-
-
-def row_blend(method: str, model_name: str) -> XStepBlend | None:
-    """The blended x-step of a ``*_blend`` row (:data:`LADDER_BLEND`); of a non-blind code row, the blend calibrated
-    for the kernel space if any (:func:`blurkit.experiments.nonblind_rows.set_blend`); else None."""
-    if method.endswith("_blend"):
-        return LADDER_BLEND
-    return set_blend(model_name) if method in SET_BLEND_ROWS else None
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -175,61 +159,6 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
             known = sorted([*factories, "srn", "deblurganv2", *EXTRA])
             raise UnknownNameError(f"unknown ladder method '{name}'; choose from {', '.join(known)}")
     return out
-
-
-def method_key(method: str, model_name: str, profile: str, paper_steps: int,
-               baseline_runs: dict[str, Path] | None = None) -> str:
-    """A hash of everything a (set, method) cell depends on: the method's settings, the kernel space's file and,
-    for the blind presets, its code estimator's file. A stored cell with another key is computed again."""
-    from blurkit.deblur.guard import GuardConfig
-    from blurkit.experiments.bench_deblur import bench_configs, model_file_hashes
-    from blurkit.files import sha256_file
-
-    smoke = get_profile(profile).name == "smoke"
-    spec: dict = {"method": method, "smoke": smoke}
-    if method not in MODEL_FREE:
-        spec.update(model_file_hashes(model_name, with_estimator=False))
-    if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "kernel_code_blend",
-                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact"):
-        xstep = set_xstep(model_name)
-        if method == "oracle_exact":  # it solves the renderer's own margin
-            xstep = dataclasses.replace(xstep, margin=0)
-        spec["xstep"] = xstep_key(xstep)
-        if method == "true_code_x8":
-            spec["views"] = TRUE_CODE_VIEWS
-        elif method in ("lsq_code", "lsq_code_blend"):
-            spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "lsq_iters": LSQ_ITERS,
-                                  "lsq_ridge": LSQ_RIDGE, "lsq_robust": LSQ_ROBUST}
-            if LSQ_WEIGHTS != "l1":  # cells made with the L1 weights keep their key
-                spec["kernel_fit"].update({"lsq_weights": LSQ_WEIGHTS, "lsq_reject": LSQ_REJECT,
-                                           "lsq_reject_window": LSQ_REJECT_WINDOW})
-        elif method in ("kernel_code", "kernel_code_blend"):
-            spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
-        elif method == "retrieved_code":
-            spec["retrieval"] = retrieval_config(smoke).to_dict()
-        blend = row_blend(method, model_name)
-        if blend is not None:
-            spec["blend"] = blend.__dict__
-        if method == "oracle":
-            spec["oracle"] = {"cell": ORACLE_CELL, "kernel": ORACLE_KERNEL, "crf": True}
-        elif method == "oracle_exact":
-            from blurkit.data.synthesis import SYNTHESIS_VERSION
-
-            spec["oracle"] = {"exact_blur": SYNTHESIS_VERSION, "crf": True}
-    elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
-        spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
-    elif method in ("fast", "fast_noguard"):
-        spec.update(config=DEBLUR_PRESETS["fast"].to_dict(), guard=GuardConfig().__dict__ if method == "fast" else None,
-                    **model_file_hashes(model_name, with_estimator=True))
-    elif method == "fast_adam":
-        spec["config"] = DEBLUR_PRESETS["fast-adam"].to_dict()
-    elif method == "paper":
-        spec["config"] = bench_configs(get_profile(profile).name, paper_steps)["paper"].to_dict()
-    elif method in ("srn", "deblurganv2"):
-        run = Path((baseline_runs or {}).get(method, ""))
-        spec["run"] = str(run)
-        spec["run_sha256"] = sha256_file(run / "model.pt") if (run / "model.pt").is_file() else None
-    return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def summarise(per_image: pd.DataFrame) -> pd.DataFrame:
@@ -357,6 +286,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
             p.requires_grad_(False)
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
+        if not get_profile(profile).name == "smoke" and not estimator_path(model_name).is_file():
+            fns = {m: f for m, f in fns.items() if m not in NEEDS_ESTIMATOR}  # e.g. a g_lsq space: no blind code
         needs_kernels = {"oracle", "kernel_code", "kernel_code_blend"} & set(methods)
         kernels = known_kernels(domain, profile, size) if needs_kernels else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}

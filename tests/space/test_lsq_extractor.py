@@ -131,3 +131,12 @@ def test_training_keeps_f_and_trains_the_correction(tmp_path: Path) -> None:
     start = _fresh()
     assert torch.equal(model.F.tone.logits, start.F.tone.logits)  # F stays (the estimates are in its domain)
     assert float(model.G.head[-1].weight.detach().abs().max()) > eps()  # the zero-started correction learned
+
+
+def test_blind_deblurring_says_why_there_is_no_estimator(tmp_path: Path) -> None:
+    from blurkit.deblur.solver import code_estimator_for
+    from blurkit.errors import BlurkitError
+
+    _fresh().save(tmp_path / "m.pt")
+    with pytest.raises(BlurkitError, match="no code estimator: its G reads the least-squares kernel"):
+        code_estimator_for(KernelSpace.load(tmp_path / "m.pt"))
