@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as Fnn
 from skimage import data
+from tolerances import ulp_tol
 
 from blurkit.deblur.blended_xstep import XStepBlend
 from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
@@ -55,7 +56,9 @@ def test_the_table_covers_every_setting_and_the_choice_is_its_best() -> None:
     with torch.no_grad():  # a share of 0 is the plain x-step at that gamma, as linear_xstep computes it
         plain = linear_xstep(model, y, model.encode(x, y), config=dataclasses.replace(BASE, gamma=0.01))
     row = table[(table["gamma"] == 0.01) & (table["weight"] == 0.0)].iloc[0]
-    assert row["gain_db"] == pytest.approx(float(psnr(plain, x) - psnr(y, x)), abs=1e-3)
+    # the same solve on the same thread; only the gain's subtraction differs (float64 there, float32 here): a few
+    # float32 ulps at the PSNR's scale
+    assert row["gain_db"] == pytest.approx(float(psnr(plain, x) - psnr(y, x)), abs=ulp_tol(float(psnr(y, x)), ulps=4))
     assert row["gain_db"] > 3  # the exact box through the weak prior deblurs: the table can tell settings apart
     with pytest.raises(ValueError, match="at least one"):
         calibrate_nonblind(model, [], BASE, denoiser=Shrink())
