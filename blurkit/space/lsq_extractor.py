@@ -41,6 +41,8 @@ def tile_lsq_kernels(x: torch.Tensor, y: torch.Tensor, size: int, tone: nn.Modul
         x, y ``(B, 3, H, W)`` with H, W multiples of ``tile`` -> ``(B, H/tile, W/tile, size, size)``.
     """
     b, c, h, w = x.shape
+    if h % tile or w % tile:
+        raise ValueError(f"tile_lsq_kernels needs sides that are multiples of {tile}, got {h}x{w}")
     nh, nw = h // tile, w // tile
 
     def tiles(img: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B * nh * nw, C, tile, tile)
@@ -85,6 +87,11 @@ class LsqExtractor(nn.Module):
         return tile_lsq_kernels(x.float(), y.float(), self.config.basis_size, self.tone)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, lsq: torch.Tensor | None = None) -> torch.Tensor:
+        """The code of the pair: the tiles' estimates (``lsq``, else computed now) as logits plus the correction.
+
+        Shape:
+            x, y ``(B, C, H, W)``, lsq ``(B, H'/128, W'/128, S, S)`` -> ``(B, S * S, H'/code_stride, W'/code_stride)``.
+        """
         x, _ = as_rgb(x, "x")
         y, _ = as_rgb(y, "y")
         if x.shape != y.shape:

@@ -15,7 +15,7 @@ from blurkit.space.dynamic_kernel import DynamicKernel
 from blurkit.space.kernel_lsq import lsq_kernel
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import kernel_error
-from blurkit.space.lsq_extractor import EPS
+from blurkit.space.lsq_extractor import EPS, tile_lsq_kernels
 from blurkit.space.netconfig import KernelSpaceConfig, net_preset
 from blurkit.space.train import train
 from imagegen import synthetic_pairs
@@ -83,6 +83,8 @@ def test_bad_input_is_refused_in_one_line() -> None:
     with pytest.raises(ValueError, match="g_lsq needs head='kernel'"):
         KernelSpaceConfig(nf=8, kdim=225, basis_size=15, head="basis", code_stride=32, g_lsq=True,
                           g_widths=(8, 8, 8, 8, 8), f_widths=(8, 8, 16, 16, 16))
+    with pytest.raises(ValueError, match="multiples of 128"):
+        tile_lsq_kernels(x, y, S, None)
     with pytest.raises(ValueError, match="kdim 225"):
         DynamicKernel(16, 15, 32, logit_code=True)
 
