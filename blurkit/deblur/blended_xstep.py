@@ -46,8 +46,18 @@ LADDER_BLEND = XStepBlend()
 
 
 @functools.lru_cache(maxsize=4)
-def _denoiser(name: str) -> Denoiser:
+def shipped_denoiser(name: str) -> Denoiser:
+    """The denoiser ``name`` (:func:`blurkit.deblur.denoiser.load_denoiser`) in eval mode, loaded once per process."""
     return load_denoiser(name).eval()
+
+
+def mix_solves(plain: torch.Tensor, pnp: torch.Tensor, weight: float) -> torch.Tensor:
+    """``(1 - weight) * plain + weight * pnp`` clipped to [0, 1]: the blend of two solves already made.
+
+    Shape:
+        plain, pnp ``(B, 3, H, W)`` -> ``(B, 3, H, W)``.
+    """
+    return ((1.0 - weight) * plain + weight * pnp).clamp(0, 1)
 
 
 def blended_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, config: LinearXStep,
@@ -65,11 +75,11 @@ def blended_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, config: 
         raise ValueError(f"the blend's weight must lie in [0, 1], got {w}")
     if w == 0.0:
         return linear_xstep(model, y, k, config=config)
-    den = denoiser if denoiser is not None else _denoiser(blend.denoiser)
+    den = denoiser if denoiser is not None else shipped_denoiser(blend.denoiser)
     pnp = linear_xstep(model, y, k, config=config, pnp=(PnPXStep(noise=blend.noise), den))
     if w == 1.0:
         return pnp
-    return ((1.0 - w) * linear_xstep(model, y, k, config=config) + w * pnp).clamp(0, 1)
+    return mix_solves(linear_xstep(model, y, k, config=config), pnp, w)
 
 
-__all__ = ["LADDER_BLEND", "XStepBlend", "blended_xstep"]
+__all__ = ["LADDER_BLEND", "XStepBlend", "blended_xstep", "mix_solves", "shipped_denoiser"]

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from blurkit.deblur.blended_xstep import LADDER_BLEND, XStepBlend
-from blurkit.deblur.denoiser import Denoiser, load_denoiser
+from blurkit.deblur.blended_xstep import LADDER_BLEND, XStepBlend, mix_solves, shipped_denoiser
+from blurkit.deblur.denoiser import Denoiser
 from blurkit.deblur.linear_xstep import PRESET_XSTEP, LinearXStep, linear_xstep
 from blurkit.deblur.pnp import PnPXStep
 from blurkit.deblur.xstep_calibration import WORSE_DB, calibrated_xstep_for, held_out_pairs
@@ -61,7 +61,7 @@ def calibrate_nonblind(model: KernelSpace, pairs: Sequence[tuple[torch.Tensor, t
     """
     if not pairs:
         raise ValueError("calibrating the non-blind x-step needs at least one held-out pair")
-    den = denoiser if denoiser is not None else load_denoiser(blend.denoiser).eval()
+    den = denoiser if denoiser is not None else shipped_denoiser(blend.denoiser)
     gains: dict[tuple[float, float], list[float]] = {(g, w): [] for g in gammas for w in weights}
     for x, y in progress_bar(list(pairs), desc="calibrate non-blind x-step", disable=not progress):
         with torch.no_grad():
@@ -71,8 +71,7 @@ def calibrate_nonblind(model: KernelSpace, pairs: Sequence[tuple[torch.Tensor, t
         for g in gammas:
             plain = linear_xstep(model, y, k, config=dataclasses.replace(base, gamma=float(g)))
             for w in weights:
-                out = ((1.0 - w) * plain + w * pnp).clamp(0, 1)
-                gains[(g, w)].append(float(psnr(out, x)) - before)
+                gains[(g, w)].append(float(psnr(mix_solves(plain, pnp, w), x)) - before)
     rows = [{"gamma": g, "weight": w, "gain_db": float(np.mean(v)), "worse_frac": float((np.array(v) < -WORSE_DB)
                                                                                          .mean()), "n": len(v)}
             for (g, w), v in gains.items()]

@@ -42,6 +42,7 @@ from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
 from blurkit.deblur.blended_xstep import LADDER_BLEND
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
+from blurkit.deblur.nonblind_calibration import nonblind_xstep_for
 from blurkit.deblur.metrics import psnr as np_psnr
 from blurkit.deblur.metrics import ssim as np_ssim
 from blurkit.errors import UnknownNameError
@@ -66,7 +67,6 @@ from blurkit.experiments.nonblind_rows import (
     lsq_code_deblur,
     method_true_code,
     retrieval_config,
-    set_blend,
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
@@ -126,14 +126,13 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
     from blurkit.experiments.bench_deblur import bench_configs
 
     smoke = get_profile(profile).name == "smoke"
+    xstep, blend = nonblind_xstep_for(model_name, TRUE_CODE_XSTEP)  # the set's non-blind x-step, read once
     factories: dict[str, Callable[[], Method]] = {
         "blurry": method_blurry,
-        "true_code": lambda: method_true_code(set_xstep(model_name), blend=set_blend(model_name)),
-        "true_code_x8": lambda: method_true_code(set_xstep(model_name), views=TRUE_CODE_VIEWS,
-                                                 blend=set_blend(model_name)),
-        "true_code_blend": lambda: method_true_code(set_xstep(model_name), blend=LADDER_BLEND),
-        "retrieved_code": lambda: method_true_code(set_xstep(model_name), retrieval_config(smoke),
-                                                   blend=set_blend(model_name)),
+        "true_code": lambda: method_true_code(xstep, blend=blend),
+        "true_code_x8": lambda: method_true_code(xstep, views=TRUE_CODE_VIEWS, blend=blend),
+        "true_code_blend": lambda: method_true_code(xstep, blend=LADDER_BLEND),
+        "retrieved_code": lambda: method_true_code(xstep, retrieval_config(smoke), blend=blend),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
@@ -297,6 +296,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                      "kernel_code": cell_kernels, "kernel_code_blend": cell_kernels,
                      "lsq_code": model.config.head == "kernel", "lsq_code_blend": model.config.head == "kernel"}
         extra = [m for m in EXTRA if m in methods and available[m]]
+        blends = {m: row_blend(m, model_name) for m in extra}  # read once per set, not per image
         todo = [(m, i) for m in [*fns, *extra] for i in range(len(pairs)) if (set_name, m, pairs[i][0]) not in have]
         for method, i in progress_bar(todo, desc=f"ladder {set_name}", disable=not progress):
             image, x, y = pairs[i]
@@ -314,11 +314,10 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 elif method == "oracle_exact":
                     out, wall = exact_blur_deconvolution(yt, blur_params[image], domain, xstep), None
                 elif method in ("kernel_code", "kernel_code_blend"):
-                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep,
-                                             row_blend(method, model_name))
+                    out = kernel_code_deblur(model, yt, xt, torch.from_numpy(kernels[image]), xstep, blends[method])
                     wall = None
                 elif method in ("lsq_code", "lsq_code_blend"):
-                    out, wall = lsq_code_deblur(model, yt, xt, xstep, row_blend(method, model_name)), None
+                    out, wall = lsq_code_deblur(model, yt, xt, xstep, blends[method]), None
                 else:
                     out, wall = fns[method](yt, model, seed + i, xt)
                 img = to_image(out.clamp(0, 1))

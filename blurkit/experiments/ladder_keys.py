@@ -27,8 +27,6 @@ from blurkit.profiles import get_profile
 from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_REJECT_WINDOW, LSQ_RIDGE, LSQ_ROBUST, LSQ_WEIGHTS
 
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
-
-
 SET_BLEND_ROWS = ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code")  # the set's own x-step
 
 

@@ -55,8 +55,9 @@ class DynamicKernel(nn.Module):
             ``(B, kdim, h_k, w_k) -> (B, h_k, w_k, size, size)``.
         """
         b, _, hk, wk = k.shape
-        logits = k.float().permute(0, 2, 3, 1)
-        if self.to_kernel is not None:
+        if self.to_kernel is None:  # the code is the logits
+            logits = k.float().permute(0, 2, 3, 1)
+        else:
             logits = self.to_kernel(k.to(self.to_kernel.weight.dtype).permute(0, 2, 3, 1))
         return logits.softmax(dim=-1).view(b, hk, wk, self.size, self.size)
 
