@@ -112,6 +112,7 @@ def train_estimator_cmd(
                                                "(default: results/<profile>)."),
     kernel_weight: Optional[float] = typer.Option(None, "--kernel-weight", help="Also teach E the pairs' true cell "
                                                   "kernels with this weight (kernel-head spaces, synthetic pairs)."),
+    lr: Optional[float] = typer.Option(None, "--lr", help="Override the profile's Adam rate."),
 ) -> None:
     """Train the blind code estimator E(y) of a kernel space (F and G frozen): the fast preset's start for k."""
     from blurkit.experiments.notebooks import results_folder
@@ -119,7 +120,7 @@ def train_estimator_cmd(
     from blurkit.space.code_estimator import CodeEstimator, train_estimator_for
 
     set_threads(threads)
-    path, history = train_estimator_for(model, data, profile, out, steps, kernel_weight=kernel_weight)
+    path, history = train_estimator_for(model, data, profile, out, steps, kernel_weight=kernel_weight, lr=lr)
     record = CodeEstimator.load(path).provenance
     folder = results_folder(profile, results_dir)
     save_result(history, f"code_estimator_{Path(str(model)).stem}", folder, record)

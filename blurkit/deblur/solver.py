@@ -195,8 +195,8 @@ def code_estimator_for(model: KernelSpace) -> CodeEstimator:
     path = estimator_path(source)
     if model.config.g_lsq and not path.is_file():
         raise BlurkitError(f"'{source}' has no code estimator: its G reads the least-squares kernel of a sharp/blurry "
-                           "pair (KernelSpaceConfig.g_lsq), so it serves non-blind deblurring and transfer only; "
-                           "choose another kernel space for blind deblurring")
+                           "pair (KernelSpaceConfig.g_lsq); train one with `blurkit train-estimator --model "
+                           f"{source} --data DATA --kernel-weight 1` or choose another kernel space")
     return CodeEstimator.load(path).to(next(model.parameters()).device)
 
 

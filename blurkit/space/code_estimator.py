@@ -7,6 +7,11 @@ extracts from the training pair: ``min_E ||E(y) - G(x, y)||^2 / ||G(x, y)||^2``.
 (:mod:`blurkit.deblur.blind_linear`) on the learned blur manifold instead of at the identity, as the official code's
 warm-up towards a real training code does, but per image.
 
+For a ``g_lsq`` space (G = the least-squares kernel of (x, y) as logits plus a learned correction), E is that G's
+correction network fed (y, y) with the identity passed in as the least-squares kernel (which is what the estimate of
+(y, y) is, at none of its cost), and it is taught the pairs' true kernels alone (``kernel_weight`` > 0): G(x, y) would
+cost 2-4 s a pair to compute, and its kernels are themselves an estimate of those same PSFs.
+
 An estimator is saved beside its kernel space as ``<model>.estimator.pt`` (config, weights, provenance).
 """
 
@@ -33,9 +38,11 @@ from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance
+from blurkit.space.blocks import DOWNSCALE
 from blurkit.space.extractor import KernelExtractor
 from blurkit.space.kernel_space import KernelSpace, checkpoint_path
 from blurkit.space.losses import kernel_error
+from blurkit.space.lsq_extractor import LsqExtractor
 from blurkit.space.netconfig import KernelSpaceConfig
 from blurkit.space.train import PairBank
 
@@ -108,7 +115,8 @@ ESTIMATOR_PROFILES: dict[str, EstimatorConfig] = {
 
 
 class CodeEstimator(nn.Module):
-    """E(y) = G'(y, y) for a copy G' of the kernel space's G.
+    """E(y) = G'(y, y) for a copy G' of the kernel space's G; for a ``g_lsq`` G, with the identity kernel as the
+    least-squares estimate of (y, y).
 
     Shape:
         y ``(B, C, H, W)`` -> k ``(B, kdim, *model.kernel_size(H, W))``.
@@ -117,7 +125,7 @@ class CodeEstimator(nn.Module):
     def __init__(self, config: KernelSpaceConfig) -> None:
         super().__init__()
         self.config = config
-        self.g = KernelExtractor(config)
+        self.g: KernelExtractor | LsqExtractor = LsqExtractor(config, None) if config.g_lsq else KernelExtractor(config)
         self.provenance: dict | None = None
 
     @classmethod
@@ -125,11 +133,15 @@ class CodeEstimator(nn.Module):
         """An estimator initialised with ``model``'s G (so it starts at the no-blur code G(y, y))."""
         est = cls(model.config)
         est.g = copy.deepcopy(model.G)
+        if isinstance(est.g, LsqExtractor):
+            est.g.__dict__["tone"] = None  # the copied tone curve is never read: E passes the identity estimate in
         for p in est.parameters():
             p.requires_grad_(True)
         return est
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.g, LsqExtractor):
+            return self.g(y, y, lsq=identity_tiles(y, self.config.basis_size))
         return self.g(y, y)
 
     def save(self, path: str | os.PathLike, record: dict | None = None) -> Path:
@@ -161,6 +173,18 @@ class CodeEstimator(nn.Module):
         return est.eval()
 
 
+def identity_tiles(y: torch.Tensor, size: int) -> torch.Tensor:
+    """A centred delta kernel for every 128 px tile of ``y`` padded as F pads it: the least-squares kernel of (y, y).
+
+    Shape:
+        y ``(B, C, H, W)`` -> ``(B, ceil(H / 128), ceil(W / 128), size, size)``.
+    """
+    kernels = torch.zeros(y.shape[0], -(-y.shape[-2] // DOWNSCALE), -(-y.shape[-1] // DOWNSCALE), size, size,
+                          device=y.device)
+    kernels[..., size // 2, size // 2] = 1.0
+    return kernels
+
+
 def estimator_path(model_name_or_path: str | os.PathLike) -> Path:
     """Where the estimator of a kernel space lives: beside its checkpoint, ``<stem>.estimator.pt``."""
     ckpt = checkpoint_path(model_name_or_path)
@@ -170,15 +194,22 @@ def estimator_path(model_name_or_path: str | os.PathLike) -> Path:
 def code_error(est: CodeEstimator, model: KernelSpace, x: torch.Tensor, y: torch.Tensor,
                kernels: torch.Tensor | None = None, kernel_weight: float = 0.0) -> torch.Tensor:
     """The training loss: ``||E(y) - G(x, y)||^2 / ||G(x, y)||^2`` per batch (a scalar), plus
-    ``kernel_weight * kernel_error`` of F's cell kernels of E(y) against ``kernels`` when both are given.
+    ``kernel_weight * kernel_error`` of F's cell kernels of E(y) against ``kernels`` when both are given. For a
+    ``g_lsq`` space only the kernel term (see the module docstring): it needs both.
 
     Shape:
         x, y ``(B, 3, H, W)``; kernels ``(B, cells, cells, S, S)`` (the true kernels of the first cells).
     """
-    with torch.no_grad():
-        target = model.encode(x, y)
     pred = est(y)
-    loss = (pred - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
+    if model.config.g_lsq:
+        if kernels is None or not kernel_weight:
+            raise BlurkitError("a g_lsq kernel space's estimator is taught the true kernels alone: it needs "
+                               "kernel_weight > 0 and pairs whose blur is recorded")
+        loss = pred.new_zeros(())
+    else:
+        with torch.no_grad():
+            target = model.encode(x, y)
+        loss = (pred - target).pow(2).mean() / target.pow(2).mean().clamp_min(1e-12)
     if kernels is not None and kernel_weight:
         cells = kernels.shape[1:3]
         loss = loss + kernel_weight * kernel_error(model.cell_kernels(pred)[:, :cells[0], :cells[1]], kernels)
@@ -261,6 +292,9 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
     if config.kernel_weight and (config.augment or model.F.dyn is None):  # F.dyn: what cell_kernels reads
         raise BlurkitError("EstimatorConfig.kernel_weight needs F to read a kernel off each code cell (head 'kernel') "
                            "and augment off")
+    if model.config.g_lsq and not config.kernel_weight:
+        raise BlurkitError("a g_lsq kernel space's estimator is taught the true kernels alone: pass --kernel-weight "
+                           "(> 0) with a synthetic default set")
     w = config.kernel_weight
     train_pairs, held_pairs = split_by_photo(pairs, config.hold_out, config.hold_out_pairs)
     held = _with_kernels(held_pairs, config, model, required=True)
@@ -316,7 +350,8 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
 
 def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profile: str = "cpu",
                         out: str | os.PathLike | None = None, steps: int | None = None,
-                        progress: bool = True, kernel_weight: float | None = None) -> tuple[Path, pd.DataFrame]:
+                        progress: bool = True, kernel_weight: float | None = None,
+                        lr: float | None = None) -> tuple[Path, pd.DataFrame]:
     """Train the estimator of a kernel space on a data set's training pairs and save it (default: beside the
     model's checkpoint, where ``fast`` looks for it); returns its path and the loss history."""
     from blurkit.data.datasets import has_test_split, resolve_pairs
@@ -330,6 +365,10 @@ def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profi
         if not kernel_weight >= 0:
             raise ValueError(f"kernel_weight must be >= 0, got {kernel_weight}")
         cfg = dataclasses.replace(cfg, kernel_weight=float(kernel_weight))
+    if lr is not None:
+        if not lr > 0:
+            raise ValueError(f"lr must be > 0, got {lr}")
+        cfg = dataclasses.replace(cfg, lr=float(lr))
     ks = KernelSpace.load(model)
     val = []  # reported only; a folder has no test split (its "test" pairs would be its training pairs)
     if has_test_split(data):
@@ -345,4 +384,4 @@ def train_estimator_for(model: str | os.PathLike, data: str | os.PathLike, profi
 
 
 __all__ = ["ESTIMATOR_PROFILES", "CodeEstimator", "EstimatorConfig", "code_error", "estimator_path",
-           "mean_code_error", "split_by_photo", "train_estimator", "train_estimator_for"]
+           "identity_tiles", "mean_code_error", "split_by_photo", "train_estimator", "train_estimator_for"]

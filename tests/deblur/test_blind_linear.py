@@ -92,3 +92,10 @@ def test_a_loaded_model_without_an_estimator_file_names_it(tmp_path) -> None:  #
     path = KernelSpace("smoke").save(tmp_path / "m.pt")
     with pytest.raises(BlurkitError, match=r"m\.estimator\.pt"):
         deblur(KernelSpace.load(path), _sharp(), "fast", progress=False)
+
+
+def test_a_g_lsq_model_without_an_estimator_says_how_to_train_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    torch.manual_seed(0)
+    path = KernelSpace("smoke-lsq").save(tmp_path / "m.pt")
+    with pytest.raises(BlurkitError, match=r"least-squares kernel.*blurkit train-estimator --model .*--kernel-weight"):
+        deblur(KernelSpace.load(path), _sharp(), "fast", progress=False)
