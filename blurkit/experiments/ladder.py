@@ -79,14 +79,14 @@ from blurkit.space.losses import psnr
 
 # uniform-8 is itself a kernel-head model with supervised cell kernels (TrainConfig.kernel_weight), trained from the
 # basis-head uniform-8-basis; reds-like-kernel is the same for reds-like, on the reds-like sets' images;
-# reds-like-lsq's G starts from each tile's least-squares kernel (KernelSpaceConfig.g_lsq; no estimator, no blind rows)
+# reds-like-lsq's G starts from each tile's least-squares kernel (KernelSpaceConfig.g_lsq)
 DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
                 "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
                 "reds-like-lsq>reds-like", "reds-like-lsq>gopro-like")
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
-NEEDS_ESTIMATOR = ("fast", "fast_noguard")  # rows skipped for a kernel space without a code estimator
+NEEDS_ESTIMATOR = ("fast", "fast_noguard")  # rows skipped for a kernel space without a code estimator file
 # rows the ladder computes itself, not through a Method
 EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
 
@@ -286,7 +286,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         pairs = textured_pairs(domain, profile, n, size)
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
         if not get_profile(profile).name == "smoke" and not estimator_path(model_name).is_file():
-            fns = {m: f for m, f in fns.items() if m not in NEEDS_ESTIMATOR}  # e.g. a g_lsq space: no blind code
+            fns = {m: f for m, f in fns.items() if m not in NEEDS_ESTIMATOR}  # no blind code to start from
         needs_kernels = {"oracle", "kernel_code", "kernel_code_blend"} & set(methods)
         kernels = known_kernels(domain, profile, size) if needs_kernels else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}
