@@ -10,7 +10,7 @@ warm-up towards a real training code does, but per image.
 For a ``g_lsq`` space (G = the least-squares kernel of (x, y) as logits plus a learned correction), E is that G's
 correction network fed (y, y) with the identity passed in as the least-squares kernel (which is what the estimate of
 (y, y) is, at none of its cost), and it is taught the pairs' true kernels alone (``kernel_weight`` > 0): G(x, y) would
-cost 2-4 s a pair to compute, and its kernels are themselves an estimate of those same PSFs.
+cost 1.4-3.5 s a 128 px tile to compute, and its kernels are themselves an estimate of those same PSFs.
 
 An estimator is saved beside its kernel space as ``<model>.estimator.pt`` (config, weights, provenance).
 """
