@@ -25,18 +25,9 @@ from blurkit.progress import progress_bar
 from blurkit.space.blocks import pad_to_multiple
 from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_ROBUST, LSQ_RIDGE, LSQ_WEIGHTS
 from blurkit.space.lsq_extractor import tile_lsq_kernels
+from blurkit.space.lsq_store import tone_digest
 
 CHUNK = 8  # pairs per batched estimate (and per rewrite of the file)
-
-
-def tone_digest(tone: nn.Module | None) -> str:
-    """sha256 of a tone curve's weights (``"none"`` without one)."""
-    if tone is None:
-        return "none"
-    h = hashlib.sha256()
-    for name, value in sorted(tone.state_dict().items()):
-        h.update(name.encode() + value.detach().cpu().double().numpy().tobytes())
-    return h.hexdigest()
 
 
 def cache_file(pairs: Sequence[Pair], size: int, tone: nn.Module | None) -> Path:

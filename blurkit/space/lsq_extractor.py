@@ -14,7 +14,9 @@ to the code grid, joined with a linear projection of the cell's ``log K_lsq / LO
 Linear -> LeakyReLU(0.1) -> Linear (zero at the start) to ``basis_size ** 2`` logits.
 
 The estimate costs about 3.5 s per 128 px tile on one core (4 reweighting rounds of 300 FISTA iterations), so
-training passes every pair's estimate in from a cache (:mod:`blurkit.space.lsq_cache`, the ``lsq`` argument).
+training passes every pair's estimate in from a cache (:mod:`blurkit.space.lsq_cache`, the ``lsq`` argument), and
+every tile's estimate is kept in a store keyed by the tiles' content (:mod:`blurkit.space.lsq_store`): transfer
+from the same pairs computes it once.
 It is computed under ``no_grad``: G's code is not differentiable in x and y through it.
 """
 
@@ -26,6 +28,7 @@ import torch.nn.functional as Fnn
 
 from blurkit.space.blocks import DOWNSCALE, as_rgb, lrelu, pad_to_multiple
 from blurkit.space.kernel_lsq import LSQ_ROBUST, LSQ_WEIGHTS, lsq_kernel
+from blurkit.space.lsq_store import stored_tile_kernels
 from blurkit.space.netconfig import KernelSpaceConfig
 
 EPS = 1e-6  # floor of the kernel before its log: softmax(log(K + EPS)) is K to within EPS per tap
@@ -35,7 +38,8 @@ TRUNK_STRIDE = 32  # the correction's features are one per 32 px
 
 def tile_lsq_kernels(x: torch.Tensor, y: torch.Tensor, size: int, tone: nn.Module | None,
                      tile: int = DOWNSCALE) -> torch.Tensor:
-    """The least-squares kernel of every ``tile`` px tile of (x, y), in the blur domain of ``tone`` (if any).
+    """The least-squares kernel of every ``tile`` px tile of (x, y), in the blur domain of ``tone`` (if any), read
+    from the tile store where it was computed before (:mod:`blurkit.space.lsq_store`).
 
     Shape:
         x, y ``(B, 3, H, W)`` with H, W multiples of ``tile`` -> ``(B, H/tile, W/tile, size, size)``.
@@ -48,7 +52,10 @@ def tile_lsq_kernels(x: torch.Tensor, y: torch.Tensor, size: int, tone: nn.Modul
     def tiles(img: torch.Tensor) -> torch.Tensor:  # (B, C, H, W) -> (B * nh * nw, C, tile, tile)
         return img.reshape(b, c, nh, tile, nw, tile).permute(0, 2, 4, 1, 3, 5).reshape(-1, c, tile, tile)
 
-    kernels = lsq_kernel(tiles(x), tiles(y), size, to_linear=tone, robust=LSQ_ROBUST, weights=LSQ_WEIGHTS)
+    def estimate(tx: torch.Tensor, ty: torch.Tensor) -> torch.Tensor:
+        return lsq_kernel(tx, ty, size, to_linear=tone, robust=LSQ_ROBUST, weights=LSQ_WEIGHTS)
+
+    kernels = stored_tile_kernels(tiles(x), tiles(y), size, tone, estimate)
     return kernels.view(b, nh, nw, size, size)
 
 
