@@ -154,3 +154,19 @@ def bench_ceiling_cmd(
     summary = run_ceiling(out_dir or RESULTS_DIR / profile, domains, operators, priors, profile=profile, n=n,
                           denoiser=denoiser, name=name, reference=reference)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+
+
+@bench_app.command("lsq-store")
+def bench_lsq_store_cmd(
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Profile of the ladder images."),
+    model: str = typer.Option("reds-like-lsq", "--model", "-m", help="A g_lsq kernel space."),
+    data: str = typer.Option("reds-like", "--data", help="Domain of the ladder images."),
+    n: int = typer.Option(16, "--n", help="How many ladder images (one 128 px tile each)."),
+    out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for lsq_store.csv + .meta.json."),
+    threads: Optional[int] = THREADS_OPT,
+) -> None:
+    """G(x, y) of a g_lsq kernel space with the least-squares tile store off, into an empty store, and from it."""
+    from blurkit.experiments.bench import bench_lsq_store
+
+    df = bench_lsq_store(out, model=model, domain=data, profile=profile, n=n, threads=threads)
+    typer.echo(df.round(4).to_string(index=False))

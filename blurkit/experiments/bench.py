@@ -7,11 +7,16 @@ the baseline is plain fp32 of the same network and size.
 ``bench_baseline_train``: seconds per real training step (:meth:`BaselineTrainer.train_step`) of SRN-Deblur and
 DeblurGAN-v2 at each baseline profile's network, crop and batch, in fp32 and in bf16 (which trains channels-last);
 the baseline is fp32 of the same profile.
+
+``bench_lsq_store``: seconds to compute a ``g_lsq`` kernel space's code for the ladder's images with the tile store
+off (the baseline), into an empty store, and again from it (:mod:`blurkit.space.lsq_store`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import tempfile
 import time
 import warnings
 from collections.abc import Callable
@@ -135,4 +140,43 @@ def bench_baseline_train(out_dir: Path, profiles: tuple[str, ...] = ("cpu", "pap
                                 "threads": torch.get_num_threads()}, seed=0,
                         wall_time_s=time.perf_counter() - start)
     save_result(df, "baseline_train", out_dir, record)
+    return df
+
+
+def bench_lsq_store(out_dir: Path, model: str = "reds-like-lsq", domain: str = "reds-like", profile: str = "cpu",
+                    n: int = 16, threads: int | None = None) -> pd.DataFrame:
+    """Time G(x, y) of ``model`` on the ``n`` ladder images of ``domain`` (one batch) with the tile store off, into
+    an empty store (a temporary folder) and from it; write ``lsq_store.csv`` + meta."""
+    from blurkit.experiments.ladder import textured_pairs, to_tensor
+    from blurkit.space import lsq_store
+
+    if threads:
+        torch.set_num_threads(threads)
+    ks = KernelSpace.load(model).eval()
+    if not ks.config.g_lsq:
+        raise ValueError(f"bench lsq-store needs a g_lsq kernel space; '{model}' is not one")
+    pairs = textured_pairs(domain, profile, n)
+    x, y = (torch.cat([to_tensor(p[i]) for p in pairs]) for i in (1, 2))
+    start, rows, codes = time.perf_counter(), [], []
+    saved = os.environ.get(lsq_store.ENV)
+    try:
+        with tempfile.TemporaryDirectory(prefix="lsq-store-") as folder:
+            for case, env in (("store off", "0"), ("empty store", folder), ("from the store", folder)):
+                os.environ[lsq_store.ENV] = env
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    codes.append(ks.encode(x, y))
+                rows.append({"case": case, "tiles": len(pairs), "seconds": time.perf_counter() - t0})
+    finally:
+        if saved is None:
+            os.environ.pop(lsq_store.ENV, None)
+        else:
+            os.environ[lsq_store.ENV] = saved
+    df = pd.DataFrame(rows)
+    df["s_per_tile"] = df.seconds / df.tiles
+    df["speedup_vs_off"] = df.seconds.iloc[0] / df.seconds
+    df["same_codes"] = [bool(torch.equal(c, codes[0])) for c in codes]
+    record = provenance(config={"model": model, "domain": domain, "profile": profile, "n": n,
+                                "threads": torch.get_num_threads()}, seed=0, wall_time_s=time.perf_counter() - start)
+    save_result(df, "lsq_store", out_dir, record)
     return df

@@ -6,7 +6,7 @@ same training pairs again and again (the notebooks of Tables 2 and 4 each transf
 estimate is kept in ``$BLURKIT_DATA/lsq-cache/tiles/`` under the sha256 of the two tiles' float32 bytes, F's tone
 curve, the kernel size and the estimate's settings, one small file each, written atomically (two processes may fill
 the store at once). A file that cannot be read is computed again; a store that cannot be written is skipped.
-``BLURKIT_LSQ_STORE=0`` turns it off.
+``BLURKIT_LSQ_STORE=0`` turns it off, and a folder there puts the store in that folder.
 
 A kernel read from the store is the one computed when the tile was first met, possibly in a batch of other tiles;
 batched and single FFTs may differ in the last bits, so a stored kernel can differ from a fresh one by about 1e-7.
@@ -45,6 +45,12 @@ def store_enabled() -> bool:
     return os.environ.get(ENV, "1") != "0"
 
 
+def store_root() -> Path:
+    """The store's folder: ``$BLURKIT_LSQ_STORE`` when it names one, else ``$BLURKIT_DATA/lsq-cache/tiles``."""
+    env = os.environ.get(ENV, "1")
+    return Path(env).expanduser().resolve() if env not in ("0", "1") else data_root() / "lsq-cache" / "tiles"
+
+
 def settings_key(size: int, tone: nn.Module | None) -> str:
     """What every key of one tone curve and kernel size shares: the curve's digest and the estimate's settings."""
     return json.dumps({"tone": tone_digest(tone), "size": size, "iters": LSQ_ITERS, "ridge": LSQ_RIDGE,
@@ -65,7 +71,7 @@ def tile_key(x: torch.Tensor, y: torch.Tensor, settings: str) -> str:
 
 def store_path(key: str) -> Path:
     """Where the kernel of one key lives."""
-    return data_root() / "lsq-cache" / "tiles" / key[:2] / f"{key}.pt"
+    return store_root() / key[:2] / f"{key}.pt"
 
 
 def _read(path: Path, size: int) -> torch.Tensor | None:
@@ -106,4 +112,5 @@ def stored_tile_kernels(x: torch.Tensor, y: torch.Tensor, size: int, tone: nn.Mo
     return torch.stack([k.to(x.device, torch.float32) for k in found])  # type: ignore[union-attr]
 
 
-__all__ = ["ENV", "settings_key", "store_enabled", "store_path", "stored_tile_kernels", "tile_key", "tone_digest"]
+__all__ = ["ENV", "settings_key", "store_enabled", "store_path", "store_root", "stored_tile_kernels", "tile_key",
+           "tone_digest"]

@@ -24,10 +24,16 @@ def _pair(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.fixture
 def counted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many tiles each call of the least-squares solver was given."""
+    """How many tiles each call of the least-squares solver was given. The solver is replaced by a cheap stand-in
+    (a kernel that depends on the tiles' means): these tests are about the store, not the estimate."""
     calls: list[int] = []
-    real = lsq_extractor.lsq_kernel
-    monkeypatch.setattr(lsq_extractor, "lsq_kernel", lambda x, *a, **kw: calls.append(len(x)) or real(x, *a, **kw))
+
+    def stand_in(x: torch.Tensor, y: torch.Tensor, size: int, **_: object) -> torch.Tensor:
+        calls.append(len(x))
+        shift = x.mean(dim=(1, 2, 3)) - y.mean(dim=(1, 2, 3))  # (N,)
+        return torch.softmax(shift[:, None] * torch.arange(size * size), dim=1).view(-1, size, size)
+
+    monkeypatch.setattr(lsq_extractor, "lsq_kernel", stand_in)
     return calls
 
 
@@ -87,3 +93,29 @@ def test_it_can_be_turned_off_and_survives_a_read_only_store(counted: list[int],
     with torch.no_grad():
         k = model.G.estimate(x, y)
     assert k.shape == (1, 1, 1, S, S) and counted == [1, 1, 1]
+
+
+def test_the_bench_times_the_store_off_empty_and_full(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    from blurkit.data.default_data import build_default
+    from blurkit.experiments.bench import bench_lsq_store
+
+    build_default("smoke", domains=("reds-like",), progress=False)
+    torch.manual_seed(0)
+    path = KernelSpace("smoke-lsq").save(tmp_path / "lsq.pt")
+    df = bench_lsq_store(tmp_path / "bench", model=str(path), profile="smoke", n=1)
+    assert list(df.case) == ["store off", "empty store", "from the store"] and df.same_codes.all()
+    assert df.speedup_vs_off.iloc[0] == 1.0 and (tmp_path / "bench" / "lsq_store.meta.json").is_file()
+    assert not lsq_store.store_root().exists()  # the bench's store was a temporary folder
+    with pytest.raises(ValueError, match="needs a g_lsq kernel space"):
+        bench_lsq_store(tmp_path / "bench", model=str(KernelSpace("smoke").save(tmp_path / "plain.pt")),
+                        profile="smoke", n=1)
+
+
+def test_a_folder_in_the_variable_holds_the_store(counted: list[int], tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lsq_store.ENV, str(tmp_path / "store"))
+    model, (x, y) = _model(), _pair(0)
+    with torch.no_grad():
+        model.G.estimate(x, y)
+        model.G.estimate(x, y)
+    assert counted == [1] and len(list((tmp_path / "store").rglob("*.pt"))) == 1
