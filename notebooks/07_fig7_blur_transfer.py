@@ -24,7 +24,9 @@
 profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
-models = ["reds-like", "gopro-like"]
+# reds-like-lsq: the kernel space trained on reds-like whose G starts from each tile's least-squares kernel
+# (docs/kernel-space.md); it reconstructs blur more closely than the basis-head `reds-like` (notebook 07)
+models = ["reds-like-lsq", "gopro-like"]  # kernel spaces; each reconstructs and transfers its own domain
 
 # %%
 from blurkit.data.datasets import resolve_pairs
@@ -42,12 +44,13 @@ results_dir = results_folder(prof.name, results_dir)
 build_default(prof, progress=False)
 prepare_photos()
 kspaces = {m: KernelSpace.load(m) for m in models}
+own = {m: k.training_domain or m for m, k in kspaces.items()}  # the domain each was trained on
 limit = {"smoke": 4, "cpu": None, "paper": None}[prof.name]
 n_src = {"smoke": 2, "cpu": 16, "paper": 64}[prof.name]
 with timed() as t:
     recon = reconstruction_table(kspaces, ["reds-like", "gopro-like", "hide-like"], prof, limit=limit)
     truth = transfer_ground_truth_table(kspaces, ["reds-like", "gopro-like"], prof, n_sources=n_src, n_targets=2)
-    per_pair = reconstruction_per_pair(kspaces[models[0]], models[0], prof, limit=limit)
+    per_pair = reconstruction_per_pair(kspaces[models[0]], own[models[0]], prof, limit=limit)
 recon.round(2)
 
 # %% [markdown]
@@ -82,7 +85,7 @@ gray = [(p.id, load_photo(p)[:160, :160, :1]) for p in targets_meta if p.kind ==
 illus = [(p.id, load_photo(p)[:160, :200]) for p in targets_meta if p.kind == "illustration"][:2]
 rows = []
 for i, m in enumerate(models):
-    pairs = resolve_pairs(m, "test", prof)
+    pairs = resolve_pairs(own[m], "test", prof)
     rows += transfer_rows(kspaces[m], m, pairs[i:i + 3], [photo_targets[i], gray[0], illus[i % len(illus)]])
 fig = transfer_grid(rows)
 record = provenance(config=prof, seed=seed, wall_time_s=t["wall_time_s"], models=models,

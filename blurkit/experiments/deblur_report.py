@@ -24,6 +24,7 @@ from blurkit.deblur.metrics import image_metrics, lpips_status
 from blurkit.deblur.psf import psf_field
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.solver import deblur
+from blurkit.errors import BlurkitError
 from blurkit.paper import compare
 from blurkit.profiles import Profile
 from blurkit.progress import progress_bar
@@ -60,8 +61,10 @@ def retrieval_rows(models: dict[str, KernelSpace], test_domains: Sequence[str], 
                    config: str | DeblurConfig = "fast-adam", limit: int | None = None, seed: int = 0) -> pd.DataFrame:
     """Kernel retrieval for every (model, test domain): one row per test pair.
 
-    Columns: ``train, test, image, psnr_sharp`` (x vs y: no blur at all), ``psnr_start`` (the starting code:
-    G's estimate for ``k_param="code"``), ``psnr_retrieved`` (``F(x, k*)`` vs y), ``psnr_shuffled`` (``F(x, k*)``
+    Columns: ``model`` (the key in ``models``), ``train`` (the domain it was trained on,
+    :attr:`KernelSpace.training_domain`; the key where it records none: Table 3 is keyed on it), ``test, image,
+    psnr_sharp`` (x vs y: no blur at all), ``psnr_start`` (the starting code: G's estimate for ``k_param="code"``),
+    ``psnr_retrieved`` (``F(x, k*)`` vs y), ``psnr_shuffled`` (``F(x, k*)``
     with the code of another pair: how much the retrieved code is specific to its pair), ``wall_s``.
     """
     rows = []
@@ -76,7 +79,7 @@ def retrieval_rows(models: dict[str, KernelSpace], test_domains: Sequence[str], 
             with torch.no_grad():
                 shuffled = psnr(model.apply(x, res.k.roll(1, 0)), y) if len(pairs) > 1 else res.psnr
             for i, (name, _, _) in enumerate(pairs):
-                rows.append({"train": mname, "test": domain, "image": name,
+                rows.append({"model": mname, "train": model.training_domain or mname, "test": domain, "image": name,
                              "psnr_sharp": float(psnr(x[i:i + 1], y[i:i + 1])[0]),
                              "psnr_start": float(res.psnr_start[i]), "psnr_retrieved": float(res.psnr[i]),
                              "psnr_shuffled": float(shuffled[i]), "wall_s": res.wall_s[i]})
@@ -97,6 +100,11 @@ def table3(rows: pd.DataFrame, similar_db: float = 3.7, seed: int = 0) -> pd.Dat
 
     from blurkit.experiments.paired import VERDICT_COLUMNS, paired_by_image, verdict, verdict_columns
 
+    if "model" in rows and len(rows):
+        shared = rows.groupby("train").model.nunique()
+        if (shared > 1).any():
+            raise BlurkitError(f"Table 3 takes one kernel space per training domain; '{shared.idxmax()}' has "
+                               f"{sorted(rows[rows.train == shared.idxmax()].model.unique())}")
     mean = rows.groupby(["train", "test"], sort=False)[["psnr_sharp", "psnr_start", "psnr_retrieved",
                                                         "psnr_shuffled"]].mean()
     ours, extra = {}, []

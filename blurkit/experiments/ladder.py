@@ -182,8 +182,8 @@ BASELINE_PREFIX = {"srn": "srn-original", "deblurganv2": "deblurganv2"}  # run n
 
 def training_domain(model_name: str) -> str:
     """The data domain a kernel space was trained on, from its provenance (``reds-like-kernel`` -> ``reds-like``)."""
-    domain = KernelSpace.load(model_name).provenance.get("config", {}).get("data")
-    if not isinstance(domain, str) or not domain:
+    domain = KernelSpace.load(model_name).training_domain
+    if domain is None:
         raise UnknownNameError(f"kernel space '{model_name}' records no training domain: pass --baseline NAME=RUN_DIR")
     return domain
 

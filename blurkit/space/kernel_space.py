@@ -195,6 +195,13 @@ class KernelSpace(nn.Module):
             groups.append({"params": fast, "lr": lr * BASIS_LR_SCALE})
         return groups
 
+    @property
+    def training_domain(self) -> str | None:
+        """The data domain the kernel space was trained on, from its provenance (``reds-like-lsq`` -> ``reds-like``);
+        None for one without that record (an untrained or hand-built model)."""
+        domain = (self.provenance or {}).get("config", {}).get("data")
+        return domain if isinstance(domain, str) and domain else None
+
     def num_parameters(self, part: Literal["all", "F", "G"] = "all") -> int:
         """Number of parameters of both networks, or of F or G only."""
         module = {"all": self, "F": self.F, "G": self.G}[part]

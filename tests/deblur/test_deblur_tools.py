@@ -195,6 +195,29 @@ def test_report_tables(pip_photo_manifest: Path, model: KernelSpace) -> None:
     assert summary.psnr_gain_vs_blurry["blurry"] == 0  # the reference row
 
 
+def test_table3_keys_each_kernel_space_by_its_training_domain(pip_photo_manifest: Path, model: KernelSpace) -> None:
+    import copy
+
+    from blurkit.data.default_data import build_default
+    from blurkit.errors import BlurkitError
+    from blurkit.experiments.deblur_report import retrieval_rows, table3
+
+    build_default("smoke", domains=("reds-like", "gopro-like"), progress=False)
+    named = copy.copy(model)  # the same networks under another name, trained (says its record) on reds-like
+    named.provenance = {"config": {"data": "reds-like"}}
+    assert named.training_domain == "reds-like" and model.training_domain is None
+    rows = retrieval_rows({"my-space": named, "gopro-like": model}, ["reds-like", "gopro-like"], "smoke",
+                          SMOKE.replace(k_param="code", k_init="extract"), limit=2)
+    assert rows.groupby("model", sort=False).train.first().to_dict() == {"my-space": "reds-like",
+                                                                         "gopro-like": "gopro-like"}
+    t3 = table3(rows)
+    assert list(t3.entry) == ["train REDS/test REDS4", "train REDS/test GOPRO", "train GOPRO/test REDS4",
+                              "train GOPRO/test GOPRO"]
+    assert t3.verdict.isna().tolist() == [True, False, False, True]
+    with pytest.raises(BlurkitError, match="one kernel space per training domain"):
+        table3(rows.assign(train="reds-like"))
+
+
 def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path, tmp_path: Path) -> None:
     import shutil
 
