@@ -20,12 +20,13 @@ def test_image_dip_shapes(h, w):
     assert float(out.min()) >= 0.0 and float(out.max()) <= 1.0
 
 
+@pytest.mark.parametrize("preset", ["smoke", "cpu-fine-lsq"])  # cpu-fine-lsq: a kernel head, kdim 961 > G's widths
 @pytest.mark.parametrize("h, w", [(20, 24), (130, 300)])
-def test_kernel_dip_matches_kernel_space_shape(h, w):
-    space = net_preset("smoke")
-    z = kernel_noise(SMALL, 1, h, w, torch.Generator().manual_seed(0))
+def test_kernel_dip_matches_kernel_space_shape(h, w, preset):
+    space = net_preset(preset)
+    z = kernel_noise(SMALL, 1, h, w, torch.Generator().manual_seed(0), space.code_stride)
     k = KernelDIP(SMALL, space)(z)
-    assert k.shape == (1, space.kdim, *kernel_size_for(h, w))
+    assert k.shape == (1, space.kdim, *kernel_size_for(h, w, space.code_stride))
 
 
 def test_image_dip_rejects_bad_noise():
