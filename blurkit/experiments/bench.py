@@ -21,6 +21,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
 import pandas as pd
 import torch
@@ -158,20 +159,13 @@ def bench_lsq_store(out_dir: Path, model: str = "reds-like-lsq", domain: str = "
     pairs = textured_pairs(domain, profile, n)
     x, y = (torch.cat([to_tensor(p[i]) for p in pairs]) for i in (1, 2))
     start, rows, codes = time.perf_counter(), [], []
-    saved = os.environ.get(lsq_store.ENV)
-    try:
-        with tempfile.TemporaryDirectory(prefix="lsq-store-") as folder:
-            for case, env in (("store off", "0"), ("empty store", folder), ("from the store", folder)):
-                os.environ[lsq_store.ENV] = env
+    with tempfile.TemporaryDirectory(prefix="lsq-store-") as folder:
+        for case, env in (("store off", "0"), ("empty store", folder), ("from the store", folder)):
+            with mock.patch.dict(os.environ, {lsq_store.ENV: env}):  # the caller's setting comes back after
                 t0 = time.perf_counter()
                 with torch.no_grad():
                     codes.append(ks.encode(x, y))
-                rows.append({"case": case, "tiles": len(pairs), "seconds": time.perf_counter() - t0})
-    finally:
-        if saved is None:
-            os.environ.pop(lsq_store.ENV, None)
-        else:
-            os.environ[lsq_store.ENV] = saved
+            rows.append({"case": case, "tiles": len(pairs), "seconds": time.perf_counter() - t0})
     df = pd.DataFrame(rows)
     df["s_per_tile"] = df.seconds / df.tiles
     df["speedup_vs_off"] = df.seconds.iloc[0] / df.seconds

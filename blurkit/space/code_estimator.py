@@ -47,6 +47,8 @@ from blurkit.space.netconfig import KernelSpaceConfig
 from blurkit.space.train import PairBank
 
 FORMAT = "blurkit-code-estimator-1"
+LSQ_NEEDS_KERNELS = ("a g_lsq kernel space's estimator is taught the true kernels alone: it needs --kernel-weight "
+                     "(> 0) and a synthetic default set whose blur is recorded")
 
 
 @dataclass(frozen=True)
@@ -203,8 +205,7 @@ def code_error(est: CodeEstimator, model: KernelSpace, x: torch.Tensor, y: torch
     pred = est(y)
     if model.config.g_lsq:
         if kernels is None or not kernel_weight:
-            raise BlurkitError("a g_lsq kernel space's estimator is taught the true kernels alone: it needs "
-                               "kernel_weight > 0 and pairs whose blur is recorded")
+            raise BlurkitError(LSQ_NEEDS_KERNELS)
         loss = pred.new_zeros(())
     else:
         with torch.no_grad():
@@ -293,8 +294,7 @@ def train_estimator(model: KernelSpace, pairs: list[Pair], config: EstimatorConf
         raise BlurkitError("EstimatorConfig.kernel_weight needs F to read a kernel off each code cell (head 'kernel') "
                            "and augment off")
     if model.config.g_lsq and not config.kernel_weight:
-        raise BlurkitError("a g_lsq kernel space's estimator is taught the true kernels alone: pass --kernel-weight "
-                           "(> 0) with a synthetic default set")
+        raise BlurkitError(LSQ_NEEDS_KERNELS)
     w = config.kernel_weight
     train_pairs, held_pairs = split_by_photo(pairs, config.hold_out, config.hold_out_pairs)
     held = _with_kernels(held_pairs, config, model, required=True)
