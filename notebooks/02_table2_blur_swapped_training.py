@@ -30,9 +30,7 @@ profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
 work_dir = None  # None: $BLURKIT_WORK_DIR, else ../runs/<profile>/baselines; shared by 02, 04, 05, 06
-# reds-like-lsq: the kernel space trained on reds-like whose G starts from each tile's least-squares kernel
-# (docs/kernel-space.md); it reconstructs blur more closely than the basis-head `reds-like` (notebook 07)
-models = {"reds-like": "reds-like-lsq", "gopro-like": "gopro-like"}  # domain -> the kernel space that swaps it
+models = {"reds-like": "reds-like", "gopro-like": "gopro-like"}
 threads = None
 
 # %%
