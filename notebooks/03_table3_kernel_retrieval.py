@@ -30,9 +30,7 @@
 profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
-# reds-like-lsq: the kernel space trained on reds-like whose G starts from each tile's least-squares kernel
-# (docs/kernel-space.md); it reconstructs blur more closely than the basis-head `reds-like` (notebook 07)
-models = ["reds-like-lsq", "gopro-like"]  # kernel spaces, keyed in Table 3 by the domain each was trained on
+models = ["reds-like", "gopro-like"]
 config = "fast-adam"  # kernel retrieval: Adam on the code from G(x, y) (the `fast` preset is blind deblurring)
 pairs_per_domain = None
 
