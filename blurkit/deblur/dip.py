@@ -117,7 +117,7 @@ class KernelDIP(nn.Module):
         for width in space.g_widths:
             layers += [conv3x3(c_in, width, stride=2), lrelu()]
             c_in = width
-        if c_in != space.kdim:  # a kernel-head space's code (size² numbers per cell) is wider than G's last conv
+        if c_in != space.kdim:  # a code wider than G's last conv (a g_lsq space: size² kernel logits per cell)
             layers.append(nn.Conv2d(c_in, space.kdim, 1))
         self.body = nn.Sequential(*layers, *[ResBlock(space.kdim) for _ in range(space.n_res_g)])
         init_convs_(self.body)
