@@ -30,7 +30,9 @@
 profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
-models = ["reds-like", "gopro-like"]
+# the least-squares kernel spaces of both domains (G starts from each tile's least-squares kernel), so that the
+# cross-domain claim compares two kernel spaces of one architecture trained on different domains
+models = ["reds-like-lsq", "gopro-like-lsq"]
 config = "fast-adam"  # kernel retrieval: Adam on the code from G(x, y) (the `fast` preset is blind deblurring)
 pairs_per_domain = None
 

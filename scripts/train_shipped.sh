@@ -20,6 +20,14 @@
 #     bash scripts/train_shipped.sh uniform-8 1 6000 cpu-kernel
 #   RUN=runs/cpu-reds-like-ksup INIT=reds-like SHIP_AS=reds-like-kernel KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh reds-like 1 4000 cpu-fine-kernel
+# The least-squares kernel spaces (net cpu-fine-lsq) take F's tone curve from a kernel-head model of their domain;
+# gopro-like has no shipped kernel-head model before them, so one is trained first (gopro-like-kernel):
+#   RUN=runs/cpu-reds-like-lsq INIT=reds-like-kernel SHIP_AS=reds-like-lsq KERNEL_WEIGHT=10 \
+#     bash scripts/train_shipped.sh reds-like 2 3000 cpu-fine-lsq
+#   RUN=runs/cpu-gopro-like-ksup INIT=gopro-like SHIP_AS=gopro-like-kernel KERNEL_WEIGHT=10 \
+#     bash scripts/train_shipped.sh gopro-like 2 4000 cpu-fine-kernel
+#   RUN=runs/cpu-gopro-like-lsq INIT=gopro-like-kernel SHIP_AS=gopro-like-lsq KERNEL_WEIGHT=10 \
+#     bash scripts/train_shipped.sh gopro-like 2 3000 cpu-fine-lsq
 # The provenance (command, data manifest hash, commit, steps, wall time, final validation PSNR, the initialising
 # model's hash) travels inside the .pt and in the .json beside it.
 set -euo pipefail

@@ -22,9 +22,10 @@ SHIPPED_ESTIMATORS = sorted(MODELS_DIR.glob("*.estimator.pt"))
 # models trained from another shipped model (train --init): the file their provenance names as the start, by the
 # chain in scripts/train_shipped.sh (reds-like: cpu-fine-dynamic from cpu-dynamic, which is shipped as
 # reds-like-dynamic; the kernel-supervised uniform-8 and reds-like-kernel from the shipped uniform-8-basis, reds-like;
-# reds-like-lsq's tone curve from reds-like-kernel)
+# reds-like-lsq's tone curve from reds-like-kernel; gopro-like-kernel from gopro-like and gopro-like-lsq from it)
 STARTED_FROM_SHIPPED = {"reds-like": "reds-like-dynamic", "uniform-8": "uniform-8-basis",
-                        "reds-like-kernel": "reds-like", "reds-like-lsq": "reds-like-kernel"}
+                        "reds-like-kernel": "reds-like", "reds-like-lsq": "reds-like-kernel",
+                        "gopro-like-kernel": "gopro-like", "gopro-like-lsq": "gopro-like-kernel"}
 
 
 def _sha256(path: Path) -> str:
