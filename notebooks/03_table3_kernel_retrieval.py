@@ -20,7 +20,8 @@
 #
 # Step (B) of Algorithm 1 alone: for a held-out sharp/blurry pair (x, y), optimise the code k so that F(x, k)
 # matches y, with a kernel space trained on the same or the other domain. The score is PSNR(F(x, k*), y).
-# Our `reds-like` / `gopro-like` synthetic domains stand in for REDS / GOPRO (the shipped cpu kernel spaces).
+# Our `reds-like` / `gopro-like` synthetic domains stand in for REDS / GOPRO, with the shipped least-squares kernel
+# spaces of each (`reds-like-lsq`, `gopro-like-lsq`: G starts from each tile's least-squares kernel).
 #
 # Extra columns say how much the retrieved code matters: `psnr_sharp` is x against y (no blur at all),
 # `psnr_start` the starting code (G's estimate with the `fast-adam` config), `psnr_shuffled` F(x, k*) with the code
