@@ -188,12 +188,15 @@ def test_g_lsq_estimator_starts_at_the_identity_and_learns_the_true_kernels(tmp_
     torch.testing.assert_close(start, delta.expand_as(start), atol=s * s * EPS, rtol=0)
     with pytest.raises(BlurkitError, match="true kernels alone"):
         train_estimator(model, pairs, EstimatorConfig(steps=2, batch_size=2, crop=64), progress=False)
-    cfg = EstimatorConfig(steps=40, batch_size=4, crop=64, lr=3e-3, kernel_weight=1.0)
+    # lr 1e-3: at 3e-3 the run is on the edge of divergence, and where it ends depends on the CPU's rounding (measured
+    # 2026-12-06 on an AMD EPYC, model seeds 0 / 1: 5.7 / 3.7 after 40 steps, 12.5 / 4.7 after 80; this test read 8.3
+    # there and 5.2 on the CPU it was written on); at 1e-3 both seeds reach 0.90-0.93 after 40, 80 or 160 steps
+    cfg = EstimatorConfig(steps=40, batch_size=4, crop=64, lr=1e-3, kernel_weight=1.0)
     est, _ = train_estimator(model, pairs, cfg, progress=False)
     with torch.no_grad():
         before = float(kernel_error(start[:, :c, :c], truth))
         after = float(kernel_error(model.cell_kernels(est(y))[:, :c, :c], truth))
-    assert after < 0.5 * before, (after, before)  # measured 5.2 against 12.5
+    assert after < 0.5 * before, (after, before)  # measured 0.9 against 12.5
     assert all(p.grad is None for p in model.parameters())  # the kernel space stays frozen
     est.save(tmp_path / "e.pt", est.provenance)
     again = CodeEstimator.load(tmp_path / "e.pt")
