@@ -113,5 +113,7 @@ for m, r in by.drop(index="DeblurGANv2").iterrows():
 print("DeblurGANv2 within 1 dB of the blurry input:", bool(abs(by.psnr_gain_vs_blurry["DeblurGANv2"]) < 1))
 for m, r in by[by.verdict.notna()].iterrows():
     d, lo, hi = (int(round(v)) for v in (r.diff_db, r.ci_low, r.ci_high))
-    diff = "" if m == "DeblurGANv2" else f"{d:+d} dB [{lo:+d}, {hi:+d}], "
+    # with the 2 images of `smoke` a bootstrap bound sits near a rounding step and moved across it between two CPUs
+    # (2026-12-06: ours > SelfDeblur [-1, +0] on one, [+0, +0] on another), so below 16 images only verdicts count
+    diff = "" if m == "DeblurGANv2" or r.n < 16 else f"{d:+d} dB [{lo:+d}, {hi:+d}], "
     print(f"claim {r.claim}: {diff}n {r.n}: {r.verdict}")
