@@ -165,7 +165,8 @@ def bench_lsq_store_cmd(
     out: Path = typer.Option(Path("results/bench"), "--out", "-o", help="Folder for lsq_store.csv + .meta.json."),
     threads: Optional[int] = THREADS_OPT,
 ) -> None:
-    """G(x, y) of a g_lsq kernel space with the least-squares tile store off, into an empty store, and from it."""
+    """G(x, y) of a g_lsq kernel space with the least-squares tile store off (on the old unpadded FFT grid, the
+    speedup's baseline, and on the fast one), into an empty store, and from it."""
     from blurkit.experiments.bench import bench_lsq_store
 
     df = bench_lsq_store(out, model=model, domain=data, profile=profile, n=n, threads=threads)

@@ -147,9 +147,12 @@ def bench_baseline_train(out_dir: Path, profiles: tuple[str, ...] = ("cpu", "pap
 def bench_lsq_store(out_dir: Path, model: str = "reds-like-lsq", domain: str = "reds-like", profile: str = "cpu",
                     n: int = 16, threads: int | None = None) -> pd.DataFrame:
     """Time G(x, y) of ``model`` on the ``n`` ladder images of ``domain`` (one batch) with the tile store off, into
-    an empty store (a temporary folder) and from it; write ``lsq_store.csv`` + meta."""
+    an empty store (a temporary folder) and from it; write ``lsq_store.csv`` + meta. The first row is the baseline
+    of the ``speedup`` column: the store off and the least-squares FFTs on the convolution's own grid (157 px for a
+    128 px tile, a prime) instead of the next fast size, as before 2026-12-06. ``max_abs_diff``: each case's codes
+    against that baseline's; ``same_codes``: bit for bit those of the store off."""
     from blurkit.experiments.ladder import textured_pairs, to_tensor
-    from blurkit.space import lsq_store
+    from blurkit.space import kernel_lsq, lsq_store
 
     if threads:
         torch.set_num_threads(threads)
@@ -160,16 +163,20 @@ def bench_lsq_store(out_dir: Path, model: str = "reds-like-lsq", domain: str = "
     x, y = (torch.cat([to_tensor(p[i]) for p in pairs]) for i in (1, 2))
     start, rows, codes = time.perf_counter(), [], []
     with tempfile.TemporaryDirectory(prefix="lsq-store-") as folder:
-        for case, env in (("store off", "0"), ("empty store", folder), ("from the store", folder)):
-            with mock.patch.dict(os.environ, {lsq_store.ENV: env}):  # the caller's setting comes back after
+        cases = (("store off, unpadded FFT grid", "0", lambda n: n), ("store off", "0", None),
+                 ("empty store", folder, None), ("from the store", folder, None))
+        for case, env, grid in cases:
+            with mock.patch.dict(os.environ, {lsq_store.ENV: env}), \
+                    mock.patch.object(kernel_lsq, "fast_fft_size", grid or kernel_lsq.fast_fft_size):
                 t0 = time.perf_counter()
                 with torch.no_grad():
                     codes.append(ks.encode(x, y))
             rows.append({"case": case, "tiles": len(pairs), "seconds": time.perf_counter() - t0})
     df = pd.DataFrame(rows)
     df["s_per_tile"] = df.seconds / df.tiles
-    df["speedup_vs_off"] = df.seconds.iloc[0] / df.seconds
-    df["same_codes"] = [bool(torch.equal(c, codes[0])) for c in codes]
+    df["speedup"] = df.seconds.iloc[0] / df.seconds
+    df["max_abs_diff"] = [float((c - codes[0]).abs().max()) for c in codes]
+    df["same_codes"] = [bool(torch.equal(c, codes[1])) for c in codes]
     record = provenance(config={"model": model, "domain": domain, "profile": profile, "n": n,
                                 "threads": torch.get_num_threads()}, seed=0, wall_time_s=time.perf_counter() - start)
     save_result(df, "lsq_store", out_dir, record)

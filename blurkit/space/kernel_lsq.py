@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from blurkit.errors import BlurkitError, ImageSizeError
+from blurkit.space.basis_blur import fast_fft_size
 
 LSQ_ITERS = 300
 LSQ_RIDGE = 1e-4  # lam as a fraction of the mean gradient power per frequency
@@ -76,13 +77,16 @@ def lsq_kernel(x: torch.Tensor, y: torch.Tensor, size: int, *, iters: int = LSQ_
         gy = _grey_gradients(y, to_linear).double()
         b, _, h, w = gx.shape
         p = size // 2
-        n = (h + size - 1, w + size - 1)
-        fx = torch.fft.rfft2(gx, s=n)  # (B, 2, n0, n1 // 2 + 1)
-        target = gy[..., p:h - p, p:w - p]  # the valid region, (B, 2, h - 2p, w - 2p)
-        power = (fx.abs() ** 2).sum(dim=1)  # (B, n0, n1 // 2 + 1)
+        # The ridge and the step come from the spectrum on the linear convolution's own grid, (h + size - 1) per
+        # side; the iterations run on the next grid whose FFTs are fast (a 128 px tile's 157 is prime: 6x slower
+        # than 160). Any grid at least that large gives the same linear convolutions, so the result does not change.
+        power = (torch.fft.rfft2(gx, s=(h + size - 1, w + size - 1)).abs() ** 2).sum(dim=1)  # (B, n0, n1 // 2 + 1)
         lam = ridge * power.mean(dim=(-2, -1)) + 1e-12  # (B,)
         step = 1.0 / (power.amax(dim=(-2, -1)) + lam)  # 1 / L: the circular operator's norm bounds the valid one's
         lam, step = lam.view(b, 1, 1), step.view(b, 1, 1)
+        n = (fast_fft_size(h + size - 1), fast_fft_size(w + size - 1))
+        fx = torch.fft.rfft2(gx, s=n)  # (B, 2, n0, n1 // 2 + 1)
+        target = gy[..., p:h - p, p:w - p]  # the valid region, (B, 2, h - 2p, w - 2p)
 
         def forward(k: torch.Tensor) -> torch.Tensor:  # (B, S, S) -> valid g(u) * k, (B, 2, h - 2p, w - 2p)
             full = torch.fft.irfft2(fx * torch.fft.rfft2(k, s=n)[:, None], s=n)

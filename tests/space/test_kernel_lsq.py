@@ -14,6 +14,7 @@ from blurkit.data.true_kernels import padded_kernel
 from blurkit.errors import BlurkitError, ImageSizeError
 from blurkit.space.kernel_lsq import kernel_moments, lsq_kernel, lsq_kernel_files
 from blurkit.space.losses import kernel_error
+from tests.tolerances import ulp_tol
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 SIZE = 15
@@ -52,6 +53,20 @@ def test_batch_items_are_solved_independently_and_deterministically() -> None:
     assert _err(both[1], k1) < 0.1 * _err(both[0], k1)  # the second item's kernel, not the first's
     scale = float(alone.abs().max())
     assert torch.allclose(both[1], alone[0], atol=1e3 * torch.finfo(torch.float32).eps * scale)
+
+
+def test_the_fast_fft_grid_solves_the_same_problem(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The iterations run on the next fast FFT size (here 120 for the convolution's 95 + 15 - 1 = 109, a prime): a
+    larger grid holds the same linear convolutions, so only float64 rounding, far below one float32 ulp of the
+    returned kernel, may differ from the solve on the convolution's own grid."""
+    from blurkit.space import kernel_lsq
+
+    x, y, _ = _pair()
+    assert kernel_lsq.fast_fft_size(95 + SIZE - 1) == 120
+    fast = lsq_kernel(x, y, SIZE, robust=2)
+    monkeypatch.setattr(kernel_lsq, "fast_fft_size", lambda n: n)
+    own_grid = lsq_kernel(x, y, SIZE, robust=2)
+    assert float((fast - own_grid).abs().max()) <= ulp_tol(own_grid)
 
 
 def test_tone_curve_is_applied_before_the_fit() -> None:

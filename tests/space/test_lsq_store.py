@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -103,8 +104,12 @@ def test_the_bench_times_the_store_off_empty_and_full(pip_photo_manifest: Path, 
     torch.manual_seed(0)
     path = KernelSpace("smoke-lsq").save(tmp_path / "lsq.pt")
     df = bench_lsq_store(tmp_path / "bench", model=str(path), profile="smoke", n=1)
-    assert list(df.case) == ["store off", "empty store", "from the store"] and df.same_codes.all()
-    assert df.speedup_vs_off.iloc[0] == 1.0 and (tmp_path / "bench" / "lsq_store.meta.json").is_file()
+    assert list(df.case) == ["store off, unpadded FFT grid", "store off", "empty store", "from the store"]
+    assert df.same_codes.iloc[1:].all() and df.speedup.iloc[0] == 1.0
+    # against the unpadded grid the kernels agree to a float32 ulp (test_kernel_lsq); the codes' log amplifies that
+    # on taps near 0, so the bench reports the difference rather than bounding it here
+    assert df.max_abs_diff.iloc[0] == 0.0 and bool(np.isfinite(df.max_abs_diff).all())
+    assert (tmp_path / "bench" / "lsq_store.meta.json").is_file()
     assert not lsq_store.store_root().exists()  # the bench's store was a temporary folder
     with pytest.raises(ValueError, match="needs a g_lsq kernel space"):
         bench_lsq_store(tmp_path / "bench", model=str(KernelSpace("smoke").save(tmp_path / "plain.pt")),
