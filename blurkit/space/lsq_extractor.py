@@ -13,7 +13,7 @@ The correction: five stride-2 convolutions of (x, y) (widths ``g_widths``) to on
 to the code grid, joined with a linear projection of the cell's ``log K_lsq / LOG_SCALE``, then
 Linear -> LeakyReLU(0.1) -> Linear (zero at the start) to ``basis_size ** 2`` logits.
 
-The estimate costs about 1.1 s per 128 px tile on two threads (4 reweighting rounds of 300 FISTA iterations;
+The estimate costs about 1.3 s per 128 px tile on two threads (4 reweighting rounds of 300 FISTA iterations;
 ``blurkit bench lsq-store``), so
 training passes every pair's estimate in from a cache (:mod:`blurkit.space.lsq_cache`, the ``lsq`` argument), and
 every tile's estimate is kept in a store keyed by the tiles' content (:mod:`blurkit.space.lsq_store`): transfer
