@@ -30,7 +30,9 @@ profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
 work_dir = None  # None: $BLURKIT_WORK_DIR, else ../runs/<profile>/baselines; shared by 02, 04, 05, 06
-models = {"reds-like": "reds-like", "gopro-like": "gopro-like"}
+# reds-like-basis: the basis-head reds-like kernel space (the shipped reds-like until 2026-12-06); the swap keeps it,
+# since the least-squares reds-like's G costs about 1.3 s per 128 px tile
+models = {"reds-like": "reds-like-basis", "gopro-like": "gopro-like"}
 threads = None
 
 # %%

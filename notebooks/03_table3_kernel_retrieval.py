@@ -21,7 +21,7 @@
 # Step (B) of Algorithm 1 alone: for a held-out sharp/blurry pair (x, y), optimise the code k so that F(x, k)
 # matches y, with a kernel space trained on the same or the other domain. The score is PSNR(F(x, k*), y).
 # Our `reds-like` / `gopro-like` synthetic domains stand in for REDS / GOPRO, with the shipped least-squares kernel
-# spaces of each (`reds-like-lsq`, `gopro-like-lsq`: G starts from each tile's least-squares kernel).
+# spaces of each (`reds-like`, `gopro-like-lsq`: G starts from each tile's least-squares kernel).
 #
 # Extra columns say how much the retrieved code matters: `psnr_sharp` is x against y (no blur at all),
 # `psnr_start` the starting code (G's estimate with the `fast-adam` config), `psnr_shuffled` F(x, k*) with the code
@@ -33,7 +33,7 @@ seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
 # the least-squares kernel spaces of both domains (G starts from each tile's least-squares kernel), so that the
 # cross-domain claim compares two kernel spaces of one architecture trained on different domains
-models = ["reds-like-lsq", "gopro-like-lsq"]
+models = ["reds-like", "gopro-like-lsq"]
 config = "fast-adam"  # kernel retrieval: Adam on the code from G(x, y) (the `fast` preset is blind deblurring)
 pairs_per_domain = None
 

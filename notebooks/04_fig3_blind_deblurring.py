@@ -36,9 +36,9 @@
 profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
-# reds-like-lsq: the kernel space trained on reds-like whose G starts from each tile's least-squares kernel
+# reds-like: the shipped kernel space trained on reds-like, whose G starts from each tile's least-squares kernel
 # (docs/kernel-space.md); its blind path starts from its code estimator E(y)
-model = "reds-like-lsq"
+model = "reds-like"
 test_domain = "gopro-like"
 n_images = None
 ours_config = "fast"

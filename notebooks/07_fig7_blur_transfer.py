@@ -24,10 +24,10 @@
 profile = "smoke"
 seed = 0
 results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
-# reds-like-lsq / gopro-like-lsq: the kernel spaces trained on reds-like / gopro-like whose G starts from each
+# reds-like / gopro-like-lsq: the kernel spaces trained on reds-like / gopro-like whose G starts from each
 # tile's least-squares kernel (docs/kernel-space.md); they reconstruct blur more closely than the basis-head
-# `reds-like` and `gopro-like`
-models = ["reds-like-lsq", "gopro-like-lsq"]  # kernel spaces; each reconstructs and transfers its own domain
+# `reds-like-basis` and `gopro-like`
+models = ["reds-like", "gopro-like-lsq"]  # kernel spaces; each reconstructs and transfers its own domain
 
 # %%
 from blurkit.data.datasets import resolve_pairs

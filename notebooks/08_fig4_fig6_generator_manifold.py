@@ -41,7 +41,9 @@ results_dir = None  # None: $BLURKIT_RESULTS_DIR, else ../results/<profile>
 work_dir = None  # None: $BLURKIT_WORK_DIR, else ../runs/<profile>/baselines
 threads = None
 n_images = None  # None: the profile's (smoke 4, cpu 16)
-model = "reds-like"
+# the basis-head reds-like kernel space (the shipped reds-like until 2026-12-06): on these 64 px text crops, a quarter
+# of a least-squares tile, the least-squares reds-like retrieves worse (docs/deblurring.md)
+model = "reds-like-basis"
 
 # %%
 import dataclasses

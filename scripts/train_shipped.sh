@@ -1,28 +1,30 @@
 #!/usr/bin/env bash
 # Train the kernel spaces shipped in blurkit/models/ with the committed command, then copy them in unchanged.
 #   bash scripts/train_shipped.sh DOMAIN [THREADS] [STEPS] [NET] [INIT_NET]
-#   e.g. bash scripts/train_shipped.sh reds-like 1
+#   e.g. bash scripts/train_shipped.sh gopro-like 1
 # Resumable: re-running continues the run from its last checkpoint; STEPS (default: the cpu profile's) extends a
 # finished run, the cosine schedule warm-restarting every restart_period steps. NET (default: cpu) picks another
 # network preset: cpu-X trains in runs/cpu-DOMAIN-X, initialised from the finished run of INIT_NET (default cpu:
-# runs/cpu-DOMAIN/model.pt; train that first). The shipped reds-like: cpu 12000, then cpu-tone 3000, then
-# cpu-dynamic 3000 steps from cpu-tone (shipped as reds-like-dynamic), then cpu-fine-dynamic 6000 from cpu-dynamic:
-#   bash scripts/train_shipped.sh reds-like 2 12000
-#   bash scripts/train_shipped.sh reds-like 2 3000 cpu-tone
-#   bash scripts/train_shipped.sh reds-like 2 3000 cpu-dynamic cpu-tone
-#   bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic
+# runs/cpu-DOMAIN/model.pt; train that first). The basis-head reds-like-basis (shipped as reds-like until 2026-12-06):
+# cpu 12000, then cpu-tone 3000, then cpu-dynamic 3000 steps from cpu-tone (shipped as reds-like-dynamic), then
+# cpu-fine-dynamic 6000 from cpu-dynamic:
+#   SHIP_AS=reds-like-basis bash scripts/train_shipped.sh reds-like 2 12000
+#   SHIP_AS=reds-like-basis bash scripts/train_shipped.sh reds-like 2 3000 cpu-tone
+#   SHIP_AS=reds-like-dynamic bash scripts/train_shipped.sh reds-like 2 3000 cpu-dynamic cpu-tone
+#   SHIP_AS=reds-like-basis bash scripts/train_shipped.sh reds-like 2 6000 cpu-fine-dynamic cpu-dynamic
 # The kernel-head models with supervised cell kernels start from a shipped model and ship under their own name;
 # environment variables set that (RUN: the run folder, INIT: the starting model, SHIP_AS: the shipped name,
 # KERNEL_WEIGHT: --kernel-weight):
 # The shipped uniform-8 is such a model, started from the basis-head cpu run (shipped as uniform-8-basis:
-# `bash scripts/train_shipped.sh uniform-8 1` with SHIP_AS=uniform-8-basis); reds-like-kernel starts from reds-like:
+# `bash scripts/train_shipped.sh uniform-8 1` with SHIP_AS=uniform-8-basis); reds-like-kernel from reds-like-basis:
 #   RUN=runs/cpu-uniform-8-ksup INIT=uniform-8-basis SHIP_AS=uniform-8 KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh uniform-8 1 6000 cpu-kernel
-#   RUN=runs/cpu-reds-like-ksup INIT=reds-like SHIP_AS=reds-like-kernel KERNEL_WEIGHT=10 \
+#   RUN=runs/cpu-reds-like-ksup INIT=reds-like-basis SHIP_AS=reds-like-kernel KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh reds-like 1 4000 cpu-fine-kernel
 # The least-squares kernel spaces (net cpu-fine-lsq) take F's tone curve from a kernel-head model of their domain;
-# gopro-like has no shipped kernel-head model before them, so one is trained first (gopro-like-kernel):
-#   RUN=runs/cpu-reds-like-lsq INIT=reds-like-kernel SHIP_AS=reds-like-lsq KERNEL_WEIGHT=10 \
+# gopro-like has no shipped kernel-head model before them, so one is trained first (gopro-like-kernel). The
+# reds-like one is the shipped reds-like (named reds-like-lsq until 2026-12-06):
+#   RUN=runs/cpu-reds-like-lsq INIT=reds-like-kernel SHIP_AS=reds-like KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh reds-like 2 3000 cpu-fine-lsq
 #   RUN=runs/cpu-gopro-like-ksup INIT=gopro-like SHIP_AS=gopro-like-kernel KERNEL_WEIGHT=10 \
 #     bash scripts/train_shipped.sh gopro-like 2 4000 cpu-fine-kernel

@@ -144,7 +144,7 @@ def bench_baseline_train(out_dir: Path, profiles: tuple[str, ...] = ("cpu", "pap
     return df
 
 
-def bench_lsq_store(out_dir: Path, model: str = "reds-like-lsq", domain: str = "reds-like", profile: str = "cpu",
+def bench_lsq_store(out_dir: Path, model: str = "reds-like", domain: str = "reds-like", profile: str = "cpu",
                     n: int = 16, threads: int | None = None) -> pd.DataFrame:
     """Time G(x, y) of ``model`` on the ``n`` ladder images of ``domain`` (one batch) with the tile store off, into
     an empty store (a temporary folder) and from it; write ``lsq_store.csv`` + meta. The first row is the baseline

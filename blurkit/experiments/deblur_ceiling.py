@@ -139,7 +139,7 @@ def summarise_ceiling(per_image: pd.DataFrame, seed: int = 0, reference: str | N
 
 def run_ceiling(out_dir: str | Path, domains: Sequence[str] = ("reds-like",), operators: Sequence[str] = OPERATORS,
                 priors: Sequence[str] = PRIORS, profile: str = "cpu", n: int = 16, size: int = 128,
-                denoiser: str = "cpu", kernel_space: str = "reds-like", seed: int = 0, progress: bool = True,
+                denoiser: str = "cpu", kernel_space: str = "reds-like-basis", seed: int = 0, progress: bool = True,
                 name: str = "deblur_ceiling", reference: str | None = None) -> pd.DataFrame:
     """Run the table, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance.
 

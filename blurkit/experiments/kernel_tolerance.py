@@ -60,7 +60,7 @@ class Example:
 
 
 def example(domain: str, image: str, profile: str, size: int = 128, operators: Sequence[str] = TOLERANCE_OPERATORS,
-            n: int = 16, kernel_space: str = "reds-like") -> Example:
+            n: int = 16, kernel_space: str = "reds-like-basis") -> Example:
     """Deconvolve one of the ladder's images with every variant, as the table does."""
     pairs = {name: (x, y) for name, x, y in textured_pairs(domain, profile, n, size)}
     if image not in pairs:

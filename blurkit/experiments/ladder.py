@@ -78,11 +78,12 @@ from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
 
 # uniform-8 is itself a kernel-head model with supervised cell kernels (TrainConfig.kernel_weight), trained from the
-# basis-head uniform-8-basis; reds-like-kernel is the same for reds-like, on the reds-like sets' images;
-# reds-like-lsq's G starts from each tile's least-squares kernel (KernelSpaceConfig.g_lsq)
+# basis-head uniform-8-basis; reds-like-kernel is the same for reds-like, trained from the basis-head
+# reds-like-basis; reds-like, whose G starts from each tile's least-squares kernel (KernelSpaceConfig.g_lsq), takes
+# its tone curve from reds-like-kernel (until 2026-12-06 it was named reds-like-lsq, and reds-like-basis reds-like)
 DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8",
                 "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
-                "reds-like-lsq>reds-like", "reds-like-lsq>gopro-like")
+                "reds-like-basis>reds-like", "reds-like-basis>gopro-like")
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
@@ -217,19 +218,23 @@ def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str,
 CELL = ["set", "method", "image"]
 
 
-def save_cells(per_path: Path, rows: list[dict], record: dict) -> pd.DataFrame:
+def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFrame | None = None) -> pd.DataFrame:
     """Write this run's cells into the per-image file under an exclusive lock, keeping every cell the file holds
-    that this run did not make (other sets or methods, or another ladder process on the same file): the file is
-    re-read at each write, so concurrent runs do not lose each other's cells. Returns what was written."""
+    that this run did not make (other sets or methods, or another ladder process on the same file) except those in
+    ``drop`` (out of date): the file is re-read at each write, so concurrent runs do not lose each other's cells.
+    Returns what was written."""
     import fcntl
 
     per_path.parent.mkdir(parents=True, exist_ok=True)
     mine = pd.DataFrame(rows)
+    gone = [mine] if len(mine) else []
+    if drop is not None and len(drop):
+        gone.append(drop)
     with open(per_path.with_name(per_path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         held = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
-        if len(held) and len(mine):
-            made = pd.MultiIndex.from_frame(mine[CELL].astype(str))
+        if len(held) and gone:
+            made = pd.MultiIndex.from_frame(pd.concat([g[CELL] for g in gone]).astype(str))
             held = held[~pd.MultiIndex.from_frame(held[CELL].astype(str)).isin(made)]
         out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
         save_result(out, per_path.stem, per_path.parent, record)
@@ -247,8 +252,12 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     other cell it held too, including those another ladder process writes meanwhile (:func:`save_cells`).
 
     SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
-    training domain in ``work`` (:func:`set_baseline_runs`). A model-free cell (:data:`MODEL_FREE`) already made
-    for another set on the same test data, with the same key, is copied instead of computed again."""
+    training domain in ``work`` (:func:`set_baseline_runs`). A cell already made for another set on the same test
+    data with the same key (:func:`method_key`: the method's settings and the files of the kernel space, never its
+    name) is copied instead of computed again, so a model under a new name, or a model-free method
+    (:data:`MODEL_FREE`), costs nothing twice. A carried cell whose key is no longer current (another model file
+    under the set's name, other settings) is left out of the summary and removed from the per-image file; the
+    baselines' cells are carried as stored (their runs are keyed only when asked for)."""
     out_dir = Path(out_dir)
     per_path = out_dir / f"{name}_per_image.csv"
     done = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
@@ -256,12 +265,17 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     runs = set_baseline_runs(sets, methods, profile, work, baseline_runs, threads, progress)
     keys = {(set_name, m): method_key(m, parse_set(set_name)[0], profile, paper_steps, runs[set_name])
             for set_name in sets for m in methods}
-    shared = {}  # (data domain, method, image, key) -> a stored model-free cell, from any set
+    shared = {}  # (data domain, method, image, key) -> a stored cell, from any set
     if len(done) and "key" in done:
         for r in done.to_dict("records"):
-            if r["method"] in MODEL_FREE:
-                shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
+            shared[(parse_set(r["set"])[1], r["method"], r["image"], r["key"])] = r
     carried = done[done["set"].isin(list(sets)) & ~done["method"].isin(list(methods))] if len(done) else done
+    stale = carried.iloc[:0]
+    if len(carried) and "key" in carried:
+        current = {(st, m): method_key(m, parse_set(st)[0], profile, paper_steps)
+                   for st, m in set(zip(carried["set"], carried["method"])) if m not in BASELINE_PREFIX}
+        fresh = np.array([current.get((r.set, r.method), r.key) == r.key for r in carried.itertuples()], dtype=bool)
+        carried, stale = carried[fresh], carried[~fresh]
     if len(done):  # cells of other sets stay in the per-image file only; other methods' are summarised as stored
         done = done[done["set"].isin(list(sets)) & done["method"].isin(list(methods))]
     if len(done):  # cells made with other settings, models or estimators than now are computed again
@@ -323,9 +337,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                 img = to_image(out.clamp(0, 1))
                 row.update(psnr=np_psnr(img, x), ssim=np_ssim(img, x), wall_s=wall or time.perf_counter() - t0)
             rows.append(row)
-            if method in MODEL_FREE:
-                shared[(domain, method, image, row["key"])] = row
-            save_cells(per_path, rows, {**record, "partial": True})
+            shared[(domain, method, image, row["key"])] = row
+            save_cells(per_path, rows, {**record, "partial": True}, stale)
     per_image = pd.concat([pd.DataFrame(rows), carried], ignore_index=True) if len(carried) else pd.DataFrame(rows)
     if len(per_image):  # the summary in the order the sets and methods were asked for, carried methods last
         order = [(st, m) for st in sets
@@ -335,7 +348,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                                                for r in per_image.itertuples()], kind="stable")]
     summary = summarise(per_image)
     record["wall_time_s"] = time.perf_counter() - start
-    save_cells(per_path, rows, record)
+    save_cells(per_path, rows, record, stale)
     save_result(summary, name, out_dir, record)
     if len(per_image) and (per_image["method"] == "blurry").any() and not per_image["method"].isin(
             NOT_DEBLURRED).all():

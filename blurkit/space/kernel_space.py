@@ -197,7 +197,7 @@ class KernelSpace(nn.Module):
 
     @property
     def training_domain(self) -> str | None:
-        """The data domain the kernel space was trained on, from its provenance (``reds-like-lsq`` -> ``reds-like``);
+        """The data domain the kernel space was trained on, from its provenance (``reds-like-kernel`` -> ``reds-like``);
         None for one without that record (an untrained or hand-built model)."""
         domain = (self.provenance or {}).get("config", {}).get("data")
         return domain if isinstance(domain, str) and domain else None

@@ -172,7 +172,7 @@ NET_PRESETS: dict[str, KernelSpaceConfig] = {
     # "cpu" plus a kernel read off every code that starts with a real share of the mixture (refined from "cpu")
     "cpu-dynamic-open": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, dynamic_kernel=True,
                                           dynamic_init_logit=0.0),
-    # cpu-dynamic on a 32 px code grid, every cell its own kernel (the shipped reds-like, refined from "cpu-dynamic")
+    # cpu-dynamic on a 32 px code grid, every cell its own kernel (shipped as reds-like-basis, from "cpu-dynamic")
     "cpu-fine-dynamic": KernelSpaceConfig(**_CPU_WIDTHS, **_KERNEL_AWARE, code_stride=32, tone_knots=32,
                                           dynamic_kernel=True),
     # F as a pure per-cell convolution read off the code, inside a tone curve (linear in x, a code is a PSF); G as

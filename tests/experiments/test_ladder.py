@@ -207,7 +207,8 @@ def test_model_free_cells_are_shared_between_sets_of_the_same_data(pip_photo_man
     from blurkit.data.default_data import build_default
 
     build_default("smoke", domains=("gopro-like",), progress=False)
-    other = shutil.copy(tiny_model, tmp_path / "other.pt")
+    torch.manual_seed(1)
+    other = KernelSpace("smoke").save(tmp_path / "other.pt", provenance={"note": "other weights"})
     sets = [f"{tiny_model}>gopro-like", f"{other}>gopro-like"]
     calls = _count_method_calls(monkeypatch)
     ladder.run_ladder(tmp_path / "out", sets, ["blurry", "classical", "true_code"], profile="smoke", n=2, size=32,
@@ -216,6 +217,38 @@ def test_model_free_cells_are_shared_between_sets_of_the_same_data(pip_photo_man
     per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str})
     a, b = (per[(per.set == s) & (per.method == "classical")].set_index("image") for s in sets)
     assert len(a) == len(b) == 2 and (a.psnr == b.psnr).all() and (a.key == b.key).all()
+
+
+def test_a_model_under_a_new_name_reuses_its_cells(pip_photo_manifest: Path, tiny_model: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A shipped model renamed (the same file under another name): its cells are keyed on the file, not the name, so
+    the new set copies them; the old name now holding another file makes its carried cells stale, and they go."""
+    import shutil
+
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    out, methods = tmp_path / "out", ["blurry", "true_code"]
+    ladder.run_ladder(out, [f"{tiny_model}>gopro-like"], [*methods, "no_blur_margin"], profile="smoke", n=2,
+                      size=32, progress=False)
+    renamed = shutil.copy(tiny_model, tmp_path / "renamed.pt")
+    torch.manual_seed(1)
+    KernelSpace("smoke").save(tiny_model, provenance={"note": "another model under the old name"})
+    calls = _count_method_calls(monkeypatch)
+    moved = ladder.run_ladder(out, [f"{renamed}>gopro-like"], methods, profile="smoke", n=2, size=32,
+                              progress=False)
+    assert calls == [] and list(moved.method) == methods  # copied, not computed
+    per = pd.read_csv(out / "deblur_ladder_per_image.csv", dtype={"image": str})
+    old, new = (per[(per.set == f"{m}>gopro-like") & (per.method == "true_code")].set_index("image")
+                for m in (tiny_model, renamed))
+    assert (old.psnr == new.psnr).all() and (old.key == new.key).all()
+    # under the old name: blurry asked for, true_code and the margin carried, but made with the file that was there
+    again = ladder.run_ladder(out, [f"{tiny_model}>gopro-like"], ["blurry"], profile="smoke", n=2, size=32,
+                              progress=False)
+    assert list(again.method) == ["blurry"] and calls == []
+    per = pd.read_csv(out / "deblur_ladder_per_image.csv", dtype={"image": str})
+    assert set(per[per.set == f"{tiny_model}>gopro-like"].method) == {"blurry"}
+    assert set(per[per.set == f"{renamed}>gopro-like"].method) == set(methods)  # other sets' cells stay
 
 
 def test_baseline_runs_per_set(tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

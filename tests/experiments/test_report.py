@@ -67,7 +67,8 @@ def test_missing_block_is_one_clear_error(repo: Path) -> None:
 def test_net_presets_table_lists_every_preset_and_the_shipped_models() -> None:
     table = report.net_presets_table().set_index("preset")
     assert list(table.index) == list(NET_PRESETS)
-    assert "reds-like" in table.loc["cpu-fine-dynamic", "shipped as"].split(", ")
+    assert "reds-like-basis" in table.loc["cpu-fine-dynamic", "shipped as"].split(", ")
+    assert "reds-like" in table.loc["cpu-fine-lsq", "shipped as"].split(", ")
     assert table.loc["paper", "parameters"] > 40_000_000 > table.loc["cpu", "parameters"]
 
 
