@@ -168,6 +168,19 @@ def output_path(out: Path, method: str, image: str) -> Path:
     return out / "images" / _slug(method) / f"{Path(image.replace('/', '__')).stem}.png"
 
 
+def model_key(model: object, needed: bool) -> dict:
+    """What the cells depend on of the ``ours`` methods' kernel space: its name or path and, where a method needs it,
+    the hashes of its file and its code estimator's, so that another file under the same name (a shipped model
+    renamed or retrained) makes the cells out of date. A KernelSpace object counts as ``in-memory``."""
+    if not isinstance(model, (str, os.PathLike)):
+        return {"model": "in-memory"}
+    if not needed:
+        return {"model": str(model)}
+    from blurkit.experiments.bench_deblur import model_file_hashes
+
+    return {"model": str(model), **model_file_hashes(str(model), with_estimator=True)}
+
+
 def cell_key(settings: dict, item: Item) -> dict:
     """What a stored cell must have been computed from: the settings and the bytes of the image (and reference)."""
     files = [item.blur] + ([item.sharp] if item.sharp is not None else [])
@@ -175,7 +188,8 @@ def cell_key(settings: dict, item: Item) -> dict:
 
 
 def read_cell(path: Path, key: dict) -> dict | None:
-    """A finished cell computed with ``key`` (:func:`cell_key`: model, seed, profile, input bytes), else None."""
+    """A finished cell computed with ``key`` (:func:`cell_key`: model and its files' hashes, seed, profile, input
+    bytes), else None."""
     try:
         cell = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -235,7 +249,7 @@ def evaluate(data: str | os.PathLike, methods: Sequence[str | tuple[str, Method]
     prof = get_profile(profile).name
     specs = _specs(methods, prof)
     items = eval_items(data, split, prof, n)
-    key = {"model": str(model) if isinstance(model, (str, os.PathLike)) else "in-memory", "seed": seed, "profile": prof}
+    key = {**model_key(model, any(s.needs_model for s in specs)), "seed": seed, "profile": prof}
     keys = [cell_key(key, it) for it in items]
     missing = [(s, i, it) for s in specs for i, it in enumerate(items)
                if read_cell(cell_path(out, s.label, it.name), keys[i]) is None]

@@ -85,6 +85,23 @@ def test_resume_computes_only_the_missing_cells(tmp_path: Path) -> None:
     assert mix.calls == [7]
 
 
+def test_another_model_file_under_the_same_name_is_computed_again(tmp_path: Path) -> None:
+    """Cells are keyed on the model file's bytes, not its name: a model replaced in place (a shipped name that now
+    holds another file) makes the cells of the methods that use it out of date, and only those."""
+    data, out = make_pairs(tmp_path / "pairs", 2), tmp_path / "out"
+    path = box_blur_kernel_space(width=5).save(tmp_path / "space.pt")
+    mix = Counting()
+    evaluate(data, [("mix", mix)], out, model=path, progress=False)
+    evaluate(data, [("mix", mix)], out, model=path, progress=False)
+    assert sorted(mix.calls) == [0, 1]  # the second call reused both cells
+    box_blur_kernel_space(width=3).save(path)  # same name, another file
+    again = evaluate(data, [("mix", mix), "identity"], out, model=path, progress=False)
+    assert sorted(mix.calls) == [0, 0, 1, 1] and again.computed == 4
+    mix.calls.clear()
+    evaluate(data, ["identity"], out, model=tmp_path / "gone.pt", progress=False)  # no method needs the model
+    assert mix.calls == []
+
+
 def test_tables_files_and_the_gain_over_identity(tmp_path: Path) -> None:
     data, out = make_pairs(tmp_path / "pairs", 4), tmp_path / "out"
     res = evaluate(data, ["identity", ("mix", Counting())], out, model=box_blur_kernel_space(), progress=False)
