@@ -227,14 +227,12 @@ def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFram
 
     per_path.parent.mkdir(parents=True, exist_ok=True)
     mine = pd.DataFrame(rows)
-    gone = [mine] if len(mine) else []
-    if drop is not None and len(drop):
-        gone.append(drop)
+    replaced = pd.concat([mine, drop]) if drop is not None and len(drop) else mine  # cells not kept as held
     with open(per_path.with_name(per_path.name + ".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         held = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
-        if len(held) and gone:
-            made = pd.MultiIndex.from_frame(pd.concat([g[CELL] for g in gone]).astype(str))
+        if len(held) and len(replaced):
+            made = pd.MultiIndex.from_frame(replaced[CELL].astype(str))
             held = held[~pd.MultiIndex.from_frame(held[CELL].astype(str)).isin(made)]
         out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
         save_result(out, per_path.stem, per_path.parent, record)
