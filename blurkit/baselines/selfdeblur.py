@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from blurkit.deblur.dip import DIPConfig, ImageDIP, image_noise, seeded
 from blurkit.deblur.per_image import solve_each
 from blurkit.space.blocks import as_rgb
-from blurkit.space.losses import psnr
+from blurkit.space.losses import psnr, ssim
 
 Callback = Callable[[dict], None]
 TRACE_COLUMNS = ["image", "step", "loss", "mse", "time_s", "psnr"]
@@ -126,34 +126,6 @@ def conv_valid(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
     weight = k.flip(-1, -2).repeat_interleave(c, dim=0).unsqueeze(1)  # (B*C, 1, ks, ks)
     out = Fnn.conv2d(x.reshape(1, b * c, *x.shape[-2:]), weight, groups=b * c)
     return out.reshape(b, c, *out.shape[-2:])
-
-
-def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004) with a Gaussian window over valid positions, for [0, 1] images; differentiable.
-
-    The window shrinks (odd, ``<= min(H, W)``) for images smaller than ``window``.
-
-    Shape:
-        a, b ``(B, C, H, W)`` -> scalar.
-    """
-    size = min(window, a.shape[-2], a.shape[-1])
-    size -= 1 - size % 2
-    t = torch.arange(size, dtype=a.dtype, device=a.device) - (size - 1) / 2
-    g = torch.exp(-t * t / (2 * sigma * sigma))
-    g = g / g.sum()
-    c = a.shape[1]
-    w = (g[:, None] * g[None, :]).expand(c, 1, size, size)
-
-    def blur(v: torch.Tensor) -> torch.Tensor:
-        return Fnn.conv2d(v, w, groups=c)
-
-    mu_a, mu_b = blur(a), blur(b)
-    var_a = blur(a * a) - mu_a ** 2
-    var_b = blur(b * b) - mu_b ** 2
-    cov = blur(a * b) - mu_a * mu_b
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
-    return s.mean()
 
 
 class KernelFC(nn.Module):

@@ -19,7 +19,9 @@ def deblur_cmd(
                               "model.pt path."),
     profile: str = typer.Option("fast", "--profile", "-p", help="smoke (seconds, CI), fast (default: a learned "
                                 "code start, the linear x-step and a guard; needs the model's code estimator), "
-                                "fast-adam (gradient steps from G(y, y)) or paper (Algorithm 1, official steps)."),
+                                "fast-adam (gradient steps from G(y, y)), paper (Algorithm 1, official steps) or "
+                                "official (the official code's joint variant; k warmed up towards G's code of a "
+                                "training pair of the model's domain at cpu)."),
     save_kernel: bool = typer.Option(False, "--save-kernel", help="Also save each code k as <name>.kernel.pt and its "
                                      "PSF field as <stem>.psf.png."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Skip images already in --out (resume)."),

@@ -9,6 +9,12 @@ Presets (``blurkit deblur --profile``):
   (:mod:`blurkit.deblur.guard`); seconds per image (:mod:`blurkit.deblur.blind_linear`).
 * ``fast-adam``: the earlier fast path: x starts from y as pixels, k from G(y, y) as a code, 300 joint Adam steps
   (it stays at the blurry input; kept for the record and as kernel retrieval's default).
+* ``official``: the variant the official code runs (its ``JointDeblur``): the same DIPs, stepped jointly; x warmed
+  up towards y and k towards a real blur code (here the code G extracts from a training pair,
+  :mod:`blurkit.deblur.warm_code`; the official code loads one from ``kernel.pth``); the loss switches half way from
+  ``0.6 ρ + (1 - SSIM) + λ‖k‖`` to ``ρ + 5e-2 · hyper-Laplacian + λ‖k‖`` (``loss="official"``). Its ρ is a VGG
+  perceptual loss; no VGG weights can be had here, so ρ is Eq. 6's Charbonnier. As published, its loop never calls
+  the optimisers' ``step()``, so x and k would stay at their warm-ups; this variant steps them.
 * ``smoke``: tiny, for tests and CI (seconds).
 """
 
@@ -25,7 +31,8 @@ from blurkit.errors import UnknownNameError
 Schedule = Literal["alternating", "joint"]
 XParam = Literal["dip", "pixels"]
 KParam = Literal["dip", "code"]
-KInit = Literal["noise", "extract", "estimate"]
+KInit = Literal["noise", "extract", "estimate", "given"]
+Loss = Literal["eq6", "official"]
 XStep = Literal["adam", "linear"]
 
 
@@ -38,8 +45,10 @@ class DeblurConfig:
             ``joint`` (one loss, both updated every step).
         x_param: ``dip`` (x = G_x(z_x), Eq. 7) or ``pixels`` (x itself, starting from y).
         k_param: ``dip`` (k = G_k(z_k)) or ``code`` (k itself).
-        k_init: ``noise`` (a randomly initialised prior), ``extract`` (start from G(x0, y), x0 the warm-up x) or
-            ``estimate`` (start from the blind code estimator E(y); ``x_step="linear"`` only).
+        k_init: ``noise`` (a randomly initialised prior), ``extract`` (start from G(x0, y), x0 the warm-up x),
+            ``estimate`` (start from the blind code estimator E(y); ``x_step="linear"`` only) or ``given`` (the
+            ``k_start`` code passed to :func:`blurkit.deblur.solver.deblur`, by default
+            :func:`blurkit.deblur.warm_code.training_code`).
         x_step: ``adam`` (gradient steps through F) or ``linear`` (the linearised deconvolution of
             :mod:`blurkit.deblur.linear_xstep`, with ``linear``'s settings; :mod:`blurkit.deblur.blind_linear`).
         steps: outer steps (x updates; with ``x_step="linear"``, rounds of k refinement and x-step).
@@ -65,6 +74,8 @@ class DeblurConfig:
             in its code estimator's record (:mod:`blurkit.deblur.xstep_calibration`) in place of ``linear.gamma``,
             and the guard's thresholds calibrated there (:mod:`blurkit.deblur.guard_calibration`) in place of the
             defaults, where it has them (``linear`` only).
+        loss: ``eq6`` (Eq. 6 throughout) or ``official`` (the official code's joint loss with its switch at
+            ``steps // 2``: :func:`blurkit.deblur.objective.official_objective`).
         refine: after every linear x-step, apply the x-step refiner shipped beside the kernel space
             (:mod:`blurkit.deblur.refiner`, ``<model>.refiner.pt``) where there is one (``linear`` only).
     """
@@ -95,6 +106,7 @@ class DeblurConfig:
     guard: bool = False
     calibrated_gamma: bool = True
     refine: bool = False
+    loss: Loss = "eq6"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -103,7 +115,8 @@ class DeblurConfig:
         if isinstance(self.linear, dict):
             object.__setattr__(self, "linear", LinearXStep(**self.linear))
         choices = {"schedule": ("alternating", "joint"), "x_param": ("dip", "pixels"), "k_param": ("dip", "code"),
-                   "k_init": ("noise", "extract", "estimate"), "x_step": ("adam", "linear")}
+                   "k_init": ("noise", "extract", "estimate", "given"), "x_step": ("adam", "linear"),
+                   "loss": ("eq6", "official")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"DeblurConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
@@ -120,7 +133,10 @@ class DeblurConfig:
         if (self.k_init == "estimate") != (self.x_step == "linear"):
             raise ValueError("DeblurConfig: k_init='estimate' goes with x_step='linear' (and only with it)")
         if self.k_param == "code" and self.k_init == "noise":
-            raise ValueError("DeblurConfig: k_param='code' needs k_init='extract' (a code has no prior to start from)")
+            raise ValueError("DeblurConfig: k_param='code' needs k_init='extract' or 'given' (a code has no prior to "
+                             "start from)")
+        if self.loss == "official" and self.x_step == "linear":
+            raise ValueError("DeblurConfig: loss='official' is a loss for gradient steps (x_step='adam')")
 
     def replace(self, **changes: Any) -> "DeblurConfig":
         """A copy with some fields changed (validated again)."""
@@ -131,6 +147,8 @@ class DeblurConfig:
         d = dataclasses.asdict(self)
         if not self.refine:  # added later: written only when on, so that earlier records' keys stay valid
             del d["refine"]
+        if self.loss == "eq6":  # likewise
+            del d["loss"]
         d["betas"] = list(self.betas)
         d["dip"]["widths"] = list(self.dip.widths)
         return d
@@ -143,6 +161,8 @@ DEBLUR_PRESETS: dict[str, DeblurConfig] = {
                          steps=1, warmup_steps=0, k_lr=1e-2, log_every=1, guard=True),
     "fast-adam": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="extract", steps=300,
                          warmup_steps=0, x_lr=2e-3, k_lr=2e-2, log_every=10),
+    "official": DeblurConfig(schedule="joint", x_param="dip", k_param="dip", k_init="given", steps=5000,
+                             warmup_steps=300, log_every=50, loss="official"),
     "smoke": DeblurConfig(schedule="joint", x_param="dip", k_param="dip", k_init="noise", steps=12,
                           warmup_steps=4, x_lr=1e-2, k_lr=1e-2, log_every=4,
                           dip=DIPConfig(z_channels=4, widths=(8, 8, 8), skip=2, kz_channels=4, k_width=8)),

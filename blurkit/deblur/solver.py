@@ -24,9 +24,10 @@ from tqdm.auto import tqdm
 from blurkit.deblur.blind_linear import solve_linear_one
 from blurkit.deblur.deblur_config import DeblurConfig, deblur_config
 from blurkit.deblur.dip import ImageDIP, KernelDIP, image_noise, kernel_noise, seeded
-from blurkit.deblur.objective import objective
+from blurkit.deblur.objective import objective, official_objective
 from blurkit.deblur.per_image import frozen, log_step, solve_each
 from blurkit.deblur.refiner import Refiner, load_refiner, refiner_path
+from blurkit.deblur.warm_code import training_code
 from blurkit.errors import BlurkitError
 from blurkit.space.blocks import as_rgb
 from blurkit.space.code_estimator import CodeEstimator, estimator_path
@@ -58,7 +59,8 @@ class DeblurResult:
 class _Parts(nn.Module):
     """The optimised objects of one image: x (prior or pixels) and k (prior or code)."""
 
-    def __init__(self, model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int) -> None:
+    def __init__(self, model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int,
+                 k_start: torch.Tensor | None = None) -> None:
         super().__init__()
         self.cfg, self.size = cfg, tuple(y.shape[-2:])
         gen = torch.Generator().manual_seed(seed)
@@ -70,6 +72,10 @@ class _Parts(nn.Module):
         else:
             self.x_pix = nn.Parameter(y.detach().clone())
         k0 = model.encode(y, y).detach() if cfg.k_init == "extract" else None
+        if cfg.k_init == "given":
+            if k_start is None:
+                raise BlurkitError("k_init='given' needs a k_start code")
+            k0 = k_start.detach().to(y.device)
         if cfg.k_param == "dip":
             self.k_seed = seed + 7919
             self.k_net = self._new_k_net(model)
@@ -137,10 +143,19 @@ def _warmup(parts: _Parts, y: torch.Tensor, cfg: DeblurConfig, bar: tqdm | None)
             opt.step()
 
 
+def _loss_terms(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Tensor, cfg: DeblurConfig,
+                step: int) -> dict[str, torch.Tensor]:
+    """Eq. 6, or the official code's loss at outer step ``step`` (its switch after half the steps)."""
+    if cfg.loss == "official":
+        return official_objective(model, y, x, k, cfg, second_half=step > cfg.steps // 2)
+    return objective(model, y, x, k, cfg)
+
+
 def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int, index: int,
-               reference: torch.Tensor | None, bar: tqdm | None, callback: Callback | None) -> tuple:
+               reference: torch.Tensor | None, bar: tqdm | None, callback: Callback | None,
+               k_start: torch.Tensor | None = None) -> tuple:
     t0 = time.perf_counter()
-    parts = _Parts(model, y, cfg, seed).to(y.device)
+    parts = _Parts(model, y, cfg, seed, k_start).to(y.device)
     _warmup(parts, y, cfg, bar)
     x_opt, x_sched = _adam(parts.x_params(), cfg.x_lr, cfg)
     k_opt, k_sched = _adam(parts.k_params(), cfg.k_lr, cfg)
@@ -152,7 +167,7 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
         log_step(rows, index, phase, step, terms, t0, x_now, k_now, reference, bar, callback)
 
     with torch.no_grad():
-        log(0, objective(model, y, parts.x(jitter=False), parts.k(jitter=False), cfg), "start")
+        log(0, _loss_terms(model, y, parts.x(jitter=False), parts.k(jitter=False), cfg, 1), "start")
     for step in range(1, cfg.steps + 1):
         if cfg.schedule == "alternating":
             if cfg.reinit_k and cfg.k_param == "dip":
@@ -162,16 +177,16 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
                 x_fixed = parts.x()
             for _ in range(cfg.inner_k_steps):  # (B): fix x, optimise k
                 k_opt.zero_grad(set_to_none=True)
-                objective(model, y, x_fixed, parts.k(), cfg)["loss"].backward()
+                _loss_terms(model, y, x_fixed, parts.k(), cfg, step)["loss"].backward()
                 k_opt.step()
             x_opt.zero_grad(set_to_none=True)  # (A): fix k, one step on x
-            terms = objective(model, y, parts.x(), parts.k().detach(), cfg)
+            terms = _loss_terms(model, y, parts.x(), parts.k().detach(), cfg, step)
             terms["loss"].backward()
             x_opt.step()
         else:
             x_opt.zero_grad(set_to_none=True)
             k_opt.zero_grad(set_to_none=True)
-            terms = objective(model, y, parts.x(), parts.k(), cfg)
+            terms = _loss_terms(model, y, parts.x(), parts.k(), cfg, step)
             terms["loss"].backward()
             x_opt.step()
             k_opt.step()
@@ -212,7 +227,7 @@ def refiner_for(model: KernelSpace) -> Refiner | None:
 def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fast", seed: int = 0,
            reference: torch.Tensor | None = None, progress: bool = True,
            callback: Callback | None = None, estimator: CodeEstimator | None = None,
-           refiner: Refiner | None = None) -> DeblurResult:
+           refiner: Refiner | None = None, k_start: torch.Tensor | None = None) -> DeblurResult:
     """Blind deblurring of a batch of blurry images with a frozen kernel space.
 
     Args:
@@ -225,9 +240,12 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         callback: called at each logged step with ``{"row", "x", "k"}`` (e.g. to plot live).
         estimator: the blind code estimator for ``k_init="estimate"`` (default: the one beside the model's file).
         refiner: the x-step refiner for ``refine`` (default: the one beside the model's file, where there is one).
+        k_start: the code the kernel prior warms up towards for ``k_init="given"``, one for the batch (default:
+            :func:`blurkit.deblur.warm_code.training_code`, G's code of a training pair of the model's domain).
 
     Shape:
-        y ``(B, C, H, W)`` with C in {1, 3}, reference like y -> x like y, k ``(B, kdim, *model.kernel_size(H, W))``.
+        y ``(B, C, H, W)`` with C in {1, 3}, reference like y, k_start ``(1, kdim, *model.kernel_size(H, W))`` -> x like
+        y, k ``(B, kdim, *model.kernel_size(H, W))``.
         Images with a side under :data:`MIN_SIDE` px (down to 1 x 1) are solved edge-padded to that side and cropped
         back; their k is the padded image's.
     """
@@ -243,11 +261,14 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         pad = (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h))
         cropped = None if callback is None else (lambda s: callback({**s, "x": s["x"][..., :h, :w]}))  # caller's size
         res = deblur(model, Fnn.pad(y3, pad, mode="replicate"), cfg, seed,
-                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped, estimator, refiner)
+                     None if ref is None else Fnn.pad(ref, pad, mode="replicate"), progress, cropped, estimator,
+                     refiner, k_start)
         x = res.x[..., :h, :w]
         return dataclasses.replace(res, x=x.mean(dim=1, keepdim=True) if grey else x)
     if cfg.k_init == "estimate" and estimator is None:
         estimator = code_estimator_for(model)
+    if cfg.k_init == "given" and k_start is None:
+        k_start = training_code(model, h, w)
     if cfg.x_step == "linear" and cfg.refine and refiner is None:
         refiner = refiner_for(model)
     with frozen(model):
@@ -258,7 +279,7 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
         else:
             outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
                 model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar,
-                callback), cfg.steps, f"deblur ({cfg.schedule})", progress)
+                callback, k_start), cfg.steps, f"deblur ({cfg.schedule})", progress)
     xs, ks, rows, walls = (list(v) for v in zip(*outs))
     rows = [row for per_image in rows for row in per_image]
     x = torch.cat(xs)

@@ -24,6 +24,7 @@ from blurkit.deblur.metrics import image_metrics, lpips_status
 from blurkit.deblur.psf import psf_field
 from blurkit.deblur.retrieval import retrieve_kernel
 from blurkit.deblur.solver import deblur
+from blurkit.deblur.warm_code import training_code
 from blurkit.errors import BlurkitError
 from blurkit.paper import compare
 from blurkit.profiles import Profile
@@ -157,14 +158,17 @@ def retrieval_figure(model: KernelSpace, pairs: list[tuple[str, np.ndarray, np.n
 Method = Callable[[torch.Tensor, KernelSpace, int, torch.Tensor], tuple[torch.Tensor, float]]
 
 
-def method_ours(config: str | DeblurConfig) -> Method:
+def method_ours(config: str | DeblurConfig, profile: str | Profile = "cpu") -> Method:
     """Our solver (Eq. 6) with a preset or config. The code it estimated for each call is kept, in call order, in
-    the returned function's ``codes`` list (for :func:`blurkit.deblur.psf.psf_field`)."""
+    the returned function's ``codes`` list (for :func:`blurkit.deblur.psf.psf_field`). A config whose kernel prior
+    warms up towards a given code (``k_init="given"``: ``official``) takes it from the training pairs of
+    ``profile`` (:func:`blurkit.deblur.warm_code.training_code`)."""
     cfg = deblur_config(config)
     codes: list[torch.Tensor] = []
 
     def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
-        res = deblur(model, y, cfg, seed=seed, reference=reference, progress=False)
+        k_start = training_code(model, *y.shape[-2:], profile) if cfg.k_init == "given" else None
+        res = deblur(model, y, cfg, seed=seed, reference=reference, progress=False, k_start=k_start)
         codes.append(res.k)
         return res.x, res.wall_s[0]
     run.codes = codes  # type: ignore[attr-defined]

@@ -122,8 +122,8 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
                    paper_steps: int = 200) -> dict[str, Method]:
     """Methods by name: ``blurry, true_code, true_code_x8, true_code_blend, retrieved_code, fast, fast_noguard,
-    fast_adam, paper,
-    selfdeblur, classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke preset)."""
+    fast_adam, paper, official, selfdeblur, classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke
+    preset; ``paper`` and ``official`` are capped at ``paper_steps``)."""
     from blurkit.experiments.bench_deblur import bench_configs
 
     smoke = get_profile(profile).name == "smoke"
@@ -138,6 +138,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
         "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
+        "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
                                                  {"kernel_size": 31})),

@@ -86,6 +86,11 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         spec["config"] = DEBLUR_PRESETS["fast-adam"].to_dict()
     elif method == "paper":
         spec["config"] = bench_configs(get_profile(profile).name, paper_steps)["paper"].to_dict()
+    elif method == "official":
+        from blurkit.deblur.warm_code import WARM_PAIRS
+
+        spec["config"] = bench_configs(get_profile(profile).name, paper_steps)["official"].to_dict()
+        spec["warm_code"] = {"pairs": WARM_PAIRS, "profile": get_profile(profile).name}
     elif method in ("srn", "deblurganv2"):
         run = Path((baseline_runs or {}).get(method, ""))
         spec["run"] = str(run)

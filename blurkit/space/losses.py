@@ -1,8 +1,9 @@
-"""Loss terms shared by training (Eq. 4) and deblurring (Eq. 6), and a differentiable PSNR."""
+"""Loss terms shared by training (Eq. 4) and deblurring (Eq. 6), and a differentiable PSNR and SSIM."""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as Fnn
 
 
 def charbonnier(pred: torch.Tensor, target: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
@@ -57,3 +58,31 @@ def hyper_laplacian(x: torch.Tensor, alpha: float = 0.66, eps: float = 1e-6) -> 
     gu = x[..., :-1, 1:] - x[..., :-1, :-1]
     gv = x[..., 1:, :-1] - x[..., :-1, :-1]
     return (gu * gu + gv * gv + eps).pow(alpha / 2).mean()
+
+
+def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Mean SSIM (Wang et al. 2004) with a Gaussian window over valid positions, for [0, 1] images; differentiable.
+
+    The window shrinks (odd, ``<= min(H, W)``) for images smaller than ``window``.
+
+    Shape:
+        a, b ``(B, C, H, W)`` -> scalar.
+    """
+    size = min(window, a.shape[-2], a.shape[-1])
+    size -= 1 - size % 2
+    t = torch.arange(size, dtype=a.dtype, device=a.device) - (size - 1) / 2
+    g = torch.exp(-t * t / (2 * sigma * sigma))
+    g = g / g.sum()
+    c = a.shape[1]
+    w = (g[:, None] * g[None, :]).expand(c, 1, size, size)
+
+    def blur(v: torch.Tensor) -> torch.Tensor:
+        return Fnn.conv2d(v, w, groups=c)
+
+    mu_a, mu_b = blur(a), blur(b)
+    var_a = blur(a * a) - mu_a ** 2
+    var_b = blur(b * b) - mu_b ** 2
+    cov = blur(a * b) - mu_a * mu_b
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+    return s.mean()

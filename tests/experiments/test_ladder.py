@@ -281,3 +281,23 @@ def test_save_cells_keeps_the_cells_of_other_runs(tmp_path: Path) -> None:
     got = pd.read_csv(per_path, dtype={"image": str}).sort_values(["set", "image"])
     assert list(zip(got.set, got.image, got.key)) == [("a>b", "00001", "new"), ("a>b", "00002", "new"),
                                                       ("c>b", "00001", "k")]
+
+
+def test_paper_and_official_rows_on_a_tiny_model(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    """Algorithm 1 as published and the official code's variant (k warmed up towards a training pair's code) run
+    on the same images, capped in steps, each under its own key."""
+    from blurkit.data.default_data import build_default
+    from blurkit.experiments.ladder_keys import method_key
+
+    build_default("smoke", domains=("gopro-like",), progress=False)
+    torch.manual_seed(0)
+    model = KernelSpace("smoke").save(tmp_path / "tiny.pt", provenance={"config": {"data": "gopro-like"}})
+    methods = ["blurry", "paper", "official"]
+    summary = ladder.run_ladder(tmp_path / "out", [f"{model}>gopro-like"], methods, profile="smoke", n=2, size=32,
+                                progress=False, paper_steps=4)
+    assert list(summary.method) == methods and np.isfinite(summary.psnr).all() and (summary.n == 2).all()
+    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str}).set_index("method")
+    assert per.loc["paper"].key.iloc[0] != per.loc["official"].key.iloc[0]
+    assert not np.allclose(per.loc["paper"].psnr, per.loc["official"].psnr)  # another loss and another k start
+    keys = {method_key("official", str(model), "smoke", steps) for steps in (4, 8)}
+    assert len(keys) == 2  # the cap is part of the key
