@@ -125,7 +125,7 @@ def parse_method(spec: str, profile: str = "smoke") -> MethodSpec:
         return MethodSpec(spec, method_blurry())
     if kind == "ours":
         preset = _preset(spec, "deblur", "smoke" if smoke else "fast", list(DEBLUR_PRESETS))
-        return MethodSpec(spec, method_ours(preset), needs_model=True, on_device=True)
+        return MethodSpec(spec, method_ours(preset, profile), needs_model=True, on_device=True)
     if kind == "selfdeblur":
         preset = _preset(spec, "SelfDeblur", "smoke" if smoke else "fast", sorted(SELFDEBLUR_PRESETS))
         return MethodSpec(spec, method_selfdeblur(preset), on_device=True)
