@@ -82,7 +82,8 @@ def bench_ladder_cmd(
                                             "$BLURKIT_WORK_DIR, else runs/<profile>/baselines."),
     profile: str = typer.Option("cpu", "--profile", "-p", help="Which default test sets (smoke, cpu)."),
     n: int = typer.Option(16, "--n", help="Images per set: the most textured test crops."),
-    paper_steps: int = typer.Option(200, "--paper-steps", help="Cap of the paper schedule's outer steps."),
+    paper_steps: int = typer.Option(100, "--paper-steps", help="Cap of the paper and official schedules' outer "
+                                    "steps (after their warm-ups); a cell made with another cap is made again."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
     threads: Optional[int] = THREADS_OPT,
 ) -> None:

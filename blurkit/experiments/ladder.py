@@ -85,6 +85,10 @@ DEFAULT_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>unifor
                 "reds-like-kernel>reds-like", "reds-like-kernel>gopro-like",
                 "reds-like-basis>reds-like", "reds-like-basis>gopro-like")
 DEFAULT_METHODS = ("blurry", "true_code", "fast", "classical", "no_blur_margin")
+# The cap of the ``paper`` and ``official`` rows' outer steps (after their 300 warm-up steps): about 5 min an image on
+# one thread of a 2-core machine, so 16 images a set fit a session. A cell's key holds the cap, so a run with another
+# cap computes its cells again and drops these.
+LADDER_PAPER_STEPS = 100
 WORSE_DB = 0.3  # an image counts as made worse when it loses more than this against the blurry input
 LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec_per_image", "n"]
 NEEDS_ESTIMATOR = ("fast", "fast_noguard")  # rows skipped for a kernel space without a code estimator file
@@ -120,7 +124,7 @@ def no_blur_margin(model: KernelSpace, x: torch.Tensor, y: torch.Tensor) -> floa
 
 
 def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline_runs: dict[str, Path] | None = None,
-                   paper_steps: int = 200) -> dict[str, Method]:
+                   paper_steps: int = LADDER_PAPER_STEPS) -> dict[str, Method]:
     """Methods by name: ``blurry, true_code, true_code_x8, true_code_blend, retrieved_code, fast, fast_noguard,
     fast_adam, paper, official, selfdeblur, classical, srn, deblurganv2`` (at ``smoke`` the blind presets are the smoke
     preset; ``paper`` and ``official`` are capped at ``paper_steps``)."""
@@ -242,7 +246,8 @@ def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFram
 
 def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods: Sequence[str] = DEFAULT_METHODS,
                profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
-               baseline_runs: dict[str, Path] | None = None, paper_steps: int = 200, progress: bool = True,
+               baseline_runs: dict[str, Path] | None = None, paper_steps: int = LADDER_PAPER_STEPS,
+               progress: bool = True,
                name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
     """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance. The summary
     covers the sets asked for: the methods asked for, computed now where their cells are out of date, then every
@@ -355,7 +360,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     return summary
 
 
-__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "MODEL_FREE",
-           "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
+__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "LADDER_PAPER_STEPS",
+           "MODEL_FREE", "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
            "parse_set", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
            "textured_pairs", "training_domain", "TRUE_CODE_XSTEP", "RETRIEVED_CODE"]

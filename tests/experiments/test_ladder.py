@@ -301,3 +301,13 @@ def test_paper_and_official_rows_on_a_tiny_model(pip_photo_manifest: Path, tmp_p
     assert not np.allclose(per.loc["paper"].psnr, per.loc["official"].psnr)  # another loss and another k start
     keys = {method_key("official", str(model), "smoke", steps) for steps in (4, 8)}
     assert len(keys) == 2  # the cap is part of the key
+
+
+def test_cli_paper_cap_is_the_library_default() -> None:
+    """Both default to one cap, so a plain re-run keeps the stored paper and official cells."""
+    import inspect
+
+    from blurkit.cli.bench import bench_ladder_cmd
+
+    cli = inspect.signature(bench_ladder_cmd).parameters["paper_steps"].default.default
+    assert cli == ladder.LADDER_PAPER_STEPS == inspect.signature(ladder.run_ladder).parameters["paper_steps"].default
