@@ -14,6 +14,13 @@ OFFICIAL_RHO_FIRST = 0.6
 OFFICIAL_GAMMA = 5e-2
 
 
+def _terms(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Tensor,
+           cfg: DeblurConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``F(x, k)`` and the three terms both losses weigh: ``ρ(y, F(x, k))``, ``‖k‖₂``, the hyper-Laplacian."""
+    blurred = model.apply(x, k)
+    return blurred, charbonnier(blurred, y, cfg.charbonnier_eps), model.code_norm(k), hyper_laplacian(x, cfg.alpha)
+
+
 def objective(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Tensor,
               cfg: DeblurConfig) -> dict[str, torch.Tensor]:
     """The terms of Eq. 6: ``data = ρ(y, F(x, k))``, ``k_norm = ‖k‖₂`` (:meth:`KernelSpace.code_norm`: in units of
@@ -22,9 +29,7 @@ def objective(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.Ten
     Shape:
         y, x ``(1, 3, H, W)``, k ``(1, kdim, *model.kernel_size(H, W))`` -> scalars.
     """
-    data = charbonnier(model.apply(x, k), y, cfg.charbonnier_eps)
-    k_norm = model.code_norm(k)
-    prior = hyper_laplacian(x, cfg.alpha)
+    _, data, k_norm, prior = _terms(model, y, x, k, cfg)
     return {"loss": data + cfg.lam * k_norm + cfg.gamma * prior, "data": data, "k_norm": k_norm, "prior": prior}
 
 
@@ -38,10 +43,7 @@ def official_objective(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: 
     Shape:
         y, x ``(1, 3, H, W)``, k ``(1, kdim, *model.kernel_size(H, W))`` -> scalars.
     """
-    blurred = model.apply(x, k)
-    data = charbonnier(blurred, y, cfg.charbonnier_eps)
-    k_norm = model.code_norm(k)
-    prior = hyper_laplacian(x, cfg.alpha)
+    blurred, data, k_norm, prior = _terms(model, y, x, k, cfg)
     if second_half:
         loss = data + OFFICIAL_GAMMA * prior + cfg.lam * k_norm
     else:
