@@ -94,6 +94,10 @@ LADDER_COLUMNS = ["set", "method", "psnr", "ssim", "gain_db", "worse_frac", "sec
 NEEDS_ESTIMATOR = ("fast", "fast_noguard")  # rows skipped for a kernel space without a code estimator file
 # rows the ladder computes itself, not through a Method
 EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code", "lsq_code_blend", "no_blur_margin")
+# every row the ladder can compute, in the order the CLI's help lists them
+LADDER_METHODS = ("blurry", "true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code",
+                  "kernel_code_blend", "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "fast", "fast_noguard",
+                  "fast_adam", "paper", "official", "selfdeblur", "classical", "srn", "deblurganv2", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -161,7 +165,7 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         elif name in factories:
             out[name] = factories[name]()
         else:
-            known = sorted([*factories, "srn", "deblurganv2", *EXTRA])
+            known = sorted(LADDER_METHODS)
             raise UnknownNameError(f"unknown ladder method '{name}'; choose from {', '.join(known)}")
     return out
 
@@ -360,7 +364,7 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
     return summary
 
 
-__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "LADDER_PAPER_STEPS",
-           "MODEL_FREE", "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
+__all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "LADDER_METHODS",
+           "LADDER_PAPER_STEPS", "MODEL_FREE", "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
            "parse_set", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
            "textured_pairs", "training_domain", "TRUE_CODE_XSTEP", "RETRIEVED_CODE"]

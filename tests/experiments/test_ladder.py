@@ -311,3 +311,21 @@ def test_cli_paper_cap_is_the_library_default() -> None:
 
     cli = inspect.signature(bench_ladder_cmd).parameters["paper_steps"].default.default
     assert cli == ladder.LADDER_PAPER_STEPS == inspect.signature(ladder.run_ladder).parameters["paper_steps"].default
+
+
+def test_cli_defaults_and_help_follow_the_library() -> None:
+    """The CLI repeats the library's default sets and methods (it imports the library lazily), and its help names
+    every row: a method added to the ladder without the CLI, or the reverse, fails here."""
+    import inspect
+    import re
+
+    from blurkit.cli.bench import bench_ladder_cmd
+
+    params = inspect.signature(bench_ladder_cmd).parameters
+    assert tuple(params["sets"].default.default) == ladder.DEFAULT_SETS
+    assert tuple(params["methods"].default.default) == ladder.DEFAULT_METHODS
+    listed = re.sub(r"^Repeatable:|\.$", "", params["methods"].default.help).replace(" ", "").split(",")
+    assert listed == list(ladder.LADDER_METHODS)
+    factories = ladder.ladder_methods([m for m in ladder.LADDER_METHODS if m not in ("srn", "deblurganv2")], "smoke",
+                               "uniform-8")
+    assert set(factories) | {"srn", "deblurganv2", *ladder.EXTRA} == set(ladder.LADDER_METHODS)
