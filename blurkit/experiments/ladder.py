@@ -365,6 +365,6 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
 
 
 __all__ = ["BASELINE_PREFIX", "DEFAULT_METHODS", "DEFAULT_SETS", "EXTRA", "LADDER_COLUMNS", "LADDER_METHODS",
-           "LADDER_PAPER_STEPS", "MODEL_FREE", "gradient_energy", "ladder_methods", "method_key", "method_true_code", "no_blur_margin",
-           "parse_set", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
+           "LADDER_PAPER_STEPS", "MODEL_FREE", "gradient_energy", "ladder_methods", "method_key", "method_true_code",
+           "no_blur_margin", "parse_set", "run_ladder", "save_cells", "set_baseline_runs", "set_xstep", "summarise",
            "textured_pairs", "training_domain", "TRUE_CODE_XSTEP", "RETRIEVED_CODE"]
