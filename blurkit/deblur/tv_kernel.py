@@ -16,6 +16,7 @@ classical estimators centre, is off on 10 of 16). Written here, as a probe for t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -176,15 +177,19 @@ def centre_kernel(k: torch.Tensor) -> torch.Tensor:
     return shift_kernel(k, *path_origin(k))
 
 
-def blind_kernel(y: torch.Tensor, crf: str, cfg: TVKernelConfig = TVKernelConfig()) -> torch.Tensor:
-    """The blind kernel of a blurry image: linearised by the camera curve, made grey, estimated, cleaned, centred.
+def blind_kernel(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tensor] | None,
+                 cfg: TVKernelConfig = TVKernelConfig()) -> torch.Tensor:
+    """The blind kernel of a blurry image: linearised (by the camera curve named ``crf``, or by a function such as
+    a kernel space's tone curve, or not at all for None), made grey, estimated, cleaned, centred.
 
     Shape:
         y ``(1, C, H, H)`` in [0, 1] -> ``(size, size)``.
     """
     from blurkit.data.crf import CRF
 
-    grey = CRF(crf).inverse(y.detach().float()).mean(1, keepdim=True)
+    to_linear = CRF(crf).inverse if isinstance(crf, str) else crf
+    lin = y.detach().float() if to_linear is None else to_linear(y.detach().float())
+    grey = lin.mean(1, keepdim=True)
     return centre_kernel(clean_kernel(tv_blind_kernel(grey, cfg), cfg.clean))
 
 

@@ -5,10 +5,11 @@ deconvolution of :mod:`blurkit.deblur.linear_xstep`); ``true_code_x8`` (the same
 turns of (x, y), each with its own code: :mod:`blurkit.deblur.self_ensemble`); ``retrieved_code`` (the same
 x-step with the code kernel retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind
 presets: ``fast``, ``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path)
-and ``paper`` (capped); SelfDeblur, ``classical``, SRN-Deblur and DeblurGANv2 when asked for; ``oracle`` (the
-same x-step solver with the true blur, :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s
-recorded kernel, or the camera PSF of every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data
-without blur records);
+and ``paper`` (capped); ``tv_code`` and ``tv_code_noguard`` (a blind total-variation kernel of y through the set's
+x-step, with and without the guard: :mod:`blurkit.experiments.tv_rows`); SelfDeblur, ``classical``, SRN-Deblur
+and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
+:func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
+every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records);
 ``kernel_code`` (the x-step with the code whose cell kernels best match the recorded ones: G's ceiling within F;
 kernel-head models on data with blur records); ``lsq_code`` (the x-step with the code fitted to the non-negative
 least-squares kernel of (x, y), :mod:`blurkit.space.kernel_lsq`: a non-blind extraction that uses no network and no
@@ -70,6 +71,7 @@ from blurkit.experiments.nonblind_rows import (
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
+from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_settings
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_figure, save_result
@@ -97,7 +99,8 @@ EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code
 # every row the ladder can compute, in the order the CLI's help lists them
 LADDER_METHODS = ("blurry", "true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code",
                   "kernel_code_blend", "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "fast", "fast_noguard",
-                  "fast_adam", "paper", "official", "selfdeblur", "classical", "srn", "deblurganv2", "no_blur_margin")
+                  "fast_adam", "tv_code", "tv_code_noguard", "paper", "official", "selfdeblur", "classical", "srn",
+                  "deblurganv2", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -147,6 +150,8 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
         "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
         "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
+        "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_settings(smoke)),
+        "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_settings(smoke)),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
                                                  {"kernel_size": 31})),
@@ -309,6 +314,8 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
         fns = ladder_methods(methods, profile, model_name, runs[set_name], paper_steps)
         if not get_profile(profile).name == "smoke" and not estimator_path(model_name).is_file():
             fns = {m: f for m, f in fns.items() if m not in NEEDS_ESTIMATOR}  # no blind code to start from
+        if model.config.head != "kernel":  # F reads no kernel off a code cell to fit the blind kernel to
+            fns = {m: f for m, f in fns.items() if m not in TV_METHODS}
         needs_kernels = {"oracle", "kernel_code", "kernel_code_blend"} & set(methods)
         kernels = known_kernels(domain, profile, size) if needs_kernels else {}
         blur_params = recorded_blur(domain, profile, size) if "oracle_exact" in methods else {}

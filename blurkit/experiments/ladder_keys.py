@@ -27,7 +27,8 @@ from blurkit.profiles import get_profile
 from blurkit.space.kernel_lsq import LSQ_ITERS, LSQ_REJECT, LSQ_REJECT_WINDOW, LSQ_RIDGE, LSQ_ROBUST, LSQ_WEIGHTS
 
 MODEL_FREE = ("blurry", "classical", "selfdeblur", "oracle", "oracle_exact")  # cells independent of the kernel space
-SET_BLEND_ROWS = ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code")  # the set's own x-step
+SET_BLEND_ROWS = ("true_code", "true_code_x8", "retrieved_code", "kernel_code", "lsq_code", "tv_code",
+                  "tv_code_noguard")  # the set's own x-step
 
 
 def row_blend(method: str, model_name: str) -> XStepBlend | None:
@@ -51,7 +52,7 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "kernel_code_blend",
-                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact"):
+                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "tv_code", "tv_code_noguard"):
         xstep = set_xstep(model_name)
         if method == "oracle_exact":  # it solves the renderer's own margin
             xstep = dataclasses.replace(xstep, margin=0)
@@ -66,6 +67,13 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
                                            "lsq_reject_window": LSQ_REJECT_WINDOW})
         elif method in ("kernel_code", "kernel_code_blend"):
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
+        elif method in ("tv_code", "tv_code_noguard"):
+            from blurkit.experiments.tv_rows import tv_guard, tv_settings
+
+            tv, steps = tv_settings(smoke)
+            spec["kernel_fit"] = {"steps": steps, "lr": KERNEL_FIT_LR, "tv": tv.__dict__}
+            if method == "tv_code":
+                spec["guard"] = tv_guard(model_name).__dict__
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
         blend = row_blend(method, model_name)

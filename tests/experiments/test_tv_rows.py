@@ -1,0 +1,98 @@
+"""The ladder's blind total-variation rows (``tv_code``, ``tv_code_noguard``) on tiny models."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from blurkit.deblur.guard import GuardConfig
+from blurkit.deblur.linear_xstep import PRESET_XSTEP
+from blurkit.deblur.tv_kernel import TVKernelConfig, blind_kernel
+from blurkit.experiments import ladder
+from blurkit.experiments.ladder_keys import method_key
+from blurkit.experiments.tv_rows import SMOKE_TV, method_tv_code, tv_code
+from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import kernel_error
+from blurkit.space.netconfig import net_preset
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _kernel_model(path: Path) -> Path:
+    """An untrained kernel-head space whose kernels depend on the code (a fresh head reads one kernel off any)."""
+    torch.manual_seed(0)
+    model = KernelSpace(net_preset("smoke-kernel"))
+    with torch.no_grad():
+        model.F.dyn.to_kernel.weight.normal_(0.0, 1.0)
+    return model.save(path, provenance={"note": "untrained"})
+
+
+def _blurry(seed: int = 0, side: int = 40) -> torch.Tensor:
+    """A blocky scene blurred along a horizontal 5 px line, in [0, 1]. Shape: ``(1, 3, side, side)``."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(1, 1, side // 4, side // 4, generator=g).repeat_interleave(4, -1).repeat_interleave(4, -2)
+    k = torch.zeros(1, 1, 1, 5) + 0.2
+    return torch.nn.functional.conv2d(torch.nn.functional.pad(x, (2, 2, 0, 0), mode="replicate"), k).expand(1, 3, -1,
+                                                                                                         -1)
+
+
+def test_tv_code_fits_the_blind_kernel(tmp_path: Path) -> None:
+    """The code's cell kernels are the blind kernel (F's side), far closer to it than the no-blur code G(y, y) is."""
+    model = KernelSpace.load(_kernel_model(tmp_path / "k.pt")).eval()
+    y = _blurry()
+    cfg = TVKernelConfig(iters=20)
+    code = tv_code(model, y, dataclasses.replace(cfg, size=7), fit_steps=300)  # the side follows F, not the config
+    size = model.config.basis_size
+    target = blind_kernel(y, model.F.tone, dataclasses.replace(cfg, size=size))
+    grid = model.kernel_size(*y.shape[-2:])
+    assert code.shape == model.encode(y, y).shape
+    cells = target.expand(*grid, size, size)[None]
+    with torch.no_grad():
+        fitted = kernel_error(model.cell_kernels(code), cells)
+        start = kernel_error(model.cell_kernels(model.encode(y, y)), cells)
+    assert float(fitted) < 0.25 * float(start)
+
+
+def test_tv_code_needs_a_kernel_head(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = KernelSpace("smoke").eval()  # a basis head: no kernel on a code cell
+    with pytest.raises(ValueError, match="kernel-head"):
+        tv_code(model, _blurry(), SMOKE_TV, fit_steps=2)
+
+
+def test_the_guard_returns_y_when_it_cannot_trust_the_kernel(tmp_path: Path) -> None:
+    """With a fit gain no estimate can reach, ``tv_code`` returns y itself; without the guard it deblurs."""
+    model = KernelSpace.load(_kernel_model(tmp_path / "k.pt")).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    y = _blurry(1)
+    strict = GuardConfig(min_fit_gain=1e9)
+    guarded, _ = method_tv_code(PRESET_XSTEP, None, strict, SMOKE_TV, 20)(y, model, 0, y)
+    free, _ = method_tv_code(PRESET_XSTEP, None, None, SMOKE_TV, 20)(y, model, 0, y)
+    assert torch.equal(guarded, y)
+    assert guarded.shape == free.shape and not torch.equal(free, y)
+
+
+def test_tv_rows_on_the_ladder(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    """Both rows run on a kernel-head space, under their own keys, and are skipped for a basis head."""
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("uniform-8",), progress=False)
+    kernel_model = _kernel_model(tmp_path / "kernel.pt")
+    torch.manual_seed(0)
+    basis_model = KernelSpace("smoke").save(tmp_path / "basis.pt", provenance={"note": "untrained"})
+    sets = [f"{kernel_model}>uniform-8", f"{basis_model}>uniform-8"]
+    methods = ["blurry", "tv_code", "tv_code_noguard"]
+    summary = ladder.run_ladder(tmp_path / "out", sets, methods, profile="smoke", n=2, size=32, progress=False)
+    rows = summary.set_index(["set", "method"])
+    for method in methods[1:]:
+        assert rows.loc[(sets[0], method), "n"] == 2 and np.isfinite(rows.loc[(sets[0], method), "psnr"])
+        assert (sets[1], method) not in rows.index
+    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str}).set_index("method")
+    assert per.loc["tv_code"].key.iloc[0] != per.loc["tv_code_noguard"].key.iloc[0]
+    assert method_key("tv_code", str(kernel_model), "smoke", 4) != method_key("tv_code", str(kernel_model), "cpu", 4)
