@@ -6,14 +6,13 @@ import dataclasses
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from blurkit.deblur.guard import GuardConfig
 from blurkit.deblur.linear_xstep import PRESET_XSTEP
 from blurkit.deblur.tv_kernel import TVKernelConfig, blind_kernel
-from blurkit.experiments import ladder
+from blurkit.experiments import ladder, tv_rows
 from blurkit.experiments.ladder_keys import method_key
 from blurkit.experiments.tv_rows import SMOKE_TV, method_tv_code, tv_code
 from blurkit.space.kernel_space import KernelSpace
@@ -78,8 +77,9 @@ def test_the_guard_returns_y_when_it_cannot_trust_the_kernel(tmp_path: Path) -> 
     assert guarded.shape == free.shape and not torch.equal(free, y)
 
 
-def test_tv_rows_on_the_ladder(pip_photo_manifest: Path, tmp_path: Path) -> None:
-    """Both rows run on a kernel-head space, under their own keys, and are skipped for a basis head."""
+def test_tv_rows_on_the_ladder(pip_photo_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both rows run on a kernel-head space and are skipped for a basis head; their cells are made again when the
+    TV settings change."""
     from blurkit.data.default_data import build_default
 
     build_default("smoke", domains=("uniform-8",), progress=False)
@@ -93,6 +93,7 @@ def test_tv_rows_on_the_ladder(pip_photo_manifest: Path, tmp_path: Path) -> None
     for method in methods[1:]:
         assert rows.loc[(sets[0], method), "n"] == 2 and np.isfinite(rows.loc[(sets[0], method), "psnr"])
         assert (sets[1], method) not in rows.index
-    per = pd.read_csv(tmp_path / "out" / "deblur_ladder_per_image.csv", dtype={"image": str}).set_index("method")
-    assert per.loc["tv_code"].key.iloc[0] != per.loc["tv_code_noguard"].key.iloc[0]
-    assert method_key("tv_code", str(kernel_model), "smoke", 4) != method_key("tv_code", str(kernel_model), "cpu", 4)
+    assert rows.loc[(sets[0], "tv_code"), "psnr"] != rows.loc[(sets[0], "tv_code_noguard"), "psnr"]  # the guard acted
+    before = {m: method_key(m, str(kernel_model), "smoke", 4) for m in methods[1:]}
+    monkeypatch.setattr(tv_rows, "SMOKE_TV", dataclasses.replace(SMOKE_TV, lam=2 * SMOKE_TV.lam))
+    assert all(method_key(m, str(kernel_model), "smoke", 4) != before[m] for m in methods[1:])
