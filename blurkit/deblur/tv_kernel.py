@@ -177,21 +177,35 @@ def centre_kernel(k: torch.Tensor) -> torch.Tensor:
     return shift_kernel(k, *path_origin(k))
 
 
-def blind_kernel(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tensor] | None,
-                 cfg: TVKernelConfig = TVKernelConfig()) -> torch.Tensor:
-    """The blind kernel of a blurry image: linearised (by the camera curve named ``crf``, or by a function such as
-    a kernel space's tone curve, or not at all for None), made grey, estimated, cleaned, centred.
+def kernel_blobs(k: torch.Tensor, share: float) -> int:
+    """The number of 8-connected blobs of the taps at or above ``share`` of the largest: 1 for a clean path.
+    Shape: k ``(S, S)``."""
+    a = k.detach().double().numpy()
+    return int(ndimage.label(a >= share * a.max(), structure=np.ones((3, 3)))[1])
+
+
+def blind_estimate(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tensor] | None,
+                   cfg: TVKernelConfig = TVKernelConfig()) -> tuple[torch.Tensor, int]:
+    """The blind kernel of a blurry image and the raw estimate's :func:`kernel_blobs` before cleaning: y is
+    linearised (by the camera curve named ``crf``, or by a function such as a kernel space's tone curve, or not at
+    all for None), made grey, estimated, cleaned, centred.
 
     Shape:
-        y ``(1, C, H, H)`` in [0, 1] -> ``(size, size)``.
+        y ``(1, C, H, H)`` in [0, 1] -> kernel ``(size, size)``.
     """
     from blurkit.data.crf import CRF
 
     to_linear = CRF(crf).inverse if isinstance(crf, str) else crf
     lin = y.detach().float() if to_linear is None else to_linear(y.detach().float())
-    grey = lin.mean(1, keepdim=True)
-    return centre_kernel(clean_kernel(tv_blind_kernel(grey, cfg), cfg.clean))
+    raw = tv_blind_kernel(lin.mean(1, keepdim=True), cfg)
+    return centre_kernel(clean_kernel(raw, cfg.clean)), kernel_blobs(raw, cfg.clean)
 
 
-__all__ = ["TVKernelConfig", "blind_kernel", "centre_kernel", "clean_kernel", "path_origin", "shift_kernel",
-           "tv_blind_kernel", "tv_pyramid", "valid_blur"]
+def blind_kernel(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tensor] | None,
+                 cfg: TVKernelConfig = TVKernelConfig()) -> torch.Tensor:
+    """The kernel of :func:`blind_estimate`. Shape: y ``(1, C, H, H)`` in [0, 1] -> ``(size, size)``."""
+    return blind_estimate(y, crf, cfg)[0]
+
+
+__all__ = ["TVKernelConfig", "blind_estimate", "blind_kernel", "centre_kernel", "clean_kernel", "kernel_blobs",
+           "path_origin", "shift_kernel", "tv_blind_kernel", "tv_pyramid", "valid_blur"]

@@ -71,7 +71,7 @@ from blurkit.experiments.nonblind_rows import (
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
-from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_settings
+from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_row_settings
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_figure, save_result
@@ -150,8 +150,8 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
         "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
         "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
-        "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_settings(smoke)),
-        "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_settings(smoke)),
+        "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_row_settings(model_name, profile)),
+        "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_row_settings(model_name, profile)),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
                                                  {"kernel_size": 31})),

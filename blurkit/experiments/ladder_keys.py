@@ -68,12 +68,12 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         elif method in ("kernel_code", "kernel_code_blend"):
             spec["kernel_fit"] = {"steps": KERNEL_FIT_STEPS, "lr": KERNEL_FIT_LR, "cell": ORACLE_CELL}
         elif method in ("tv_code", "tv_code_noguard"):
-            from blurkit.experiments.tv_rows import tv_guard, tv_settings
+            from blurkit.experiments.tv_rows import TV_MAX_BLOBS, tv_guard, tv_row_settings
 
-            tv, steps = tv_settings(smoke)
+            tv, steps = tv_row_settings(model_name, profile)
             spec["kernel_fit"] = {"steps": steps, "lr": KERNEL_FIT_LR, "tv": tv.__dict__}
             if method == "tv_code":
-                spec["guard"] = tv_guard(model_name).__dict__
+                spec["guard"] = {**tv_guard(model_name).__dict__, "max_blobs": TV_MAX_BLOBS}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
         blend = row_blend(method, model_name)

@@ -12,6 +12,7 @@ from blurkit.deblur.tv_kernel import (
     TVKernelConfig,
     centre_kernel,
     clean_kernel,
+    kernel_blobs,
     path_origin,
     shift_kernel,
     tv_blind_kernel,
@@ -66,6 +67,18 @@ def test_clean_kernel_keeps_the_heaviest_blob() -> None:
     out = clean_kernel(stray / stray.sum(), 0.1)
     assert float(out[0, 0]) == 0.0 and float(out.sum()) == pytest.approx(1.0, abs=1e-6)
     assert bool((out >= 0).all())
+
+
+def test_kernel_blobs_counts_separate_groups_of_strong_taps() -> None:
+    line = torch.zeros(15, 15)
+    line[7, 3:12] = 1.0
+    assert kernel_blobs(line, 0.1) == 1 and kernel_blobs(path_kernel(), 0.1) == 1
+    stray = line.clone()
+    stray[0, 0] = 0.5
+    assert kernel_blobs(stray, 0.1) == 2
+    assert kernel_blobs(stray, 0.6) == 1  # the stray tap is below the threshold
+    stray[1, 1] = 1.0  # touches the stray tap diagonally: one 8-connected blob with it, apart from the line
+    assert kernel_blobs(stray, 0.1) == 2
 
 
 def test_pyramid_is_coarse_to_fine() -> None:
