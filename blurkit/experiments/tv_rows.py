@@ -28,6 +28,7 @@ import weakref
 
 import torch
 
+from blurkit.data.domains import DOMAINS
 from blurkit.data.kernel_extent import domain_extent
 from blurkit.deblur.blended_xstep import XStepBlend
 from blurkit.deblur.guard import GuardConfig, guard
@@ -44,7 +45,8 @@ TV_METHODS = ("tv_code", "tv_code_noguard")
 SMOKE_TV = TVKernelConfig(iters=3)  # the smoke profile's estimate and code fit: seconds, for CI
 SMOKE_FIT_STEPS = 20
 TV_MAX_BLOBS = 1  # tv_code returns y when the raw kernel has more blobs (held-out pairs: +0.45 dB, none worse)
-_MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # kernel space -> {key: (code, output, seconds)}
+TV_MADE_KEPT = 64  # estimates kept per kernel space for the other row (the ladder needs one set's images)
+_MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> {key: (code, blobs, output, seconds)}
 
 
 def tv_code(model: KernelSpace, y: torch.Tensor, config: TVKernelConfig = TVKernelConfig(),
@@ -74,7 +76,8 @@ def tv_xstep(model: KernelSpace, y: torch.Tensor, xstep: LinearXStep, blend: XSt
              config: TVKernelConfig = TVKernelConfig(), fit_steps: int = KERNEL_FIT_STEPS
              ) -> tuple[torch.Tensor, int, torch.Tensor, float]:
     """``(code, blobs, x̂, seconds)``: :func:`tv_code`, then the x-step, made once per kernel space (while its
-    weights are unchanged), image and settings; a second call returns the first call's results and seconds.
+    weights are unchanged), image and settings; a second call returns the first call's results and seconds. The
+    latest :data:`TV_MADE_KEPT` estimates of a kernel space are kept.
 
     Shape:
         y ``(1, 3, H, H)`` -> code ``(1, kdim, *model.kernel_size(H, H))``, x̂ ``(1, 3, H, H)``.
@@ -86,6 +89,8 @@ def tv_xstep(model: KernelSpace, y: torch.Tensor, xstep: LinearXStep, blend: XSt
         t0 = time.perf_counter()
         code, blobs = tv_code(model, y, config, fit_steps)
         made[key] = (code, blobs, code_xstep(model, y, code, xstep, blend), time.perf_counter() - t0)
+        while len(made) > TV_MADE_KEPT:
+            del made[next(iter(made))]  # the oldest
     return made[key]
 
 
@@ -113,10 +118,12 @@ def tv_guard(model_name: str) -> GuardConfig:
 def tv_support(model: KernelSpace) -> int:
     """The TV kernel's side for a kernel space: the blur extent of its training domain's generator
     (:func:`blurkit.data.kernel_extent.domain_extent`), at most F's side; F's side for a space that records no
-    training domain."""
+    training domain, or one without a blur generator here (a folder of real pairs)."""
     side = model.config.basis_size
     domain = model.training_domain
-    return side if domain is None else min(side, domain_extent(domain))
+    if domain is None or domain not in DOMAINS:
+        return side
+    return min(side, domain_extent(domain))
 
 
 def tv_settings(profile: str, model: KernelSpace) -> tuple[TVKernelConfig, int]:
@@ -132,5 +139,5 @@ def tv_row_settings(model_name: str, profile: str) -> tuple[TVKernelConfig, int]
     return tv_settings(profile, KernelSpace.load(model_name))
 
 
-__all__ = ["SMOKE_FIT_STEPS", "SMOKE_TV", "TV_MAX_BLOBS", "TV_METHODS", "method_tv_code", "tv_code", "tv_guard",
-           "tv_row_settings", "tv_settings", "tv_support", "tv_xstep"]
+__all__ = ["SMOKE_FIT_STEPS", "SMOKE_TV", "TV_MADE_KEPT", "TV_MAX_BLOBS", "TV_METHODS", "method_tv_code", "tv_code",
+           "tv_guard", "tv_row_settings", "tv_settings", "tv_support", "tv_xstep"]

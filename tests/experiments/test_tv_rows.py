@@ -73,6 +73,8 @@ def test_the_support_comes_from_the_training_domain(tmp_path: Path, monkeypatch:
     assert tv_support(model) == 9
     monkeypatch.setattr(tv_rows, "domain_extent", lambda domain: side + 10)
     assert tv_support(model) == side
+    monkeypatch.setattr(KernelSpace, "training_domain", property(lambda self: str(tmp_path / "my-pairs")))
+    assert tv_support(model) == side  # a folder of real pairs: no blur generator to measure
 
 
 def test_tv_code_needs_a_kernel_head(tmp_path: Path) -> None:
@@ -125,6 +127,10 @@ def test_the_rows_share_one_estimate(tmp_path: Path, monkeypatch: pytest.MonkeyP
         model.F.dyn.to_kernel.weight.mul_(0.5)
     method_tv_code(PRESET_XSTEP, None, None, TINY_TV, 5)(y, model, 0, y)
     assert len(calls) == 3
+    monkeypatch.setattr(tv_rows, "TV_MADE_KEPT", 1)  # only the latest estimate is kept
+    method_tv_code(PRESET_XSTEP, None, None, TINY_TV, 5)(_blurry(3), model, 0, y)
+    method_tv_code(PRESET_XSTEP, None, None, TINY_TV, 5)(y, model, 0, y)
+    assert len(calls) == 5
 
 
 def test_tv_rows_on_the_ladder(pip_photo_manifest: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
