@@ -126,15 +126,22 @@ def tv_blind_kernel(f: torch.Tensor, cfg: TVKernelConfig = TVKernelConfig()) -> 
     return k
 
 
+def _strong_blobs(k: torch.Tensor, share: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """The kernel with the taps below ``share`` of the largest set to 0, the labels of its 8-connected blobs, and
+    their number. Shape: k ``(S, S)`` -> ``(S, S)`` float64, ``(S, S)`` int, int."""
+    a = k.detach().double().numpy().copy()
+    a[a < share * a.max()] = 0
+    labels, n = ndimage.label(a > 0, structure=np.ones((3, 3)))
+    return a, labels, int(n)
+
+
 def clean_kernel(k: torch.Tensor, share: float) -> torch.Tensor:
     """Drop the taps below ``share`` of the largest, keep the heaviest 8-connected blob, renormalise.
 
     Shape:
         k ``(S, S)`` -> ``(S, S)``.
     """
-    a = k.detach().double().numpy().copy()
-    a[a < share * a.max()] = 0
-    labels, n = ndimage.label(a > 0, structure=np.ones((3, 3)))
+    a, labels, n = _strong_blobs(k, share)
     if n > 1:
         mass = ndimage.sum(a, labels, range(1, n + 1))
         a[labels != 1 + int(np.argmax(mass))] = 0
@@ -178,10 +185,9 @@ def centre_kernel(k: torch.Tensor) -> torch.Tensor:
 
 
 def kernel_blobs(k: torch.Tensor, share: float) -> int:
-    """The number of 8-connected blobs of the taps at or above ``share`` of the largest: 1 for a clean path.
-    Shape: k ``(S, S)``."""
-    a = k.detach().double().numpy()
-    return int(ndimage.label(a >= share * a.max(), structure=np.ones((3, 3)))[1])
+    """The number of 8-connected blobs of the taps at or above ``share`` (> 0) of the largest, the blobs
+    :func:`clean_kernel` chooses among: 1 for a clean path. Shape: k ``(S, S)``."""
+    return _strong_blobs(k, share)[2]
 
 
 def blind_estimate(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tensor] | None,

@@ -126,7 +126,7 @@ def tv_support(model: KernelSpace) -> int:
     return min(side, domain_extent(domain))
 
 
-def tv_settings(profile: str, model: KernelSpace) -> tuple[TVKernelConfig, int]:
+def tv_settings(model: KernelSpace, profile: str) -> tuple[TVKernelConfig, int]:
     """The TV estimate's settings (its side from :func:`tv_support`) and the code fit's Adam steps: the defaults, or
     seconds at the ``smoke`` profile."""
     smoke = get_profile(profile).name == "smoke"
@@ -136,7 +136,7 @@ def tv_settings(profile: str, model: KernelSpace) -> tuple[TVKernelConfig, int]:
 
 def tv_row_settings(model_name: str, profile: str) -> tuple[TVKernelConfig, int]:
     """:func:`tv_settings` for the kernel space named ``model_name`` (a shipped name or a checkpoint path)."""
-    return tv_settings(profile, KernelSpace.load(model_name))
+    return tv_settings(KernelSpace.load(model_name), profile)
 
 
 __all__ = ["SMOKE_FIT_STEPS", "SMOKE_TV", "TV_MADE_KEPT", "TV_MAX_BLOBS", "TV_METHODS", "method_tv_code", "tv_code",
