@@ -58,6 +58,7 @@ from blurkit.experiments.deblur_report import (
     to_tensor,
 )
 from blurkit.experiments.ladder_figure import NOT_DEBLURRED, ladder_figure
+from blurkit.experiments.ladder_files import save_cells, save_summary, summary_cells
 from blurkit.experiments.ladder_keys import MODEL_FREE, method_key, row_blend
 from blurkit.experiments.nonblind_rows import (
     RETRIEVED_CODE,
@@ -74,7 +75,7 @@ from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
 from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_row_settings
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
-from blurkit.provenance import provenance, save_figure, save_result
+from blurkit.provenance import provenance, save_figure
 from blurkit.space.code_estimator import estimator_path
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
@@ -229,40 +230,18 @@ def set_baseline_runs(sets: Sequence[str], methods: Sequence[str], profile: str,
     return out
 
 
-CELL = ["set", "method", "image"]
-
-
-def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Write this run's cells into the per-image file under an exclusive lock, keeping every cell the file holds
-    that this run did not make (other sets or methods, or another ladder process on the same file) except those in
-    ``drop`` (out of date): the file is re-read at each write, so concurrent runs do not lose each other's cells.
-    Returns what was written."""
-    import fcntl
-
-    per_path.parent.mkdir(parents=True, exist_ok=True)
-    mine = pd.DataFrame(rows)
-    replaced = pd.concat([mine, drop]) if drop is not None and len(drop) else mine  # cells not kept as held
-    with open(per_path.with_name(per_path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        held = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
-        if len(held) and len(replaced):
-            made = pd.MultiIndex.from_frame(replaced[CELL].astype(str))
-            held = held[~pd.MultiIndex.from_frame(held[CELL].astype(str)).isin(made)]
-        out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
-        save_result(out, per_path.stem, per_path.parent, record)
-    return out
-
-
 def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods: Sequence[str] = DEFAULT_METHODS,
                profile: str = "cpu", n: int = 16, size: int = 128, seed: int = 0,
                baseline_runs: dict[str, Path] | None = None, paper_steps: int = LADDER_PAPER_STEPS,
                progress: bool = True,
                name: str = "deblur_ladder", work: Path | None = None, threads: int | None = None) -> pd.DataFrame:
     """Run the ladder, resuming from ``out_dir/<name>_per_image.csv``; write both CSVs with provenance. The summary
-    covers the sets asked for: the methods asked for, computed now where their cells are out of date, then every
-    other method the per-image file holds for those sets, as stored (``carried_methods`` in the record; gains need
-    the ``blurry`` cells, so asking for one method alone no longer leaves them out). The per-image file keeps every
-    other cell it held too, including those another ladder process writes meanwhile (:func:`save_cells`).
+    returned covers the sets asked for: the methods asked for, computed now where their cells are out of date, then
+    every other method the per-image file holds for those sets, as stored (``carried_methods`` in the record; gains
+    need the ``blurry`` cells, so asking for one method alone no longer leaves them out). The summary file and its
+    figure keep the rows of every other set as the file held them (``kept_sets`` in the record:
+    :func:`~blurkit.experiments.ladder_files.save_summary`), and the per-image file keeps every other cell it held
+    too, including those another ladder process writes meanwhile (:func:`save_cells`).
 
     SRN-Deblur and DeblurGANv2 use ``baseline_runs`` where given, else the runs trained on each kernel space's
     training domain in ``work`` (:func:`set_baseline_runs`). A cell already made for another set on the same test
@@ -363,11 +342,12 @@ def run_ladder(out_dir: str | Path, sets: Sequence[str] = DEFAULT_SETS, methods:
                                                for r in per_image.itertuples()], kind="stable")]
     summary = summarise(per_image)
     record["wall_time_s"] = time.perf_counter() - start
-    save_cells(per_path, rows, record, stale)
-    save_result(summary, name, out_dir, record)
-    if len(per_image) and (per_image["method"] == "blurry").any() and not per_image["method"].isin(
-            NOT_DEBLURRED).all():
-        save_figure(ladder_figure(per_image), f"{name}_plot", out_dir, record)
+    held = save_cells(per_path, rows, record, stale)
+    table, record = save_summary(out_dir, name, summary, sets, record)  # other sets' rows kept as the file held them
+    kept = held[held["set"].isin(list(record["kept_sets"]))] if len(held) else held
+    drawn = summary_cells(pd.concat([per_image, kept], ignore_index=True), table) if len(table) else per_image
+    if len(drawn) and (drawn["method"] == "blurry").any() and not drawn["method"].isin(NOT_DEBLURRED).all():
+        save_figure(ladder_figure(drawn), f"{name}_plot", out_dir, record)
     return summary
 
 

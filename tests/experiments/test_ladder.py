@@ -238,6 +238,8 @@ def test_a_model_under_a_new_name_reuses_its_cells(pip_photo_manifest: Path, tin
     moved = ladder.run_ladder(out, [f"{renamed}>gopro-like"], methods, profile="smoke", n=2, size=32,
                               progress=False)
     assert calls == [] and list(moved.method) == methods  # copied, not computed
+    held = pd.read_csv(out / "deblur_ladder.csv")  # the summary file keeps the first run's set, the return does not
+    assert list(dict.fromkeys(held.set)) == [f"{tiny_model}>gopro-like", f"{renamed}>gopro-like"]
     per = pd.read_csv(out / "deblur_ladder_per_image.csv", dtype={"image": str})
     old, new = (per[(per.set == f"{m}>gopro-like") & (per.method == "true_code")].set_index("image")
                 for m in (tiny_model, renamed))
