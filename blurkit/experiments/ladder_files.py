@@ -52,13 +52,17 @@ def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFram
 
 def merge_summary(held: pd.DataFrame, held_record: dict, summary: pd.DataFrame,
                   sets: Sequence[str]) -> tuple[pd.DataFrame, dict[str, dict]]:
-    """``summary``'s rows for ``sets`` in place of ``held``'s rows of those sets; every other set's rows kept, in
-    the held order (new sets last). Returns the table and, for each kept set, :data:`KEPT_FIELDS` of the run that
-    made its rows (``held_record``'s own, or what it recorded as kept)."""
+    """``summary``'s rows for ``sets`` in place of ``held``'s rows of those sets; every other set's rows kept. The
+    sets asked for come in the order asked, and each kept set right after the set it followed in ``held`` (first if
+    it led). Returns the table and, for each kept set, :data:`KEPT_FIELDS` of the run that made its rows
+    (``held_record``'s own, or what it recorded as kept)."""
     if not len(held):
         return summary.reset_index(drop=True), {}
     earlier = held_record.get("kept_sets", {})
-    order = list(dict.fromkeys([*held["set"], *sets]))
+    order, was = list(dict.fromkeys(sets)), list(dict.fromkeys(held["set"]))
+    for i, s in enumerate(was):
+        if s not in order:
+            order.insert(order.index(was[i - 1]) + 1 if i else 0, s)
     parts, kept = [], {}
     for s in order:
         if s in sets:

@@ -29,6 +29,13 @@ def test_merge_replaces_the_runs_sets_and_keeps_the_others_in_place() -> None:
     # a set kept twice names the run that made its rows, not the run that last kept them
     _, again = merge_summary(table, {"git_commit": "def", "kept_sets": kept}, new[new.set == "c>x"], ["c>x"])
     assert again == {"a>x": kept["a>x"], "b>x": {"git_commit": "def", "created": None, "command": None}}
+    # a run over every set, in another order, orders them as asked; a kept set stays after the one it followed
+    everything = pd.concat([_rows(s, {"blurry": 0.0}) for s in ("c>x", "b>x", "a>x")])
+    assert list(merge_summary(held, record, everything, ["c>x", "b>x", "a>x"])[0].set) == ["c>x", "b>x", "a>x"]
+    some = pd.concat([_rows(s, {"blurry": 0.0}) for s in ("d>x", "a>x")])
+    three = pd.concat([held, _rows("c>x", {"blurry": 0.0})])
+    assert list(dict.fromkeys(merge_summary(three, record, some, ["d>x", "a>x"])[0].set)) == ["d>x", "a>x", "b>x",
+                                                                                             "c>x"]
     first, none = merge_summary(pd.DataFrame(), {}, new, ["b>x", "c>x"])
     assert none == {} and first.equals(new.reset_index(drop=True))
 
