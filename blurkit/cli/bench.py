@@ -173,3 +173,25 @@ def bench_lsq_store_cmd(
 
     df = bench_lsq_store(out, model=model, domain=data, profile=profile, n=n, threads=threads)
     typer.echo(df.round(4).to_string(index=False))
+
+
+@bench_app.command("tv-calibration")
+def bench_tv_calibration_cmd(
+    profile: str = typer.Option("cpu", "--profile", "-p", help="Profile of the kernel space's held-out pairs."),
+    model: str = typer.Option("reds-like", "--model", "-m", help="A kernel-head space with a code estimator."),
+    data: str = typer.Option("reds-like", "--data", help="Domain of its training photos."),
+    spread: list[float] = typer.Option([0.0], "--spread", help="The TV kernel's spread penalty, repeatable."),
+    part: list[str] = typer.Option(["calibration", "validation"], "--part", help="calibration (the n most textured "
+                                   "held-out pairs, which choose the rule) and/or validation (the next n)."),
+    n: int = typer.Option(24, "--n", help="Pairs per part."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
+    threads: Optional[int] = THREADS_OPT,
+) -> None:
+    """The tv_code row's settings on held-out training pairs: per spread penalty, the open gain, the row's rule and
+    the rule chosen on the calibration part; resumes from tv_calibration_pairs.csv."""
+    from blurkit.experiments.tv_calibration import run_tv_calibration
+    from blurkit.paths import RESULTS_DIR
+
+    set_threads(threads)
+    summary = run_tv_calibration(out_dir or RESULTS_DIR / profile, model, data, spread, part, profile=profile, n=n)
+    typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

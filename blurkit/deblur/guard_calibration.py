@@ -44,7 +44,7 @@ from blurkit.space.losses import psnr
 MAX_WORSE = 0.1  # the largest share of held-out pairs the guarded x-step may make worse (issue 15's bound)
 FIT_GAINS: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 10.0, math.inf)
 MAX_GAINS: tuple[float, ...] = (1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 8.0, 12.0, math.inf)
-_OPEN = GuardConfig(max_blur_psnr=math.inf, min_fit_gain=-math.inf, max_gain=math.inf)
+OPEN_GUARD = GuardConfig(max_blur_psnr=math.inf, min_fit_gain=-math.inf, max_gain=math.inf)  # trusts everything
 
 
 def guard_measurements(model: KernelSpace, estimator: CodeEstimator,
@@ -60,7 +60,7 @@ def guard_measurements(model: KernelSpace, estimator: CodeEstimator,
         with torch.no_grad():
             k = estimator(y)
         out = linear_xstep(model, y, k, config=xstep)
-        _, (d,) = guard(model, y, out, k, _OPEN)
+        _, (d,) = guard(model, y, out, k, OPEN_GUARD)
         rows.append({"pair": i, "gain_db": float(psnr(out, x) - psnr(y, x)), "blur_psnr": d.blur_psnr,
                      "fit_psnr": d.fit_psnr, "grad_ratio": d.gain})
     return pd.DataFrame(rows)
@@ -122,5 +122,5 @@ def calibrated_guard(estimator: CodeEstimator | None, base: GuardConfig = GuardC
     return base if not stored else GuardConfig(**{k: float(v) for k, v in stored.items()})
 
 
-__all__ = ["FIT_GAINS", "MAX_GAINS", "MAX_WORSE", "calibrate_guard_file", "calibrated_guard", "choose_guard",
-           "guard_measurements"]
+__all__ = ["FIT_GAINS", "MAX_GAINS", "MAX_WORSE", "OPEN_GUARD", "calibrate_guard_file", "calibrated_guard",
+           "choose_guard", "guard_measurements"]

@@ -36,7 +36,9 @@ class TVKernelConfig:
             steps on u alone after them); lam_mult, lam_max: lam grows by ``lam_mult`` per coarser scale while it
             stays below ``lam_max``; size_mult: the kernel side shrinks by it per coarser scale, down to 3 px;
             step_u, step_k: each step's largest change, relative to the largest value of u or k;
-            clean: taps below this share of the largest are dropped, and all but the heaviest connected blob.
+            clean: taps below this share of the largest are dropped, and all but the heaviest connected blob;
+            spread: a pull towards the kernel's centre: each kernel step's gradient gains
+            ``spread * max|g| * r^2 / r_max^2``, r a tap's distance from the centre (0: off, the paper's method).
     """
 
     size: int = 31
@@ -48,12 +50,15 @@ class TVKernelConfig:
     step_u: float = 5e-3
     step_k: float = 1e-3
     clean: float = 0.1
+    spread: float = 0.0
 
     def __post_init__(self) -> None:
         if self.size < 3 or self.size % 2 == 0:
             raise ValueError(f"TVKernelConfig.size must be odd and >= 3, got {self.size}")
         if not (self.lam > 0 and self.iters >= 1 and self.lam_mult > 1 and self.size_mult > 1):
             raise ValueError("TVKernelConfig needs lam > 0, iters >= 1, lam_mult > 1 and size_mult > 1")
+        if not self.spread >= 0:
+            raise ValueError(f"TVKernelConfig.spread must be >= 0, got {self.spread}")
 
 
 def tv_pyramid(side: int, cfg: TVKernelConfig) -> list[tuple[int, int, float]]:
@@ -82,6 +87,17 @@ def _tv(u: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
     return torch.sqrt(dx * dx + dy * dy + eps * eps).sum()
 
 
+def spread_weight(side: int) -> torch.Tensor:
+    """``r^2 / r_max^2`` over an odd kernel grid, r the distance from the centre tap (0 there, 1 at the corners).
+
+    Shape:
+        ``(side, side)``.
+    """
+    r = torch.arange(side, dtype=torch.float32) - side // 2
+    r2 = r[:, None] ** 2 + r[None, :] ** 2
+    return r2 / r2.max().clamp_min(1.0)
+
+
 def _steps(f: torch.Tensor, u: torch.Tensor, k: torch.Tensor, lam: float, cfg: TVKernelConfig,
            update_k: bool) -> tuple[torch.Tensor, torch.Tensor]:
     for _ in range(cfg.iters):
@@ -91,6 +107,8 @@ def _steps(f: torch.Tensor, u: torch.Tensor, k: torch.Tensor, lam: float, cfg: T
         if update_k:
             kv = k.detach().requires_grad_(True)
             (gk,) = torch.autograd.grad(0.5 * (valid_blur(u, kv) - f).pow(2).sum(), kv)
+            if cfg.spread > 0:
+                gk = gk + cfg.spread * gk.abs().max() * spread_weight(k.shape[-1])
             k = (kv - cfg.step_k * kv.max() / gk.abs().max().clamp_min(1e-30) * gk).detach().clamp_min(0)
             k = k / k.sum().clamp_min(1e-30)
     return u, k
@@ -214,4 +232,4 @@ def blind_kernel(y: torch.Tensor, crf: str | Callable[[torch.Tensor], torch.Tens
 
 
 __all__ = ["TVKernelConfig", "blind_estimate", "blind_kernel", "centre_kernel", "clean_kernel", "kernel_blobs",
-           "path_origin", "shift_kernel", "tv_blind_kernel", "tv_pyramid", "valid_blur"]
+           "path_origin", "shift_kernel", "spread_weight", "tv_blind_kernel", "tv_pyramid", "valid_blur"]

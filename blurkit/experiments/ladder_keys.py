@@ -71,7 +71,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             from blurkit.experiments.tv_rows import TV_MAX_BLOBS, tv_guard, tv_row_settings
 
             tv, steps = tv_row_settings(model_name, profile)
-            spec["kernel_fit"] = {"steps": steps, "lr": KERNEL_FIT_LR, "tv": tv.__dict__}
+            tv_key = {k: v for k, v in tv.__dict__.items() if k != "spread" or v}  # spread 0 keeps its cells' key
+            spec["kernel_fit"] = {"steps": steps, "lr": KERNEL_FIT_LR, "tv": tv_key}
             if method == "tv_code":
                 spec["guard"] = {**tv_guard(model_name).__dict__, "max_blobs": TV_MAX_BLOBS}
         elif method == "retrieved_code":

@@ -15,6 +15,7 @@ from blurkit.deblur.tv_kernel import (
     kernel_blobs,
     path_origin,
     shift_kernel,
+    spread_weight,
     tv_blind_kernel,
     tv_pyramid,
     valid_blur,
@@ -110,6 +111,35 @@ def test_tv_blind_kernel_recovers_a_motion_blur() -> None:
     assert err < 0.5 * rel_error(box, truth) and err < 0.1 * best_shift_error(delta, truth)
 
 
+def test_spread_weight_is_zero_at_the_centre_and_one_at_the_corners() -> None:
+    w = spread_weight(7)
+    assert w.shape == (7, 7) and float(w[3, 3]) == 0.0 and float(w[0, 0]) == 1.0 and float(w[6, 6]) == 1.0
+    torch.testing.assert_close(w, w.T, rtol=0, atol=0)
+    torch.testing.assert_close(w, w.flip(0), rtol=0, atol=0)
+    assert float(w[3, 6]) == pytest.approx(9 / 18)
+    assert float(spread_weight(1)[0, 0]) == 0.0
+
+
+def _second_moment(k: torch.Tensor) -> float:
+    """The mass-weighted mean squared distance of the taps from the kernel's centre."""
+    return float((k * spread_weight(k.shape[-1])).sum())
+
+
+def test_the_spread_penalty_pulls_the_kernel_towards_its_centre() -> None:
+    """The same blurry image, the same steps: with the penalty the estimate holds its mass nearer the centre, and it
+    stays a kernel (non-negative, unit sum); a larger penalty pulls harder."""
+    truth = torch.zeros(9, 9)
+    truth[4, 1:8] = 1.0 / 7
+    scene = torch.from_numpy(dead_leaves(56, np.random.default_rng(1))).permute(2, 0, 1).mean(0)[None, None]
+    f = valid_blur(scene, truth)  # (1, 1, 48, 48)
+    moments = []
+    for spread in (0.0, 0.1, 1.0):
+        k = tv_blind_kernel(f, TVKernelConfig(size=9, iters=100, spread=spread))
+        assert bool((k >= 0).all()) and float(k.sum()) == pytest.approx(1.0, abs=1e-5)
+        moments.append(_second_moment(k))
+    assert moments[0] > moments[1] > moments[2]
+
+
 @pytest.mark.parametrize("shape", [(1, 1, 64, 48), (2, 1, 64, 64), (1, 64, 64)])
 def test_bad_images_are_refused(shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError, match="one square image"):
@@ -119,5 +149,7 @@ def test_bad_images_are_refused(shape: tuple[int, ...]) -> None:
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="odd"):
         TVKernelConfig(size=8)
+    with pytest.raises(ValueError, match="spread"):
+        TVKernelConfig(spread=-0.1)
     with pytest.raises(ValueError, match="at least 18 px"):
         tv_blind_kernel(torch.zeros(1, 1, 16, 16), TVKernelConfig(size=9, iters=1))

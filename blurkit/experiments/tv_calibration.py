@@ -1,0 +1,193 @@
+"""The ``tv_code`` row's settings, chosen and checked on held-out training pairs (never on the ladder's images).
+
+The blind TV kernel (:mod:`blurkit.experiments.tv_rows`) has settings that the ladder's test images must not choose:
+the spread penalty of :class:`blurkit.deblur.tv_kernel.TVKernelConfig`, the largest blob count a trusted raw kernel
+may have, and the guard's thresholds. Here they are measured on the kernel space's code estimator's held-out
+training photos (:func:`blurkit.deblur.xstep_calibration.held_out_pairs`, the most textured pairs):
+
+* ``calibration``: the 24 most textured held-out pairs, on which a rule is chosen;
+* ``validation``: the next 24 most textured of the same photos, used only to check the choice.
+
+Each pair goes through the ``tv_code`` path exactly (:func:`blurkit.experiments.tv_rows.tv_xstep` with the set's
+x-step and blend), and its open gain over y, the raw kernel's blob count and the guard's three measurements are
+stored per (model, data, part, spread, pair) in ``tv_calibration_pairs.csv``, so that a run resumes and several runs
+(one per spread, say) can share the file. :func:`tv_calibration_summary` then scores, per spread and part, the open
+estimate, the row's present rule (:data:`~blurkit.experiments.tv_rows.TV_MAX_BLOBS`, then the guard the row reads)
+and the rule chosen on the calibration part (:func:`choose_tv_rule`), each with a paired 95 % interval, and the
+difference to spread 0 on the same pairs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from blurkit.deblur.guard import GuardConfig, guard, guard_reason
+from blurkit.deblur.guard_calibration import OPEN_GUARD, choose_guard
+from blurkit.deblur.tv_kernel import TVKernelConfig
+from blurkit.deblur.xstep_calibration import WORSE_DB, held_out_pairs
+from blurkit.experiments.ladder_files import exclusive
+from blurkit.experiments.nonblind_rows import set_blend, set_xstep
+from blurkit.experiments.paired import paired_difference
+from blurkit.experiments.tv_rows import TV_MAX_BLOBS, tv_guard, tv_settings, tv_xstep
+from blurkit.progress import progress_bar
+from blurkit.provenance import provenance, save_result
+from blurkit.space.kernel_space import KernelSpace
+
+PARTS = ("calibration", "validation")
+BLOB_LIMITS: tuple[int, ...] = (1, 2, 3, 10**6)  # the largest trusted blob count; the first is the row's present one
+PAIRS_NAME, SUMMARY_NAME = "tv_calibration_pairs", "tv_calibration"
+KEY = ["model", "data", "part", "spread", "pair"]
+
+
+def tv_parts(data: str | os.PathLike, profile: str, n: int = 24) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
+    """The two parts: the ``n`` most textured held-out pairs, and the next ``n``.
+
+    Shape:
+        each pair ``(x, y)``, ``(1, 3, H, W)``.
+    """
+    first = held_out_pairs(data, profile, "textured", n)
+    seen = {_digest(y) for _, y in first}
+    rest = [(x, y) for x, y in held_out_pairs(data, profile, "textured", 2 * n) if _digest(y) not in seen]
+    return {"calibration": first, "validation": rest}
+
+
+def _digest(t: torch.Tensor) -> str:
+    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+
+
+def measure_pair(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config: TVKernelConfig, fit_steps: int,
+                 xstep: object, blend: object) -> dict:
+    """One pair through the ``tv_code`` path: the open gain over y (dB), the raw kernel's blobs, the guard's
+    measurements and the seconds. Shape: x, y ``(1, 3, H, W)`` in [0, 1]."""
+    from blurkit.space.losses import psnr
+
+    code, blobs, out, seconds = tv_xstep(model, y, xstep, blend, config, fit_steps)  # type: ignore[arg-type]
+    _, (d,) = guard(model, y, out, code, OPEN_GUARD)
+    return {"gain_db": float(psnr(out, x) - psnr(y, x)), "blobs": int(blobs), "blur_psnr": d.blur_psnr,
+            "fit_psnr": d.fit_psnr, "grad_ratio": d.gain, "seconds": float(seconds)}
+
+
+def rule_gains(meas: pd.DataFrame, max_blobs: int, config: GuardConfig) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair, the gain under a rule (0 where it returns y) and whether the estimate was kept."""
+    keep = np.array([r.blobs <= max_blobs and guard_reason(r.blur_psnr, r.fit_psnr, r.grad_ratio, config) == "trusted"
+                     for r in meas.itertuples()], dtype=bool)
+    return np.where(keep, meas["gain_db"].to_numpy(), 0.0), keep
+
+
+def choose_tv_rule(meas: pd.DataFrame, base: GuardConfig = GuardConfig(),
+                   limits: Sequence[int] = BLOB_LIMITS) -> tuple[int, GuardConfig]:
+    """The largest blob count and guard thresholds with the best mean gain over the pairs among those that make at
+    most 10 % of them worse (:func:`blurkit.deblur.guard_calibration.choose_guard`, with the pairs above the blob
+    count returning y); among equals the earlier limit."""
+    if meas.empty:
+        raise ValueError("choosing the TV rule needs at least one measured pair")
+    best: tuple[float, int, GuardConfig] | None = None
+    for limit in limits:
+        masked = meas.assign(gain_db=np.where(meas["blobs"] <= limit, meas["gain_db"], 0.0))
+        cfg, _ = choose_guard(masked, base)
+        gain = float(rule_gains(meas, limit, cfg)[0].mean())
+        if best is None or gain > best[0] + 1e-12:
+            best = (gain, limit, cfg)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _save_rows(path: Path, rows: list[dict], record: dict) -> pd.DataFrame:
+    mine = pd.DataFrame(rows)
+    with exclusive(path):
+        held = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=KEY)
+        if len(held):
+            made = pd.MultiIndex.from_frame(mine[KEY].astype(str))
+            held = held[~pd.MultiIndex.from_frame(held[KEY].astype(str)).isin(made)]
+        out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
+        save_result(out, path.stem, path.parent, record)
+    return out
+
+
+def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, spreads: Sequence[float],
+                       parts: Sequence[str] = PARTS, profile: str = "cpu", n: int = 24,
+                       progress: bool = True) -> pd.DataFrame:
+    """Measure every pair of ``parts`` at every spread, skipping pairs the pairs file already holds, and write the
+    summary over everything the file holds for the model and data. Returns the summary."""
+    unknown = [p for p in parts if p not in PARTS]
+    if unknown or not spreads or any(not s >= 0 for s in spreads):
+        raise ValueError(f"parts must be among {PARTS} and spreads >= 0, got {list(parts)} and {list(spreads)}")
+    path = Path(out_dir) / f"{PAIRS_NAME}.csv"
+    model = KernelSpace.load(model_name).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    base, fit_steps = tv_settings(model, profile)
+    xstep, blend = set_xstep(model_name), set_blend(model_name)
+    pairs = tv_parts(data, profile, n)
+    t0 = time.perf_counter()
+    for spread in spreads:
+        config = dataclasses.replace(base, spread=float(spread))
+        for part in parts:
+            held = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=KEY)
+            done = set(held.loc[(held["model"] == model_name) & (held["data"] == data) & (held["part"] == part)
+                                & (held["spread"] == float(spread)), "pair"].astype(int))
+            todo = [i for i in range(len(pairs[part])) if i not in done]
+            for i in progress_bar(todo, desc=f"TV {part} spread {spread:g}", disable=not progress):
+                x, y = pairs[part][i]
+                row = {"model": model_name, "data": data, "part": part, "spread": float(spread), "pair": i,
+                       **measure_pair(model, x, y, config, fit_steps, xstep, blend)}
+                record = provenance(config={"tv": dataclasses.asdict(config), "fit_steps": fit_steps, "n": n,
+                                            "profile": profile}, wall_time_s=time.perf_counter() - t0)
+                _save_rows(path, [row], record)
+    summary = tv_calibration_summary(pd.read_csv(path), model_name, data, tv_guard(model_name))
+    save_result(summary, SUMMARY_NAME, out_dir, provenance(config={"n": n, "profile": profile, "model": model_name,
+                                                                    "data": data, "worse_db": WORSE_DB},
+                                                            wall_time_s=time.perf_counter() - t0))
+    return summary
+
+
+def tv_calibration_summary(pairs: pd.DataFrame, model_name: str, data: str, row_guard: GuardConfig) -> pd.DataFrame:
+    """Per spread (with a complete calibration part), part and rule (``open``, ``row``: the present blob limit and
+    ``row_guard``, ``chosen``: :func:`choose_tv_rule` on that spread's calibration part): mean gain over y with its
+    paired 95 % interval, worse_frac, kept, n, and the difference to spread 0 on the same pairs where measured."""
+    pairs = pairs[(pairs["model"] == model_name) & (pairs["data"] == data)].sort_values(KEY)
+    rows = []
+    for spread in sorted(pairs["spread"].unique()):
+        calib = pairs[(pairs["spread"] == spread) & (pairs["part"] == "calibration")]
+        if calib.empty:
+            continue
+        limit, chosen = choose_tv_rule(calib)
+        rules = {"open": (10**9, OPEN_GUARD), "row": (TV_MAX_BLOBS, row_guard), "chosen": (limit, chosen)}
+        for part in PARTS:
+            meas = pairs[(pairs["spread"] == spread) & (pairs["part"] == part)]
+            if len(meas) < 2:
+                continue
+            zero = pairs[(pairs["spread"] == 0.0) & (pairs["part"] == part)].set_index("pair")
+            for rule, (max_blobs, cfg) in rules.items():
+                gains, keep = rule_gains(meas, max_blobs, cfg)
+                d = paired_difference(gains, np.zeros_like(gains))
+                row = {"model": model_name, "data": data, "spread": float(spread), "part": part, "rule": rule,
+                       "max_blobs": max_blobs if rule != "open" else math.inf, "min_fit_gain": cfg.min_fit_gain,
+                       "max_gain": cfg.max_gain, "gain_db": d.diff_db, "ci_low": d.ci_low, "ci_high": d.ci_high,
+                       "worse_frac": float((gains < -WORSE_DB).mean()), "kept": int(keep.sum()),
+                       "one_blob": int((meas["blobs"] <= 1).sum()), "n": len(gains),
+                       "sec_per_pair": float(meas["seconds"].mean())}
+                common = meas.set_index("pair").index.intersection(zero.index)
+                z_calib = pairs[(pairs["spread"] == 0.0) & (pairs["part"] == "calibration")]
+                if spread != 0.0 and len(common) >= 2 and not (rule == "chosen" and z_calib.empty):
+                    z_rule = rules[rule] if rule != "chosen" else choose_tv_rule(z_calib)
+                    z_gains, _ = rule_gains(zero.loc[common].reset_index(), *z_rule)
+                    m_gains, _ = rule_gains(meas.set_index("pair").loc[common].reset_index(), max_blobs, cfg)
+                    dz = paired_difference(m_gains, z_gains)
+                    row.update(vs_spread0_db=dz.diff_db, vs_spread0_low=dz.ci_low, vs_spread0_high=dz.ci_high)
+                rows.append(row)
+    return pd.DataFrame(rows)
+
+
+__all__ = ["BLOB_LIMITS", "PARTS", "choose_tv_rule", "measure_pair", "rule_gains", "run_tv_calibration",
+           "tv_calibration_summary", "tv_parts"]
