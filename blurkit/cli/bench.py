@@ -183,15 +183,18 @@ def bench_tv_calibration_cmd(
     spread: list[float] = typer.Option([0.0], "--spread", help="The TV kernel's spread penalty, repeatable."),
     part: list[str] = typer.Option(["calibration", "validation"], "--part", help="calibration (the n most textured "
                                    "held-out pairs, which choose the rule) and/or validation (the next n)."),
+    size: Optional[int] = typer.Option(None, "--size", help="The TV kernel's side (odd, px). Default: the row's."),
+    lam: Optional[float] = typer.Option(None, "--lam", help="The TV weight at the finest scale. Default: the row's."),
     n: int = typer.Option(24, "--n", help="Pairs per part."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Default: results/<profile>."),
     threads: Optional[int] = THREADS_OPT,
 ) -> None:
-    """The tv_code row's settings on held-out training pairs: per spread penalty, the open gain, the row's rule and
-    the rule chosen on the calibration part; resumes from tv_calibration_pairs.csv."""
+    """The tv_code row's settings on held-out training pairs: per setting (side, TV weight, spread penalty), the open
+    gain, the row's rule and the rule chosen on the calibration part; resumes from tv_calibration_pairs.csv."""
     from blurkit.experiments.tv_calibration import run_tv_calibration
     from blurkit.paths import RESULTS_DIR
 
     set_threads(threads)
-    summary = run_tv_calibration(out_dir or RESULTS_DIR / profile, model, data, spread, part, profile=profile, n=n)
+    summary = run_tv_calibration(out_dir or RESULTS_DIR / profile, model, data, spread, part, profile=profile, n=n,
+                                 size=size, lam=lam)
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.2f}"))

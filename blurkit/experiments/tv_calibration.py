@@ -8,13 +8,15 @@ training photos (:func:`blurkit.deblur.xstep_calibration.held_out_pairs`, the mo
 * ``calibration``: the 24 most textured held-out pairs, on which a rule is chosen;
 * ``validation``: the next 24 most textured of the same photos, used only to check the choice.
 
+A setting is the kernel's side, the TV weight and the spread penalty (:data:`SETTING`); the others are the row's.
+
 Each pair goes through the ``tv_code`` path exactly (:func:`blurkit.experiments.tv_rows.tv_xstep` with the set's
 x-step and blend), and its open gain over y, the raw kernel's blob count and the guard's three measurements are
-stored per (model, data, part, spread, pair) in ``tv_calibration_pairs.csv``, so that a run resumes and several runs
-(one per spread, say) can share the file. :func:`tv_calibration_summary` then scores, per spread and part, the open
-estimate, the row's present rule (:data:`~blurkit.experiments.tv_rows.TV_MAX_BLOBS`, then the guard the row reads)
-and the rule chosen on the calibration part (:func:`choose_tv_rule`), each with a paired 95 % interval, and the
-difference to spread 0 on the same pairs.
+stored per (model, data, part, setting, pair) in ``tv_calibration_pairs.csv``, so that a run resumes and several
+runs (one per setting, say) can share the file. :func:`tv_calibration_summary` then scores, per setting and part, the
+open estimate, the row's present rule (:data:`~blurkit.experiments.tv_rows.TV_MAX_BLOBS`, then the guard the row
+reads) and the rule chosen on the calibration part (:func:`choose_tv_rule`), each with a paired 95 % interval, and
+the difference to the row's own setting on the same pairs.
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from blurkit.space.kernel_space import KernelSpace
 PARTS = ("calibration", "validation")
 BLOB_LIMITS: tuple[int, ...] = (1, 2, 3, 10**6)  # the largest trusted blob count; the first is the row's present one
 PAIRS_NAME, SUMMARY_NAME = "tv_calibration_pairs", "tv_calibration"
-KEY = ["model", "data", "part", "spread", "pair"]
+SETTING = ["size", "lam", "spread"]  # the TV settings a run varies; rows written before size and lam have NaN there
+KEY = ["model", "data", "part", *SETTING, "pair"]
 
 
 def tv_parts(data: str | os.PathLike, profile: str, n: int = 24) -> dict[str, list[tuple[torch.Tensor, torch.Tensor]]]:
@@ -102,23 +105,34 @@ def choose_tv_rule(meas: pd.DataFrame, base: GuardConfig = GuardConfig(),
     return best[1], best[2]
 
 
-def _save_rows(path: Path, rows: list[dict], record: dict) -> pd.DataFrame:
+def read_pairs(path: Path, base: TVKernelConfig) -> pd.DataFrame:
+    """The pairs file, with rows written before a setting column existed given ``base``'s value there."""
+    if not path.exists():
+        return pd.DataFrame(columns=KEY)
+    held = pd.read_csv(path)
+    for name in SETTING:
+        value = float(getattr(base, name))
+        held[name] = held[name].fillna(value) if name in held else value
+    return held
+
+
+def _save_rows(path: Path, rows: list[dict], record: dict, base: TVKernelConfig) -> None:
     mine = pd.DataFrame(rows)
     with exclusive(path):
-        held = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=KEY)
+        held = read_pairs(path, base)
         if len(held):
             made = pd.MultiIndex.from_frame(mine[KEY].astype(str))
             held = held[~pd.MultiIndex.from_frame(held[KEY].astype(str)).isin(made)]
         out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
         save_result(out, path.stem, path.parent, record)
-    return out
 
 
 def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, spreads: Sequence[float],
-                       parts: Sequence[str] = PARTS, profile: str = "cpu", n: int = 24,
-                       progress: bool = True) -> pd.DataFrame:
-    """Measure every pair of ``parts`` at every spread, skipping pairs the pairs file already holds, and write the
-    summary over everything the file holds for the model and data. Returns the summary."""
+                       parts: Sequence[str] = PARTS, profile: str = "cpu", n: int = 24, size: int | None = None,
+                       lam: float | None = None, progress: bool = True) -> pd.DataFrame:
+    """Measure every pair of ``parts`` at every spread (with the kernel side ``size`` and TV weight ``lam``, the
+    row's own where None), skipping pairs the pairs file already holds, and write the summary over everything the
+    file holds for the model and data. Returns the summary."""
     unknown = [p for p in parts if p not in PARTS]
     if unknown or not spreads or any(not s >= 0 for s in spreads):
         raise ValueError(f"parts must be among {PARTS} and spreads >= 0, got {list(parts)} and {list(spreads)}")
@@ -131,63 +145,79 @@ def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, s
     pairs = tv_parts(data, profile, n)
     t0 = time.perf_counter()
     for spread in spreads:
-        config = dataclasses.replace(base, spread=float(spread))
+        config = dataclasses.replace(base, spread=float(spread), size=size or base.size, lam=lam or base.lam)
+        setting = {name: float(getattr(config, name)) for name in SETTING}
         for part in parts:
-            held = pd.read_csv(path) if path.exists() else pd.DataFrame(columns=KEY)
-            done = set(held.loc[(held["model"] == model_name) & (held["data"] == data) & (held["part"] == part)
-                                & (held["spread"] == float(spread)), "pair"].astype(int))
+            held = read_pairs(path, base)
+            mask = (held["model"] == model_name) & (held["data"] == data) & (held["part"] == part)
+            for name, value in setting.items():
+                mask &= held[name] == value
+            done = set(held.loc[mask, "pair"].astype(int))
             todo = [i for i in range(len(pairs[part])) if i not in done]
-            for i in progress_bar(todo, desc=f"TV {part} spread {spread:g}", disable=not progress):
+            for i in progress_bar(todo, desc=f"TV {part} {setting}", disable=not progress):
                 x, y = pairs[part][i]
-                row = {"model": model_name, "data": data, "part": part, "spread": float(spread), "pair": i,
+                row = {"model": model_name, "data": data, "part": part, **setting, "pair": i,
                        **measure_pair(model, x, y, config, fit_steps, xstep, blend)}
                 record = provenance(config={"tv": dataclasses.asdict(config), "fit_steps": fit_steps, "n": n,
                                             "profile": profile}, wall_time_s=time.perf_counter() - t0)
-                _save_rows(path, [row], record)
-    summary = tv_calibration_summary(pd.read_csv(path), model_name, data, tv_guard(model_name))
+                _save_rows(path, [row], record, base)
+    summary = tv_calibration_summary(read_pairs(path, base), model_name, data, tv_guard(model_name), base)
     save_result(summary, SUMMARY_NAME, out_dir, provenance(config={"n": n, "profile": profile, "model": model_name,
-                                                                    "data": data, "worse_db": WORSE_DB},
+                                                                    "data": data, "worse_db": WORSE_DB,
+                                                                    "row_tv": dataclasses.asdict(base)},
                                                             wall_time_s=time.perf_counter() - t0))
     return summary
 
 
-def tv_calibration_summary(pairs: pd.DataFrame, model_name: str, data: str, row_guard: GuardConfig) -> pd.DataFrame:
-    """Per spread (with a complete calibration part), part and rule (``open``, ``row``: the present blob limit and
-    ``row_guard``, ``chosen``: :func:`choose_tv_rule` on that spread's calibration part): mean gain over y with its
-    paired 95 % interval, worse_frac, kept, n, and the difference to spread 0 on the same pairs where measured."""
+def tv_calibration_summary(pairs: pd.DataFrame, model_name: str, data: str, row_guard: GuardConfig,
+                           base: TVKernelConfig) -> pd.DataFrame:
+    """Per setting (with a measured calibration part), part and rule (``open``; ``row``: the present blob limit and
+    ``row_guard``; ``chosen``: :func:`choose_tv_rule` on that setting's calibration part): the mean gain over y with
+    its paired 95 % interval, worse_frac, kept, n, and the difference to ``base``'s setting under its own rule of the
+    same name, on the pairs both measured."""
     pairs = pairs[(pairs["model"] == model_name) & (pairs["data"] == data)].sort_values(KEY)
-    rows = []
-    for spread in sorted(pairs["spread"].unique()):
-        calib = pairs[(pairs["spread"] == spread) & (pairs["part"] == "calibration")]
+    settings = pairs[SETTING].drop_duplicates().sort_values(SETTING).itertuples(index=False)
+    home = tuple(float(getattr(base, name)) for name in SETTING)
+
+    def of(setting: tuple, part: str) -> pd.DataFrame:
+        return pairs[(pairs[SETTING] == pd.Series(setting, index=SETTING)).all(axis=1) & (pairs["part"] == part)]
+
+    def rules(setting: tuple) -> dict[str, tuple[int, GuardConfig]] | None:
+        calib = of(setting, "calibration")
         if calib.empty:
+            return None
+        return {"open": (10**9, OPEN_GUARD), "row": (TV_MAX_BLOBS, row_guard), "chosen": choose_tv_rule(calib)}
+
+    home_rules = rules(home)
+    rows = []
+    for setting in map(tuple, settings):
+        mine = rules(setting)
+        if mine is None:
             continue
-        limit, chosen = choose_tv_rule(calib)
-        rules = {"open": (10**9, OPEN_GUARD), "row": (TV_MAX_BLOBS, row_guard), "chosen": (limit, chosen)}
         for part in PARTS:
-            meas = pairs[(pairs["spread"] == spread) & (pairs["part"] == part)]
+            meas = of(setting, part)
             if len(meas) < 2:
                 continue
-            zero = pairs[(pairs["spread"] == 0.0) & (pairs["part"] == part)].set_index("pair")
-            for rule, (max_blobs, cfg) in rules.items():
+            ref = of(home, part).set_index("pair")
+            for rule, (max_blobs, cfg) in mine.items():
                 gains, keep = rule_gains(meas, max_blobs, cfg)
                 d = paired_difference(gains, np.zeros_like(gains))
-                row = {"model": model_name, "data": data, "spread": float(spread), "part": part, "rule": rule,
+                row = {"model": model_name, "data": data, **dict(zip(SETTING, setting)), "part": part, "rule": rule,
                        "max_blobs": max_blobs if rule != "open" else math.inf, "min_fit_gain": cfg.min_fit_gain,
                        "max_gain": cfg.max_gain, "gain_db": d.diff_db, "ci_low": d.ci_low, "ci_high": d.ci_high,
                        "worse_frac": float((gains < -WORSE_DB).mean()), "kept": int(keep.sum()),
                        "one_blob": int((meas["blobs"] <= 1).sum()), "n": len(gains),
                        "sec_per_pair": float(meas["seconds"].mean())}
-                common = meas.set_index("pair").index.intersection(zero.index)
-                z_calib = pairs[(pairs["spread"] == 0.0) & (pairs["part"] == "calibration")]
-                if spread != 0.0 and len(common) >= 2 and not (rule == "chosen" and z_calib.empty):
-                    z_rule = rules[rule] if rule != "chosen" else choose_tv_rule(z_calib)
-                    z_gains, _ = rule_gains(zero.loc[common].reset_index(), *z_rule)
+                common = meas.set_index("pair").index.intersection(ref.index)
+                if setting != home and home_rules is not None and len(common) >= 2:
+                    ref_gains, _ = rule_gains(ref.loc[common].reset_index(), *home_rules[rule])
                     m_gains, _ = rule_gains(meas.set_index("pair").loc[common].reset_index(), max_blobs, cfg)
-                    dz = paired_difference(m_gains, z_gains)
-                    row.update(vs_spread0_db=dz.diff_db, vs_spread0_low=dz.ci_low, vs_spread0_high=dz.ci_high)
+                    dz = paired_difference(m_gains, ref_gains)
+                    row.update(vs_row_setting_db=dz.diff_db, vs_row_setting_low=dz.ci_low,
+                               vs_row_setting_high=dz.ci_high)
                 rows.append(row)
     return pd.DataFrame(rows)
 
 
 __all__ = ["BLOB_LIMITS", "PARTS", "choose_tv_rule", "measure_pair", "rule_gains", "run_tv_calibration",
-           "tv_calibration_summary", "tv_parts"]
+           "read_pairs", "tv_calibration_summary", "tv_parts"]
