@@ -44,6 +44,7 @@ from blurkit.space.kernel_space import KernelSpace
 TV_METHODS = ("tv_code", "tv_code_noguard")
 SMOKE_TV = TVKernelConfig(iters=3)  # the smoke profile's estimate and code fit: seconds, for CI
 SMOKE_FIT_STEPS = 20
+TV_SUPPORT_QUANTILE = 0.9  # the quantile of the training domain's blur extent that sets the kernel's side
 TV_MAX_BLOBS = 1  # tv_code returns y when the raw kernel has more blobs (held-out pairs: +0.45 dB, none worse)
 TV_MADE_KEPT = 64  # estimates kept per kernel space for the other row (the ladder needs one set's images)
 _MADE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # space -> {key: (code, blobs, output, seconds)}
@@ -117,13 +118,13 @@ def tv_guard(model_name: str) -> GuardConfig:
 
 def tv_support(model: KernelSpace) -> int:
     """The TV kernel's side for a kernel space: the blur extent of its training domain's generator
-    (:func:`blurkit.data.kernel_extent.domain_extent`), at most F's side; F's side for a space that records no
-    training domain, or one without a blur generator here (a folder of real pairs)."""
+    (:func:`blurkit.data.kernel_extent.domain_extent` at :data:`TV_SUPPORT_QUANTILE`), at most F's side; F's side
+    for a space that records no training domain, or one without a blur generator here (a folder of real pairs)."""
     side = model.config.basis_size
     domain = model.training_domain
     if domain is None or domain not in DOMAINS:
         return side
-    return min(side, domain_extent(domain))
+    return min(side, domain_extent(domain, TV_SUPPORT_QUANTILE))
 
 
 def tv_settings(model: KernelSpace, profile: str) -> tuple[TVKernelConfig, int]:
@@ -139,5 +140,5 @@ def tv_row_settings(model_name: str, profile: str) -> tuple[TVKernelConfig, int]
     return tv_settings(KernelSpace.load(model_name), profile)
 
 
-__all__ = ["SMOKE_FIT_STEPS", "SMOKE_TV", "TV_MADE_KEPT", "TV_MAX_BLOBS", "TV_METHODS", "method_tv_code", "tv_code",
-           "tv_guard", "tv_row_settings", "tv_settings", "tv_support", "tv_xstep"]
+__all__ = ["SMOKE_FIT_STEPS", "SMOKE_TV", "TV_MADE_KEPT", "TV_MAX_BLOBS", "TV_METHODS", "TV_SUPPORT_QUANTILE",
+           "method_tv_code", "tv_code", "tv_guard", "tv_row_settings", "tv_settings", "tv_support", "tv_xstep"]
