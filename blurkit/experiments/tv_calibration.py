@@ -33,8 +33,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from blurkit.deblur.blended_xstep import XStepBlend
 from blurkit.deblur.guard import GuardConfig, guard, guard_reason
 from blurkit.deblur.guard_calibration import OPEN_GUARD, choose_guard
+from blurkit.deblur.linear_xstep import LinearXStep
 from blurkit.deblur.tv_kernel import TVKernelConfig
 from blurkit.deblur.xstep_calibration import WORSE_DB, held_out_pairs
 from blurkit.experiments.ladder_files import exclusive
@@ -44,6 +46,7 @@ from blurkit.experiments.tv_rows import TV_MAX_BLOBS, tv_guard, tv_settings, tv_
 from blurkit.progress import progress_bar
 from blurkit.provenance import provenance, save_result
 from blurkit.space.kernel_space import KernelSpace
+from blurkit.space.losses import psnr
 
 PARTS = ("calibration", "validation")
 BLOB_LIMITS: tuple[int, ...] = (1, 2, 3, 10**6)  # the largest trusted blob count; the first is the row's present one
@@ -69,12 +72,10 @@ def _digest(t: torch.Tensor) -> str:
 
 
 def measure_pair(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config: TVKernelConfig, fit_steps: int,
-                 xstep: object, blend: object) -> dict:
+                 xstep: LinearXStep, blend: XStepBlend | None) -> dict:
     """One pair through the ``tv_code`` path: the open gain over y (dB), the raw kernel's blobs, the guard's
     measurements and the seconds. Shape: x, y ``(1, 3, H, W)`` in [0, 1]."""
-    from blurkit.space.losses import psnr
-
-    code, blobs, out, seconds = tv_xstep(model, y, xstep, blend, config, fit_steps)  # type: ignore[arg-type]
+    code, blobs, out, seconds = tv_xstep(model, y, xstep, blend, config, fit_steps)
     _, (d,) = guard(model, y, out, code, OPEN_GUARD)
     return {"gain_db": float(psnr(out, x) - psnr(y, x)), "blobs": int(blobs), "blur_psnr": d.blur_psnr,
             "fit_psnr": d.fit_psnr, "grad_ratio": d.gain, "seconds": float(seconds)}
@@ -99,7 +100,7 @@ def choose_tv_rule(meas: pd.DataFrame, base: GuardConfig = GuardConfig(),
         masked = meas.assign(gain_db=np.where(meas["blobs"] <= limit, meas["gain_db"], 0.0))
         cfg, _ = choose_guard(masked, base)
         gain = float(rule_gains(meas, limit, cfg)[0].mean())
-        if best is None or gain > best[0] + 1e-12:
+        if best is None or gain > best[0]:  # the same kept pairs give the same mean: ties keep the earlier limit
             best = (gain, limit, cfg)
     assert best is not None
     return best[1], best[2]
