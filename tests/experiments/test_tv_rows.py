@@ -69,9 +69,10 @@ def test_the_support_comes_from_the_training_domain(tmp_path: Path, monkeypatch:
     side = model.config.basis_size
     assert model.training_domain is None and tv_support(model) == side
     monkeypatch.setattr(KernelSpace, "training_domain", property(lambda self: "uniform-8"))
-    monkeypatch.setattr(tv_rows, "domain_extent", lambda domain: 9 if domain == "uniform-8" else 0)
+    monkeypatch.setattr(tv_rows, "domain_extent",
+                        lambda domain, q: 9 if (domain, q) == ("uniform-8", tv_rows.TV_SUPPORT_QUANTILE) else 0)
     assert tv_support(model) == 9
-    monkeypatch.setattr(tv_rows, "domain_extent", lambda domain: side + 10)
+    monkeypatch.setattr(tv_rows, "domain_extent", lambda domain, q: side + 10)
     assert tv_support(model) == side
     monkeypatch.setattr(KernelSpace, "training_domain", property(lambda self: str(tmp_path / "my-pairs")))
     assert tv_support(model) == side  # a folder of real pairs: no blur generator to measure
