@@ -100,6 +100,7 @@ def spread_weight(side: int) -> torch.Tensor:
 
 def _steps(f: torch.Tensor, u: torch.Tensor, k: torch.Tensor, lam: float, cfg: TVKernelConfig,
            update_k: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    weight = spread_weight(k.shape[-1]) if update_k and cfg.spread > 0 else None  # one kernel side per call
     for _ in range(cfg.iters):
         u = u.detach().requires_grad_(True)
         (gu,) = torch.autograd.grad(0.5 * (valid_blur(u, k) - f).pow(2).sum() + lam * _tv(u), u)
@@ -107,8 +108,8 @@ def _steps(f: torch.Tensor, u: torch.Tensor, k: torch.Tensor, lam: float, cfg: T
         if update_k:
             kv = k.detach().requires_grad_(True)
             (gk,) = torch.autograd.grad(0.5 * (valid_blur(u, kv) - f).pow(2).sum(), kv)
-            if cfg.spread > 0:
-                gk = gk + cfg.spread * gk.abs().max() * spread_weight(k.shape[-1])
+            if weight is not None:
+                gk = gk + cfg.spread * gk.abs().max() * weight
             k = (kv - cfg.step_k * kv.max() / gk.abs().max().clamp_min(1e-30) * gk).detach().clamp_min(0)
             k = k / k.sum().clamp_min(1e-30)
     return u, k

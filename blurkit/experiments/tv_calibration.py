@@ -189,10 +189,10 @@ def tv_calibration_summary(pairs: pd.DataFrame, model_name: str, data: str, row_
             return None
         return {"open": (10**9, OPEN_GUARD), "row": (TV_MAX_BLOBS, row_guard), "chosen": choose_tv_rule(calib)}
 
-    home_rules = rules(home)
+    chosen = {setting: rules(setting) for setting in map(tuple, settings)}
+    home_rules = chosen.get(home)
     rows = []
-    for setting in map(tuple, settings):
-        mine = rules(setting)
+    for setting, mine in chosen.items():
         if mine is None:
             continue
         for part in PARTS:
