@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,21 +33,34 @@ def exclusive(per_path: Path) -> Iterator[None]:
         yield
 
 
-def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Write this run's cells into the per-image file under an exclusive lock, keeping every cell the file holds
-    that this run did not make (other sets or methods, or another ladder process on the same file) except those in
-    ``drop`` (out of date): the file is re-read at each write, so concurrent runs do not lose each other's cells.
-    Returns what was written."""
+def replace_rows(path: Path, rows: list[dict], record: dict, key: Sequence[str],
+                 read: Callable[[Path], pd.DataFrame], drop: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write ``rows`` into the result file ``path`` under its exclusive lock: the file is re-read with ``read`` at
+    each write, the rows it holds whose ``key`` columns match a row of ``rows`` or of ``drop`` (out of date) are
+    replaced, and every other row is kept, so concurrent runs on one file do not lose each other's rows. ``read``
+    is called only when the file exists. Returns what was written."""
     mine = pd.DataFrame(rows)
-    replaced = pd.concat([mine, drop]) if drop is not None and len(drop) else mine  # cells not kept as held
-    with exclusive(per_path):
-        held = pd.read_csv(per_path, dtype={"image": str}) if per_path.exists() else pd.DataFrame()
+    replaced = pd.concat([mine, drop]) if drop is not None and len(drop) else mine  # rows not kept as held
+    with exclusive(path):
+        held = read(path) if path.exists() else pd.DataFrame()
         if len(held) and len(replaced):
-            made = pd.MultiIndex.from_frame(replaced[CELL].astype(str))
-            held = held[~pd.MultiIndex.from_frame(held[CELL].astype(str)).isin(made)]
+            made = pd.MultiIndex.from_frame(replaced[list(key)].astype(str))
+            held = held[~pd.MultiIndex.from_frame(held[list(key)].astype(str)).isin(made)]
         out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
-        save_result(out, per_path.stem, per_path.parent, record)
+        save_result(out, path.stem, path.parent, record)
     return out
+
+
+def read_cells(per_path: Path) -> pd.DataFrame:
+    """The per-image file, image names as strings."""
+    return pd.read_csv(per_path, dtype={"image": str})
+
+
+def save_cells(per_path: Path, rows: list[dict], record: dict, drop: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Write this run's cells into the per-image file (:func:`replace_rows` keyed on :data:`CELL`), keeping every
+    cell the file holds that this run did not make (other sets or methods, or another ladder process on the same
+    file) except those in ``drop`` (out of date). Returns what was written."""
+    return replace_rows(per_path, rows, record, CELL, read_cells, drop)
 
 
 def merge_summary(held: pd.DataFrame, held_record: dict, summary: pd.DataFrame,
@@ -99,4 +112,5 @@ def summary_cells(per_image: pd.DataFrame, summary: pd.DataFrame) -> pd.DataFram
     return cells.drop(columns="_rank").reset_index(drop=True)
 
 
-__all__ = ["CELL", "KEPT_FIELDS", "exclusive", "merge_summary", "save_cells", "save_summary", "summary_cells"]
+__all__ = ["CELL", "KEPT_FIELDS", "exclusive", "merge_summary", "read_cells", "replace_rows", "save_cells", "save_summary",
+           "summary_cells"]

@@ -22,7 +22,6 @@ the difference to the row's own setting on the same pairs.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
 import time
@@ -33,13 +32,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from blurkit.data.images import gradient_energy
 from blurkit.deblur.blended_xstep import XStepBlend
 from blurkit.deblur.guard import GuardConfig, guard, guard_reason
 from blurkit.deblur.guard_calibration import OPEN_GUARD, choose_guard
 from blurkit.deblur.linear_xstep import LinearXStep
 from blurkit.deblur.tv_kernel import TVKernelConfig
 from blurkit.deblur.xstep_calibration import WORSE_DB, held_out_pairs
-from blurkit.experiments.ladder_files import exclusive
+from blurkit.experiments.ladder_files import replace_rows
 from blurkit.experiments.nonblind_rows import set_blend, set_xstep
 from blurkit.experiments.paired import paired_difference
 from blurkit.experiments.tv_rows import TV_MAX_BLOBS, tv_guard, tv_settings, tv_xstep
@@ -61,14 +61,11 @@ def tv_parts(data: str | os.PathLike, profile: str, n: int = 24) -> dict[str, li
     Shape:
         each pair ``(x, y)``, ``(1, 3, H, W)``.
     """
-    first = held_out_pairs(data, profile, "textured", n)
-    seen = {_digest(y) for _, y in first}
-    rest = [(x, y) for x, y in held_out_pairs(data, profile, "textured", 2 * n) if _digest(y) not in seen]
-    return {"calibration": first, "validation": rest}
-
-
-def _digest(t: torch.Tensor) -> str:
-    return hashlib.sha256(t.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    both = held_out_pairs(data, profile, "textured", 2 * n)  # the 2n most textured, in the photos' order
+    energy = [gradient_energy(x[0].permute(1, 2, 0).numpy()) for x, _ in both]
+    first = set(np.argsort(energy, kind="stable")[::-1][:n].tolist())
+    return {"calibration": [p for i, p in enumerate(both) if i in first],
+            "validation": [p for i, p in enumerate(both) if i not in first]}
 
 
 def measure_pair(model: KernelSpace, x: torch.Tensor, y: torch.Tensor, config: TVKernelConfig, fit_steps: int,
@@ -117,17 +114,6 @@ def read_pairs(path: Path, base: TVKernelConfig) -> pd.DataFrame:
     return held
 
 
-def _save_rows(path: Path, rows: list[dict], record: dict, base: TVKernelConfig) -> None:
-    mine = pd.DataFrame(rows)
-    with exclusive(path):
-        held = read_pairs(path, base)
-        if len(held):
-            made = pd.MultiIndex.from_frame(mine[KEY].astype(str))
-            held = held[~pd.MultiIndex.from_frame(held[KEY].astype(str)).isin(made)]
-        out = pd.concat([held, mine], ignore_index=True) if len(held) else mine
-        save_result(out, path.stem, path.parent, record)
-
-
 def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, spreads: Sequence[float],
                        parts: Sequence[str] = PARTS, profile: str = "cpu", n: int = 24, size: int | None = None,
                        lam: float | None = None, progress: bool = True) -> pd.DataFrame:
@@ -161,7 +147,7 @@ def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, s
                        **measure_pair(model, x, y, config, fit_steps, xstep, blend)}
                 record = provenance(config={"tv": dataclasses.asdict(config), "fit_steps": fit_steps, "n": n,
                                             "profile": profile}, wall_time_s=time.perf_counter() - t0)
-                _save_rows(path, [row], record, base)
+                replace_rows(path, [row], record, KEY, lambda held_path: read_pairs(held_path, base))
     summary = tv_calibration_summary(read_pairs(path, base), model_name, data, tv_guard(model_name), base)
     save_result(summary, SUMMARY_NAME, out_dir, provenance(config={"n": n, "profile": profile, "model": model_name,
                                                                     "data": data, "worse_db": WORSE_DB,

@@ -56,3 +56,28 @@ def test_summary_cells_follow_the_summary() -> None:
     summary = pd.DataFrame({"set": ["a>x", "a>x", "b>x"], "method": ["blurry", "m", "m"]})
     got = summary_cells(per, summary)
     assert list(zip(got.set, got.method)) == [("a>x", "blurry"), ("a>x", "m"), ("b>x", "m")]  # z>x has no row
+
+
+def test_replace_rows_keys_on_the_given_columns_and_reads_with_the_given_reader(tmp_path: Path) -> None:
+    from blurkit.experiments.ladder_files import replace_rows
+
+    path = tmp_path / "pairs.csv"
+    reads: list[Path] = []
+
+    def read(p: Path) -> pd.DataFrame:
+        reads.append(p)
+        held = pd.read_csv(p)  # a reader that fills a column older files lack
+        held["size"] = held["size"].fillna(23.0) if "size" in held else 23.0
+        return held
+
+    record = {"git_commit": "abc"}
+    replace_rows(path, [{"part": "a", "pair": 0, "gain": 1.0}, {"part": "a", "pair": 1, "gain": 2.0}], record,
+                 ["part", "pair"], read)
+    assert reads == []  # no file yet: nothing to read
+    out = replace_rows(path, [{"part": "a", "pair": 1, "gain": 5.0, "size": 13.0}], record, ["part", "pair"], read)
+    assert reads == [path]
+    assert list(zip(out.pair, out.gain)) == [(0, 1.0), (1, 5.0)]  # the matching row replaced, the other kept
+    assert list(out["size"]) == [23.0, 13.0]  # kept rows went through the reader
+    on_disk = pd.read_csv(path)
+    assert list(zip(on_disk.pair, on_disk.gain)) == [(0, 1.0), (1, 5.0)]
+    assert json.loads(path.with_name("pairs.meta.json").read_text())["git_commit"] == "abc"
