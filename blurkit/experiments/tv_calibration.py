@@ -132,7 +132,8 @@ def run_tv_calibration(out_dir: str | os.PathLike, model_name: str, data: str, s
     pairs = tv_parts(data, profile, n)
     t0 = time.perf_counter()
     for spread in spreads:
-        config = dataclasses.replace(base, spread=float(spread), size=size or base.size, lam=lam or base.lam)
+        config = dataclasses.replace(base, spread=float(spread), size=base.size if size is None else size,
+                                     lam=base.lam if lam is None else lam)
         setting = {name: float(getattr(config, name)) for name in SETTING}
         for part in parts:
             held = read_pairs(path, base)
