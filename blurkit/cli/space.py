@@ -290,3 +290,23 @@ def train_refiner_cmd(
     gains = ", ".join(f"{c}: x-step {record[f'xstep_gain_{c}']:+.2f} -> refined {record[f'refined_gain_{c}']:+.2f} dB"
                       for c in record["config"]["codes"])
     typer.echo(f"{path}: kept step {record['best_step']}; validation gain over blurry ({gains})")
+
+
+@app.command("train-kernel-net")
+def train_kernel_net_cmd(
+    data: str = typer.Option("reds-like", "--data", help="A default camera-motion set: its training photos and pairs."),
+    profile: str = PROFILE_OPT,
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: net.pt, state.pt (to resume), history.csv."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
+    threads: Optional[int] = THREADS_OPT,
+) -> None:
+    """Train the blind kernel network that reads the autocorrelation of y's gradients (resumes a run in --out)."""
+    import sys
+
+    from blurkit.deblur.autocorr_train import train_kernel_net_for
+
+    set_threads(threads)
+    path, history = train_kernel_net_for(data, profile, out, steps, command=" ".join(["blurkit"] + sys.argv[1:]))
+    last = history.iloc[-1]
+    typer.echo(f"{path}: step {int(last['step'])}, held-out kernel error {last['held_error']:.3f}, "
+               f"{last['wall_s']:.0f} s")
