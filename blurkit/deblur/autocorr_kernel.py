@@ -12,7 +12,7 @@ map that carries no shift, and it is taught with a loss that forgives one (:func
 shift within ``max_shift`` px, and optionally the point reflection). Its output is centred afterwards by the path's
 middle (:func:`blurkit.deblur.tv_kernel.centre_kernel`), as the TV kernels are.
 
-A network is saved with its config and provenance (``format`` :data:`FORMAT`).
+A network is saved with its config and provenance (:mod:`blurkit.deblur.net_files`).
 """
 
 from __future__ import annotations
@@ -25,10 +25,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from blurkit.errors import BlurkitError
-from blurkit.files import atomic_path
-
-FORMAT = "blurkit-autocorr-kernel-net-1"
+from blurkit.deblur.net_files import load_net, save_net
 
 
 @dataclass(frozen=True)
@@ -116,31 +113,14 @@ class AutocorrKernelNet(nn.Module):
 
     def save(self, path: str | os.PathLike, record: dict | None = None) -> Path:
         """Write atomically (config, weights, ``record``); return the path."""
-        path = Path(path)
-        obj = {"format": FORMAT, "config": self.config.to_dict(),
-               "state_dict": {k: v.detach().cpu().clone() for k, v in self.state_dict().items()},
-               "provenance": record}
-        with atomic_path(path) as tmp:
-            torch.save(obj, tmp)
-        return path
+        return save_net(self, self.config.to_dict(), path, record)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> AutocorrKernelNet:
         """Read a file written by :meth:`save`; a missing or foreign file raises one line naming it."""
-        path = Path(path)
-        if not path.is_file():
-            raise BlurkitError(f"no autocorrelation kernel network at '{path}'; train one with "
-                               f"`blurkit train-kernel-net --data DATA --out {path}`")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # torch raises many kinds for a bad file
-            raise BlurkitError(f"cannot read kernel network '{path}': {str(exc).splitlines()[0]}") from None
-        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-            raise BlurkitError(f"'{path}' is not a blurkit autocorrelation kernel network (format {FORMAT})")
-        net = cls(AutocorrNetConfig.from_dict(obj["config"]))
-        net.load_state_dict(obj["state_dict"])
-        net.provenance = obj["provenance"]
-        return net.eval()
+        return load_net(path, lambda config: cls(AutocorrNetConfig.from_dict(config)),
+                        f"no autocorrelation kernel network at '{path}'; train one with "
+                        f"`blurkit train-kernel-net --data DATA --out FOLDER` (it writes FOLDER/net.pt)")
 
 
 def shifted(k: torch.Tensor, max_shift: int) -> torch.Tensor:
@@ -175,4 +155,4 @@ def shift_error(estimate: torch.Tensor, truth: torch.Tensor, max_shift: int = 4,
     return err
 
 
-__all__ = ["FORMAT", "AutocorrKernelNet", "AutocorrNetConfig", "gradient_autocorr", "shift_error", "shifted"]
+__all__ = ["AutocorrKernelNet", "AutocorrNetConfig", "gradient_autocorr", "shift_error", "shifted"]

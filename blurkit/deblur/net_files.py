@@ -33,7 +33,12 @@ def load_net(path: str | os.PathLike, build: Callable[[dict[str, Any]], Net], mi
     path = Path(path)
     if not path.is_file():
         raise BlurkitError(missing)
-    obj = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds for a file that is not a checkpoint
+        raise BlurkitError(f"cannot read network file '{path}': {str(exc).splitlines()[0]}") from None
+    if not isinstance(obj, dict) or obj.get("format_version") != FORMAT_VERSION or "state_dict" not in obj:
+        raise BlurkitError(f"'{path}' is not a blurkit network file (format version {FORMAT_VERSION})")
     net = build(obj["config"])
     net.load_state_dict(obj["state_dict"])
     net.provenance = obj.get("provenance", {})  # type: ignore[assignment]

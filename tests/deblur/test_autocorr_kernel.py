@@ -89,8 +89,11 @@ def test_net_smoke_shapes_gradients_and_file(tmp_path: Path) -> None:
     with pytest.raises(BlurkitError, match="no autocorrelation kernel network"):
         AutocorrKernelNet.load(tmp_path / "missing.pt")
     torch.save({"format": "other"}, tmp_path / "other.pt")
-    with pytest.raises(BlurkitError, match="not a blurkit autocorrelation"):
+    with pytest.raises(BlurkitError, match="not a blurkit network file"):
         AutocorrKernelNet.load(tmp_path / "other.pt")
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(BlurkitError, match="cannot read network file"):
+        AutocorrKernelNet.load(tmp_path / "text.pt")
 
 
 def test_configs_refuse_bad_values() -> None:
