@@ -77,7 +77,7 @@ class KernelNetTrainConfig:
 PROFILES = {
     "smoke": KernelNetTrainConfig(steps=6, batch_size=4, crop=64, val_pairs=4, val_every=3),
     "cpu": KernelNetTrainConfig(),
-    "paper": KernelNetTrainConfig(steps=100_000, batch_size=64),  # a GPU's budget; never run here
+    "paper": KernelNetTrainConfig(steps=100_000, batch_size=64),  # a GPU-sized budget; this trainer runs on the CPU
 }
 SMOKE_NET = AutocorrNetConfig(size=15, half=15, widths=(4, 8, 8, 8), hidden=32)
 
@@ -257,20 +257,15 @@ def train_kernel_net_for(data: str, profile: str, out: str | Path, steps: int | 
         raise BlurkitError(f"the kernel network is trained on a camera-motion domain; '{data}' is {dom.kind}")
     pairs = resolve_pairs(data, "train", prof)
     train, held = split_by_photo(pairs, config.hold_out, config.val_pairs)
-    held_sources = {Path(p[0]).name for p in held}
     manifest = json.loads((Path(pairs[0][1]).parent.parent / "manifest.json").read_text())
-    held_photos = {e["source"] for e in manifest["pairs"] if Path(e["name"]).name in held_sources}
+    held_photos = set(list(dict.fromkeys(e["source"] for e in manifest["pairs"]))[-config.hold_out:])
+    config = dataclasses.replace(config, crop=min(config.crop, int(manifest["size"])))
     photos = [src.load() for src in photo_sources("train") if src.id not in held_photos]
     stream = BlurStream(photos, data, config.crop, net_config.size, config.seed)
-    size = int(manifest["size"])
-    crop = min(config.crop, size)
-    if crop != config.crop:
-        config = dataclasses.replace(config, crop=crop)
-        stream.crop = crop
     record = {"data": data, "profile": prof.name, "train_pairs": len(train), "held_pairs": len(held),
               "held_photos": sorted(held_photos), "stream_photos": len(stream.photos), "command": command}
-    return train_kernel_net(stream, recorded_pairs(train, data, crop, net_config.size),
-                            recorded_pairs(held, data, crop, net_config.size), out, config, net_config, record,
+    return train_kernel_net(stream, recorded_pairs(train, data, config.crop, net_config.size),
+                            recorded_pairs(held, data, config.crop, net_config.size), out, config, net_config, record,
                             progress)
 
 

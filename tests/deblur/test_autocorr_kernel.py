@@ -191,3 +191,26 @@ def test_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytes
     with pytest.raises(BlurkitError, match="other settings"):
         train_kernel_net(BlurStream(photos(), "reds-like", 32, 15, 0), train, held, tmp_path / "b",
                          KernelNetTrainConfig(**{**config.__dict__, "lr": 1e-3}), SMOKE_NET, progress=False)
+
+
+def test_cli_trains_on_the_smoke_set_and_holds_out_photos(pip_photo_manifest: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from blurkit.cli import app
+    from blurkit.data.default_data import build_default
+
+    build_default("smoke", domains=("reds-like",), progress=False)
+    result = CliRunner().invoke(app, ["train-kernel-net", "--profile", "smoke", "-o", str(tmp_path / "run"),
+                                      "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert "held-out kernel error" in result.output
+    net = AutocorrKernelNet.load(tmp_path / "run" / "net.pt")
+    record = net.provenance
+    assert record["steps"] == 6 and record["train_pairs"] > 0 and record["held_pairs"] > 0
+    from blurkit.data.default_data import photo_sources
+
+    train_ids = [src.id for src in photo_sources("train")]
+    assert len(record["held_photos"]) == 4 and set(record["held_photos"]) <= set(train_ids)
+    assert record["stream_photos"] == len(train_ids) - 4  # the stream leaves the held-out photos out
+    again = CliRunner().invoke(app, ["train-kernel-net", "--profile", "smoke", "-o", str(tmp_path / "run")])
+    assert again.exit_code == 0 and "step 6" in again.output  # a finished run is read back, not retrained
