@@ -2,7 +2,7 @@
 
 Each batch mixes two sources, drawn from a seeded generator:
 - **the stream**: a random crop of a training photo, blurred by one kernel of the domain's own camera motion (its
-  PSF at the crop's centre, :func:`blurkit.data.true_kernels.camera_paths`) in the camera's linear domain, with the
+  PSF at the crop's centre, :func:`blurkit.data.true_kernels.camera_psfs`) in the camera's linear domain, with the
   domain's sensor noise and camera curve. It never repeats, so the network sees far more scenes and kernels than
   the default sets hold;
 - **the recorded pairs**: the default training pairs of the domain (spatially varying blur, moving objects), each
@@ -31,11 +31,10 @@ import torch.nn.functional as F
 from blurkit.data.crf import CRF
 from blurkit.data.domains import get_domain
 from blurkit.data.images import read_image
-from blurkit.data.kernel_variants import variant_kernel
 from blurkit.data.pairs import Pair
 from blurkit.data.sensor_noise import linear_noise
 from blurkit.data.synthesis import sample_motion
-from blurkit.data.true_kernels import camera_paths
+from blurkit.data.true_kernels import camera_psfs
 from blurkit.deblur.autocorr_kernel import AutocorrKernelNet, AutocorrNetConfig, shift_error
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
@@ -92,9 +91,9 @@ def linear_grey(rgb: torch.Tensor, crf: Callable[[torch.Tensor], torch.Tensor]) 
 
 
 def centre_psf(params: dict, domain: str, crop: int, size: int) -> torch.Tensor:
-    """The camera's ``size`` px PSF at the centre of a ``crop`` px pair rendered with ``params``. Shape: ``(S, S)``."""
-    centre = np.full((1, 2), (crop - 1) / 2)
-    return torch.from_numpy(variant_kernel(camera_paths(params, domain, crop, centre)[0], "psf", size))
+    """The camera's ``size`` px PSF at the centre of a ``crop`` px pair rendered with ``params``: the one cell of
+    :func:`blurkit.data.true_kernels.camera_psfs` at a stride of the whole crop. Shape: ``(S, S)``."""
+    return torch.from_numpy(camera_psfs(params, domain, crop, crop, size)[0, 0])
 
 
 class BlurStream:
@@ -106,26 +105,27 @@ class BlurStream:
 
     def __init__(self, photos: list[np.ndarray], domain: str, crop: int, size: int, seed: int) -> None:
         self.domain, self.crop, self.size = domain, crop, size
-        self.curve = CRF(get_domain(domain).crf)
+        self.dom = get_domain(domain)
+        self.curve = CRF(self.dom.crf)
         side = crop + size - 1
-        self.photos = [self.curve.inverse(torch.from_numpy(np.ascontiguousarray(p[..., :3])).float()
-                                          .permute(2, 0, 1)).mean(0) for p in photos]
-        self.photos = [p for p in self.photos if min(p.shape) >= side]
+        grey = [linear_grey(torch.from_numpy(np.ascontiguousarray(p[..., :3])).float().permute(2, 0, 1),
+                            self.curve.inverse)[0] for p in photos]
+        self.photos = [p for p in grey if min(p.shape) >= side]
         if not self.photos:
             raise BlurkitError(f"no photo is at least {side} px on its short side for the kernel network's stream")
         self.rng = np.random.default_rng([seed, 1])
         self.gen = torch.Generator().manual_seed(seed)
 
     def draw(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        dom, side = get_domain(self.domain), self.crop + self.size - 1
+        side = self.crop + self.size - 1
         ys, ks = [], []
         for _ in range(n):
             lin = self.photos[int(self.rng.integers(len(self.photos)))]
-            k = centre_psf(sample_motion(dom, self.rng).to_dict(), self.domain, self.crop, self.size)
+            k = centre_psf(sample_motion(self.dom, self.rng).to_dict(), self.domain, self.crop, self.size)
             y0, x0 = (int(self.rng.integers(0, s - side + 1)) for s in lin.shape)
             region = lin[y0:y0 + side, x0:x0 + side]
             blur = F.conv2d(region[None, None], k.flip(0, 1)[None, None])[0, 0]  # a true convolution, valid part
-            noisy = linear_noise(blur, dom, self.gen).clamp(0, 1)
+            noisy = linear_noise(blur, self.dom, self.gen).clamp(0, 1)
             ys.append(self.curve.inverse(self.curve.forward(noisy)))  # the camera curve's rounding trip
             ks.append(k)
         return torch.stack(ys)[:, None], torch.stack(ks)
