@@ -117,8 +117,21 @@ def pair_kernels(params: dict, domain: str | Domain, crop: int, stride: int, siz
     return camera_psfs(params, dom, crop, stride, size)
 
 
+def recorded_params(folder: str | Path) -> tuple[dict, dict[str, dict]]:
+    """The ``manifest.json`` of a synthetic paired folder and the blur parameters it records for each pair, by file
+    name. Raises one line when the folder has no such record (real datasets, folders of images)."""
+    manifest = Path(folder) / "manifest.json"
+    try:
+        record = json.loads(manifest.read_text())
+        return record, {Path(p["name"]).name: p["params"] for p in record["pairs"]}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise BlurkitError(f"true kernels need the recorded blur of a synthetic set's manifest; '{manifest}' has none "
+                           f"({type(exc).__name__})") from None
+
+
 def folder_kernels(pairs: list[Pair], crop: int, stride: int, size: int) -> list[torch.Tensor]:
-    """The true cell kernels of every pair, read from the ``manifest.json`` of the folder the pairs come from.
+    """The true cell kernels of every pair, read from the ``manifest.json`` of the folder the pairs come from
+    (:func:`recorded_params`).
 
     Raises one line when the pairs have no such record (real datasets, folders of images).
 
@@ -129,12 +142,11 @@ def folder_kernels(pairs: list[Pair], crop: int, stride: int, size: int) -> list
         return []
     folder = Path(pairs[0][0]).parent.parent
     manifest = folder / "manifest.json"
+    record, params = recorded_params(folder)
     try:
-        record = json.loads(manifest.read_text())
-        params = {p["name"]: p["params"] for p in record["pairs"]}
         domain = get_domain(record["domain"]["name"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise BlurkitError(f"true kernels need the blur parameters of a synthetic set's manifest; '{manifest}' has "
+    except (KeyError, TypeError) as exc:
+        raise BlurkitError(f"true kernels need the blur domain a synthetic set's manifest names; '{manifest}' names "
                            f"none ({type(exc).__name__})") from None
     if domain.kind != "uniform" and int(record.get("size", crop)) != crop:
         raise BlurkitError(f"true kernels of '{folder}' need training crops of the whole {record.get('size')} px "
@@ -163,4 +175,4 @@ def augment_kernels(kernels: torch.Tensor, flip_h: bool, flip_v: bool, rot: bool
 
 
 __all__ = ["augment_kernels", "camera_paths", "camera_psfs", "cell_grid", "folder_kernels", "padded_kernel",
-           "pair_kernels"]
+           "pair_kernels", "recorded_params"]

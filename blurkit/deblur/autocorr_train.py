@@ -17,7 +17,6 @@ and ``history.csv`` into its folder.
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +33,7 @@ from blurkit.data.images import read_image
 from blurkit.data.pairs import Pair
 from blurkit.data.sensor_noise import linear_noise
 from blurkit.data.synthesis import sample_motion
-from blurkit.data.true_kernels import camera_psfs
+from blurkit.data.true_kernels import camera_psfs, recorded_params
 from blurkit.deblur.autocorr_kernel import AutocorrKernelNet, AutocorrNetConfig, shift_error
 from blurkit.errors import BlurkitError
 from blurkit.files import atomic_path
@@ -144,11 +143,8 @@ def recorded_pairs(pairs: list[Pair], domain: str, crop: int, size: int) -> tupl
         blur = Path(blur)
         mpath = blur.parent.parent / "manifest.json"
         if mpath not in manifests:
-            try:
-                m = json.loads(mpath.read_text())
-                manifests[mpath] = (int(m["size"]), {Path(e["name"]).name: e["params"] for e in m["pairs"]})
-            except (OSError, KeyError, TypeError, ValueError):
-                raise BlurkitError(f"the kernel network needs pairs with recorded blur; none at '{mpath}'") from None
+            record, params = recorded_params(mpath.parent)
+            manifests[mpath] = (int(record.get("size", 0)), params)
         full, params = manifests[mpath]
         if blur.name not in params or full < crop:
             raise BlurkitError(f"'{blur}' has no recorded blur of at least {crop} px in '{mpath}'")
@@ -257,7 +253,7 @@ def train_kernel_net_for(data: str, profile: str, out: str | Path, steps: int | 
         raise BlurkitError(f"the kernel network is trained on a camera-motion domain; '{data}' is {dom.kind}")
     pairs = resolve_pairs(data, "train", prof)
     train, held = split_by_photo(pairs, config.hold_out, config.val_pairs)
-    manifest = json.loads((Path(pairs[0][1]).parent.parent / "manifest.json").read_text())
+    manifest, _ = recorded_params(Path(pairs[0][1]).parent.parent)
     held_photos = set(list(dict.fromkeys(e["source"] for e in manifest["pairs"]))[-config.hold_out:])
     config = dataclasses.replace(config, crop=min(config.crop, int(manifest["size"])))
     photos = [src.load() for src in photo_sources("train") if src.id not in held_photos]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from blurkit.data.domains import get_domain
 from blurkit.data.kernels import convolve, eight_kernels
 from blurkit.data.pairs import pair_folder
 from blurkit.data.synthesis import synthesize_pair
-from blurkit.data.true_kernels import augment_kernels, camera_psfs, folder_kernels, padded_kernel, pair_kernels
+from blurkit.data.true_kernels import (augment_kernels, camera_psfs, folder_kernels, padded_kernel, pair_kernels,
+                                      recorded_params)
 from blurkit.errors import BlurkitError
 from imagegen import synthetic_pairs
 
@@ -92,3 +94,23 @@ def test_folder_kernels_read_the_manifest(tmp_path: Path) -> None:
         folder_kernels([(tmp_path / "photos" / "p0.png", tmp_path / "photos" / "p1.png")], 64, 64, 31)
     with pytest.raises(ValueError, match="does not fit"):
         padded_kernel(eight_kernels()[3], 15)  # a 27 px kernel
+
+
+def test_recorded_params_name_each_pair_and_refuse_in_one_line(tmp_path: Path) -> None:
+    folder = synthetic_pairs(tmp_path, "uniform-8", 3, 64, photos=2)
+    record, params = recorded_params(folder)
+    assert record["size"] == 64 and sorted(params) == sorted(p[1].name for p in pair_folder(folder))
+    for bad in ("", "{}", '{"pairs": [{"params": {}}]}'):  # no file, no pairs, a pair without a name
+        (tmp_path / "bad").mkdir(exist_ok=True)
+        (tmp_path / "bad" / "manifest.json").unlink(missing_ok=True)
+        if bad:
+            (tmp_path / "bad" / "manifest.json").write_text(bad)
+        with pytest.raises(BlurkitError, match="recorded blur") as err:
+            recorded_params(tmp_path / "bad")
+        assert "\n" not in str(err.value)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    del manifest["domain"]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BlurkitError, match="names none"):  # the cell kernels need the domain; the params alone do not
+        folder_kernels(pair_folder(folder), 64, 64, 31)
+    assert recorded_params(folder)[1] == params
