@@ -296,7 +296,8 @@ def train_refiner_cmd(
 def train_kernel_net_cmd(
     data: str = typer.Option("reds-like", "--data", help="A default camera-motion set: its training photos and pairs."),
     profile: str = PROFILE_OPT,
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: net.pt, state.pt (to resume), history.csv."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: net.pt (the weights of the lowest held-out "
+                             "error), state.pt (to resume), history.csv."),
     steps: Optional[int] = typer.Option(None, "--steps", help="Override the profile's step count."),
     threads: Optional[int] = THREADS_OPT,
 ) -> None:
@@ -308,5 +309,6 @@ def train_kernel_net_cmd(
     set_threads(threads)
     path, history = train_kernel_net_for(data, profile, out, steps, command=" ".join(["blurkit"] + sys.argv[1:]))
     last = history.iloc[-1]
-    typer.echo(f"{path}: step {int(last['step'])}, held-out kernel error {last['held_error']:.3f}, "
-               f"{last['wall_s']:.0f} s")
+    kept = history.loc[history["held_error"].idxmin()] if history["held_error"].notna().any() else last
+    typer.echo(f"{path}: the weights of step {int(kept['step'])}, held-out kernel error {kept['held_error']:.3f}; "
+               f"trained to step {int(last['step'])}, {last['wall_s']:.0f} s")

@@ -10,8 +10,10 @@ Each batch mixes two sources, drawn from a seeded generator:
 
 The pairs of the last ``hold_out`` source photos are held out (as the code estimator's are) and neither source
 uses their photos; the held-out error (:func:`blurkit.deblur.autocorr_kernel.shift_error`) is recorded every
-``val_every`` steps. A run writes ``net.pt`` (the latest weights, config and provenance), ``state.pt`` (to resume)
-and ``history.csv`` into its folder.
+``val_every`` steps. A run writes ``net.pt`` (the weights of the lowest held-out error so far, as the code
+estimator keeps its best; the latest without held-out pairs), ``state.pt`` (to resume, with the latest weights) and
+``history.csv`` into its folder. A network that collapses late in a run (to a one-tap kernel, the no-blur answer,
+as one probe's did) therefore never replaces the weights it had before.
 """
 
 from __future__ import annotations
@@ -171,8 +173,9 @@ def train_kernel_net(stream: BlurStream, train: tuple[torch.Tensor, torch.Tensor
                      config: KernelNetTrainConfig = KernelNetTrainConfig(),
                      net_config: AutocorrNetConfig = AutocorrNetConfig(), record: dict | None = None,
                      progress: bool = True) -> tuple[Path, pd.DataFrame]:
-    """Train (or resume, from ``out/state.pt``) and return ``(out/net.pt, history)``. ``train`` and ``held`` are
-    recorded pairs as :func:`recorded_pairs` returns them; ``held`` may be empty.
+    """Train (or resume, from ``out/state.pt``) and return ``(out/net.pt, history)``; ``net.pt`` holds the weights of
+    the lowest held-out error. ``train`` and ``held`` are recorded pairs as :func:`recorded_pairs` returns them;
+    ``held`` may be empty (then ``net.pt`` holds the latest weights).
 
     Shape:
         train, held ``((n, 1, crop, crop), (n, size, size))``.
@@ -218,10 +221,11 @@ def train_kernel_net(stream: BlurStream, train: tuple[torch.Tensor, torch.Tensor
         if step % config.val_every == 0 or step == config.steps:
             rows.append({"step": step, "loss": loss.item(), "held_error": held_error(net, held, config),
                          "wall_s": time.perf_counter() - t0})
-            net.provenance = {**(record or {}), **provenance(
-                {"train": dataclasses.asdict(config), "net": net_config.to_dict()}, seed=config.seed,
-                wall_time_s=rows[-1]["wall_s"], steps=step, held_error=rows[-1]["held_error"])}
-            net.save(out / "net.pt", net.provenance)
+            if _is_best(rows):
+                net.provenance = {**(record or {}), **provenance(
+                    {"train": dataclasses.asdict(config), "net": net_config.to_dict()}, seed=config.seed,
+                    wall_time_s=rows[-1]["wall_s"], steps=step, held_error=rows[-1]["held_error"])}
+                net.save(out / "net.pt", net.provenance)
             with atomic_path(out / "history.csv") as tmp:
                 pd.DataFrame(rows).to_csv(tmp, index=False)
             with atomic_path(state_path) as tmp:
@@ -263,6 +267,12 @@ def train_kernel_net_for(data: str, profile: str, out: str | Path, steps: int | 
     return train_kernel_net(stream, recorded_pairs(train, data, config.crop, net_config.size),
                             recorded_pairs(held, data, config.crop, net_config.size), out, config, net_config, record,
                             progress)
+
+
+def _is_best(rows: list[dict]) -> bool:
+    """Whether the last history row's held-out error is the lowest so far (always, without held-out pairs)."""
+    errors = [r["held_error"] for r in rows]
+    return not np.isfinite(errors[-1]) or errors[-1] <= min(e for e in errors if np.isfinite(e))
 
 
 def held_error(net: AutocorrKernelNet, held: tuple[torch.Tensor, torch.Tensor],

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -183,14 +184,36 @@ def test_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytes
                              SMOKE_NET, progress=False)
     resumed, hist_b = train_kernel_net(BlurStream(photos(), "reds-like", 32, 15, 0), train, held, tmp_path / "b",
                                        config, SMOKE_NET, progress=False)
-    a, b = AutocorrKernelNet.load(straight), AutocorrKernelNet.load(resumed)
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    a, b = (torch.load(run / "state.pt", weights_only=False)["net"] for run in (tmp_path / "a", tmp_path / "b"))
+    for (name, p), q in zip(a.items(), b.values()):  # the latest weights, not only the kept ones
         assert torch.equal(p, q), name
+    assert AutocorrKernelNet.load(straight).provenance["steps"] == AutocorrKernelNet.load(resumed).provenance["steps"]
     assert list(hist_b["step"]) == [2, 4]
     assert np.array_equal(hist_b["held_error"].to_numpy(), hist["held_error"].to_numpy())
     with pytest.raises(BlurkitError, match="other settings"):
         train_kernel_net(BlurStream(photos(), "reds-like", 32, 15, 0), train, held, tmp_path / "b",
                          KernelNetTrainConfig(**{**config.__dict__, "lr": 1e-3}), SMOKE_NET, progress=False)
+
+
+@pytest.mark.parametrize(("errors", "kept"), [((0.5, 0.9), 2), ((0.9, 0.5), 4), ((np.nan, np.nan), 4)])
+def test_net_file_keeps_the_lowest_held_out_error(errors: tuple[float, float], kept: int, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A network that gets worse on the held-out pairs (one collapsed to a one-tap kernel) never replaces the best
+    weights in net.pt; the latest stay in state.pt, and without held-out pairs (NaN) net.pt is the latest."""
+    import blurkit.deblur.autocorr_train as at
+
+    pairs = write_pairs(tmp_path / "set", 3)
+    train = recorded_pairs(pairs, "reds-like", 32, 15)
+    scores = iter(errors)
+    monkeypatch.setattr(at, "held_error", lambda *_: next(scores))
+    config = KernelNetTrainConfig(steps=4, batch_size=4, crop=32, val_every=2, lr=1e-2)
+    path, hist = train_kernel_net(BlurStream(photos(), "reds-like", 32, 15, 0), train, train, tmp_path / "run",
+                                  config, SMOKE_NET, progress=False)
+    net = AutocorrKernelNet.load(path)
+    assert net.provenance["steps"] == kept and list(hist["step"]) == [2, 4]
+    latest = torch.load(tmp_path / "run" / "state.pt", weights_only=False)["net"]
+    same = all(torch.equal(p, latest[name]) for name, p in net.state_dict().items())
+    assert same == (kept == 4)
 
 
 def test_cli_trains_on_the_smoke_set_and_holds_out_photos(pip_photo_manifest: Path, tmp_path: Path) -> None:
@@ -206,7 +229,11 @@ def test_cli_trains_on_the_smoke_set_and_holds_out_photos(pip_photo_manifest: Pa
     assert "held-out kernel error" in result.output
     net = AutocorrKernelNet.load(tmp_path / "run" / "net.pt")
     record = net.provenance
-    assert record["steps"] == 6 and record["train_pairs"] > 0 and record["held_pairs"] > 0
+    hist = pd.read_csv(tmp_path / "run" / "history.csv")
+    best = hist.loc[hist["held_error"].idxmin()]
+    assert record["steps"] == best["step"] and record["held_error"] == best["held_error"]  # repr round trip: exact
+    assert f"the weights of step {int(best['step'])}," in result.output and hist["step"].iloc[-1] == 6
+    assert record["train_pairs"] > 0 and record["held_pairs"] > 0
     from blurkit.data.default_data import photo_sources
 
     train_ids = [src.id for src in photo_sources("train")]
