@@ -270,9 +270,13 @@ def train_kernel_net_for(data: str, profile: str, out: str | Path, steps: int | 
 
 
 def _is_best(rows: list[dict]) -> bool:
-    """Whether the last history row's held-out error is the lowest so far (always, without held-out pairs)."""
+    """Whether the last history row's held-out error is below every earlier one (a tie keeps the earlier weights,
+    a non-finite error never wins); always, where no error is finite (no held-out pairs)."""
     errors = [r["held_error"] for r in rows]
-    return not np.isfinite(errors[-1]) or errors[-1] <= min(e for e in errors if np.isfinite(e))
+    if not any(np.isfinite(e) for e in errors):
+        return True
+    earlier = [e for e in errors[:-1] if np.isfinite(e)]
+    return bool(np.isfinite(errors[-1])) and (not earlier or errors[-1] < min(earlier))
 
 
 def held_error(net: AutocorrKernelNet, held: tuple[torch.Tensor, torch.Tensor],

@@ -195,11 +195,13 @@ def test_training_resumes_to_the_same_weights(tmp_path: Path, monkeypatch: pytes
                          KernelNetTrainConfig(**{**config.__dict__, "lr": 1e-3}), SMOKE_NET, progress=False)
 
 
-@pytest.mark.parametrize(("errors", "kept"), [((0.5, 0.9), 2), ((0.9, 0.5), 4), ((np.nan, np.nan), 4)])
+@pytest.mark.parametrize(("errors", "kept"), [((0.5, 0.9), 2), ((0.9, 0.5), 4), ((0.5, 0.5), 2), ((0.5, np.nan), 2),
+                                              ((np.nan, 0.9), 4), ((np.nan, np.nan), 4)])
 def test_net_file_keeps_the_lowest_held_out_error(errors: tuple[float, float], kept: int, tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A network that gets worse on the held-out pairs (one collapsed to a one-tap kernel) never replaces the best
-    weights in net.pt; the latest stay in state.pt, and without held-out pairs (NaN) net.pt is the latest."""
+    """A network that gets worse on the held-out pairs (one collapsed to a one-tap kernel) or diverges (NaN) never
+    replaces the best weights in net.pt, a tie keeps the earlier ones (as the CLI's report does), the latest stay in
+    state.pt, and without held-out pairs (all NaN) net.pt is the latest."""
     import blurkit.deblur.autocorr_train as at
 
     pairs = write_pairs(tmp_path / "set", 3)
