@@ -6,7 +6,9 @@ turns of (x, y), each with its own code: :mod:`blurkit.deblur.self_ensemble`); `
 x-step with the code kernel retrieval finds for (x, y), started at G(x, y): how much of the gap is G's); the blind
 presets: ``fast``, ``fast_noguard`` (the same without the guard), ``fast_adam`` (the earlier gradient fast path)
 and ``paper`` (capped); ``tv_code`` and ``tv_code_noguard`` (a blind total-variation kernel of y through the set's
-x-step, with and without the guard: :mod:`blurkit.experiments.tv_rows`); SelfDeblur, ``classical``, SRN-Deblur
+x-step, with and without the guard: :mod:`blurkit.experiments.tv_rows`); ``tv_kernel`` and ``tv_kernel_noguard``
+(the same kind of kernel deconvolving y directly in the linear domain, with and without the blob check:
+:mod:`blurkit.experiments.tv_kernel_rows`); SelfDeblur, ``classical``, SRN-Deblur
 and DeblurGANv2 when asked for; ``oracle`` (the same x-step solver with the true blur,
 :func:`blurkit.baselines.oracle.cell_kernel_deconvolution`: ``uniform-8``'s recorded kernel, or the camera PSF of
 every 32 px cell of a GOPRO/REDS-like pair in its linear domain; skipped for data without blur records);
@@ -72,6 +74,7 @@ from blurkit.experiments.nonblind_rows import (
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
+from blurkit.experiments.tv_kernel_rows import method_tv_kernel, tv_kernel_settings
 from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_row_settings
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
@@ -100,8 +103,8 @@ EXTRA = ("oracle", "oracle_exact", "kernel_code", "kernel_code_blend", "lsq_code
 # every row the ladder can compute, in the order the CLI's help lists them
 LADDER_METHODS = ("blurry", "true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code",
                   "kernel_code_blend", "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "fast", "fast_noguard",
-                  "fast_adam", "tv_code", "tv_code_noguard", "paper", "official", "selfdeblur", "classical", "srn",
-                  "deblurganv2", "no_blur_margin")
+                  "fast_adam", "tv_code", "tv_code_noguard", "tv_kernel", "tv_kernel_noguard", "paper", "official",
+                  "selfdeblur", "classical", "srn", "deblurganv2", "no_blur_margin")
 
 
 def parse_set(name: str) -> tuple[str, str]:
@@ -153,6 +156,9 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
         "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_row_settings(model_name, profile)),
         "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_row_settings(model_name, profile)),
+        "tv_kernel": lambda: method_tv_kernel(xstep, *tv_kernel_settings(KernelSpace.load(model_name), profile)),
+        "tv_kernel_noguard": lambda: method_tv_kernel(xstep, *tv_kernel_settings(KernelSpace.load(model_name),
+                                                                                  profile), max_blobs=None),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
                                                  {"kernel_size": 31})),

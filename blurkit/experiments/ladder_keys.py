@@ -52,7 +52,8 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
     if method not in MODEL_FREE:
         spec.update(model_file_hashes(model_name, with_estimator=False))
     if method in ("true_code", "true_code_x8", "true_code_blend", "retrieved_code", "kernel_code", "kernel_code_blend",
-                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "tv_code", "tv_code_noguard"):
+                  "lsq_code", "lsq_code_blend", "oracle", "oracle_exact", "tv_code", "tv_code_noguard", "tv_kernel",
+                  "tv_kernel_noguard"):
         xstep = set_xstep(model_name)
         if method == "oracle_exact":  # it solves the renderer's own margin
             xstep = dataclasses.replace(xstep, margin=0)
@@ -75,6 +76,13 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             spec["kernel_fit"] = {"steps": steps, "lr": KERNEL_FIT_LR, "tv": tv_key}
             if method == "tv_code":
                 spec["guard"] = {**tv_guard(model_name).__dict__, "max_blobs": TV_MAX_BLOBS}
+        elif method in ("tv_kernel", "tv_kernel_noguard"):
+            from blurkit.experiments.tv_kernel_rows import TV_KERNEL_MAX_BLOBS, tv_kernel_settings
+            from blurkit.space.kernel_space import KernelSpace
+
+            tv, crf = tv_kernel_settings(KernelSpace.load(model_name), profile)
+            spec["tv_kernel"] = {"tv": tv.__dict__, "crf": crf,
+                                 "max_blobs": TV_KERNEL_MAX_BLOBS if method == "tv_kernel" else None}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
         blend = row_blend(method, model_name)
