@@ -74,7 +74,8 @@ def bench_ladder_cmd(
                                       help="Repeatable: blurry, true_code, true_code_x8, true_code_blend, "
                                       "retrieved_code, kernel_code, kernel_code_blend, lsq_code, lsq_code_blend, "
                                       "oracle, oracle_exact, fast, fast_noguard, fast_adam, tv_code, tv_code_noguard, "
-                                      "tv_kernel, tv_kernel_noguard, paper, official, selfdeblur, classical, srn, deblurganv2, no_blur_margin."),
+                                      "tv_kernel, tv_kernel_noguard, paper, official, selfdeblur, classical, srn, "
+                                      "deblurganv2, no_blur_margin."),
     baseline: list[str] = typer.Option([], "--baseline", help="NAME=RUN_DIR for srn / deblurganv2, repeatable "
                                        "(default: the run trained on the kernel space's own domain in the work "
                                        "folder, trained there if missing)."),

@@ -4,9 +4,9 @@
 ``tv_code`` (:mod:`blurkit.experiments.tv_rows`) turns the blind TV kernel of y into a code and deblurs through F.
 These rows skip the code: y is linearised by the camera curve of the kernel space's training domain (not the test
 data's: the method is blind to the data) and deconvolved with the one kernel by the set's hyper-Laplacian x-step,
-the solver of the ``oracle`` row and of ``blurkit bench tolerance`` (:func:`blurkit.baselines.oracle
-.linear_domain_deconvolution`). Only the kernel space's tone curve (to linearise y for the estimate), its training
-domain and its x-step are used; F and G are not.
+the solver of the ``oracle`` row and of ``blurkit bench tolerance``
+(:func:`blurkit.baselines.oracle.linear_domain_deconvolution`). Only the kernel space's tone curve (to linearise y
+for the estimate), its training domain and its x-step are used; F and G are not.
 
 Two settings come from training data, not the test images (docs/deblurring.md):
 - the kernel's side is the *median* blur extent of the training domain's generator (:data:`TV_KERNEL_QUANTILE`,
