@@ -304,11 +304,12 @@ def train_kernel_net_cmd(
     """Train the blind kernel network that reads the autocorrelation of y's gradients (resumes a run in --out)."""
     import sys
 
+    from blurkit.deblur.autocorr_kernel import AutocorrKernelNet
     from blurkit.deblur.autocorr_train import train_kernel_net_for
 
     set_threads(threads)
     path, history = train_kernel_net_for(data, profile, out, steps, command=" ".join(["blurkit"] + sys.argv[1:]))
     last = history.iloc[-1]
-    kept = history.loc[history["held_error"].idxmin()] if history["held_error"].notna().any() else last
-    typer.echo(f"{path}: the weights of step {int(kept['step'])}, held-out kernel error {kept['held_error']:.3f}; "
+    kept = AutocorrKernelNet.load(path).provenance  # the step whose weights net.pt holds, as the trainer chose it
+    typer.echo(f"{path}: the weights of step {int(kept['steps'])}, held-out kernel error {kept['held_error']:.3f}; "
                f"trained to step {int(last['step'])}, {last['wall_s']:.0f} s")

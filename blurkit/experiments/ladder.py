@@ -74,7 +74,7 @@ from blurkit.experiments.nonblind_rows import (
     set_xstep,
 )
 from blurkit.experiments.recorded_truth import known_kernels, recorded_blur
-from blurkit.experiments.tv_kernel_rows import method_tv_kernel, tv_kernel_settings
+from blurkit.experiments.tv_kernel_rows import method_tv_kernel, tv_kernel_row_settings
 from blurkit.experiments.tv_rows import TV_METHODS, method_tv_code, tv_guard, tv_row_settings
 from blurkit.profiles import get_profile
 from blurkit.progress import progress_bar
@@ -156,9 +156,9 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
         "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_row_settings(model_name, profile)),
         "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_row_settings(model_name, profile)),
-        "tv_kernel": lambda: method_tv_kernel(xstep, *tv_kernel_settings(KernelSpace.load(model_name), profile)),
-        "tv_kernel_noguard": lambda: method_tv_kernel(xstep, *tv_kernel_settings(KernelSpace.load(model_name),
-                                                                                  profile), max_blobs=None),
+        "tv_kernel": lambda: method_tv_kernel(xstep, *tv_kernel_row_settings(model_name, profile)),
+        "tv_kernel_noguard": lambda: method_tv_kernel(xstep, *tv_kernel_row_settings(model_name, profile),
+                                                      max_blobs=None),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),
         "classical": lambda: method_classical(**({"kernel_size": 7, "iterations": 1} if smoke else
                                                  {"kernel_size": 31})),

@@ -77,10 +77,9 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             if method == "tv_code":
                 spec["guard"] = {**tv_guard(model_name).__dict__, "max_blobs": TV_MAX_BLOBS}
         elif method in ("tv_kernel", "tv_kernel_noguard"):
-            from blurkit.experiments.tv_kernel_rows import TV_KERNEL_MAX_BLOBS, tv_kernel_settings
-            from blurkit.space.kernel_space import KernelSpace
+            from blurkit.experiments.tv_kernel_rows import TV_KERNEL_MAX_BLOBS, tv_kernel_row_settings
 
-            tv, crf = tv_kernel_settings(KernelSpace.load(model_name), profile)
+            tv, crf = tv_kernel_row_settings(model_name, profile)
             spec["tv_kernel"] = {"tv": tv.__dict__, "crf": crf,
                                  "max_blobs": TV_KERNEL_MAX_BLOBS if method == "tv_kernel" else None}
         elif method == "retrieved_code":

@@ -35,7 +35,6 @@ from blurkit.profiles import get_profile
 from blurkit.space.basis_blur import cell_convolve
 from blurkit.space.kernel_space import KernelSpace
 
-TV_KERNEL_METHODS = ("tv_kernel", "tv_kernel_noguard")
 TV_KERNEL_QUANTILE = 0.5  # the training domain's median blur extent sets the kernel's side
 TV_KERNEL_MAX_BLOBS = 2  # held-out calibration pairs: +1.08 dB, none worse; the next 24: +0.82, 8 % worse
 SMOKE_TV_KERNEL = TVKernelConfig(iters=3)
@@ -51,6 +50,11 @@ def tv_kernel_settings(model: KernelSpace, profile: str) -> tuple[TVKernelConfig
     if domain is None or domain not in DOMAINS:
         return dataclasses.replace(base, size=side), "linear"
     return dataclasses.replace(base, size=min(side, domain_extent(domain, TV_KERNEL_QUANTILE))), get_domain(domain).crf
+
+
+def tv_kernel_row_settings(model_name: str, profile: str) -> tuple[TVKernelConfig, str]:
+    """:func:`tv_kernel_settings` for the kernel space named ``model_name`` (a shipped name or a checkpoint path)."""
+    return tv_kernel_settings(KernelSpace.load(model_name), profile)
 
 
 def kernel_deconvolution(y: torch.Tensor, kernel: torch.Tensor, crf: str, xstep: LinearXStep) -> torch.Tensor:
@@ -103,5 +107,5 @@ def method_tv_kernel(xstep: LinearXStep, config: TVKernelConfig, crf: str,
     return run
 
 
-__all__ = ["SMOKE_TV_KERNEL", "TV_KERNEL_MAX_BLOBS", "TV_KERNEL_METHODS", "TV_KERNEL_QUANTILE", "kernel_deconvolution",
-           "method_tv_kernel", "tv_kernel_deblur", "tv_kernel_settings"]
+__all__ = ["SMOKE_TV_KERNEL", "TV_KERNEL_MAX_BLOBS", "TV_KERNEL_QUANTILE", "kernel_deconvolution", "method_tv_kernel",
+           "tv_kernel_deblur", "tv_kernel_row_settings", "tv_kernel_settings"]
