@@ -15,15 +15,13 @@ every side before deconvolving and cropped back afterwards, so the implicit peri
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 import torch
 from skimage.restoration import richardson_lucy as _sk_rl
 from skimage.restoration import wiener as _sk_wiener
 
 from blurkit.data.kernels import convolve
-from blurkit.deblur.linear_xstep import LinearXStep, deconvolve
+from blurkit.deblur.linear_xstep import LinearXStep, deconvolve, linear_domain_deconvolution
 
 #: Default Wiener balance (weight of the Laplacian regulariser relative to the data term). ``1e-2`` suits
 #: 8-bit-quantised or lightly noisy images (noise sigma around 0.5-1 % of the range); use smaller values for
@@ -145,27 +143,6 @@ def cell_kernel_deconvolution(y: torch.Tensor, kernels: np.ndarray | torch.Tenso
         return cell_convolve(u, k, h // cells, config.margin)
 
     return linear_domain_deconvolution(y, blur, config.margin, crf, lambda a, t, u0: deconvolve(a, t, u0, config))
-
-
-def linear_domain_deconvolution(y: torch.Tensor, apply: Callable[[torch.Tensor], torch.Tensor], margin: int, crf: str,
-                                solve: Callable[..., torch.Tensor]) -> torch.Tensor:
-    """Deconvolve y through a known linear blur of the camera's linear domain: y is linearised by the CRF, the scene
-    is solved by ``solve(apply, target, u0)`` on a region ``margin`` px larger on every side than y (started from
-    the edge-padded target; ``apply`` maps it to y's size), cropped and mapped back.
-
-    Shape:
-        y ``(1, C, H, W)`` in [0, 1] -> ``(1, C, H, W)`` in [0, 1].
-    """
-    import torch.nn.functional as Fnn
-
-    from blurkit.data.crf import CRF
-
-    curve = CRF(crf)
-    target = curve.inverse(y.detach().float())
-    m, (h, w) = margin, y.shape[-2:]
-    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate") if m else target
-    u = solve(apply, target, u0)[..., m:m + h, m:m + w]
-    return curve.forward(u.clamp(0, 1)).clamp(0, 1)
 
 
 def exact_blur_deconvolution(y: torch.Tensor, params: dict, domain: str,

@@ -13,8 +13,13 @@ Per image:
 4. With ``guard``, the no-reference guard returns y when the estimate cannot be trusted
    (:mod:`blurkit.deblur.guard`), with the thresholds calibrated for the kernel space where its estimator records
    them (:mod:`blurkit.deblur.guard_calibration`).
+5. With ``fallback="tv_kernel"``, an image the guard rejects for a poor fit or an amplified result (not for "no
+   blur": then there is nothing to undo) is deconvolved with its own blind total-variation kernel instead and
+   blended with y (:func:`blurkit.deblur.tv_fallback.tv_fallback`); the code k is left as the estimate's, and the
+   kernel used is returned beside it.
 
-The trace has the solver's columns; its rows are the rounds (``phase`` ``start``, ``solve``, then ``guard:<reason>``).
+The trace has the solver's columns; its rows are the rounds (``phase`` ``start``, ``solve``, then ``guard:<reason>``
+and, where the fallback ran, ``fallback:<reason>``).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from blurkit.deblur.linear_xstep import linear_xstep
 from blurkit.deblur.objective import objective
 from blurkit.deblur.per_image import log_step
 from blurkit.deblur.refiner import Refiner
+from blurkit.deblur.tv_fallback import tv_fallback
 from blurkit.deblur.xstep_calibration import calibrated_xstep
 from blurkit.space.code_estimator import CodeEstimator
 from blurkit.space.kernel_space import KernelSpace
@@ -59,10 +65,11 @@ def refine_code(model: KernelSpace, y: torch.Tensor, x: torch.Tensor, k: torch.T
 def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: torch.Tensor, cfg: DeblurConfig,
                      index: int, reference: torch.Tensor | None, bar: tqdm | None,
                      callback: Callable[[dict], None] | None, refiner: Refiner | None = None) -> tuple:
-    """One image: returns ``(x, k, trace rows, wall seconds)``.
+    """One image: returns ``(x, k, trace rows, wall seconds, psf)``, psf the fallback's kernel (None where the
+    fallback did not deblur).
 
     Shape:
-        y ``(1, 3, H, W)`` in [0, 1] -> x like y, k ``(1, kdim, *model.kernel_size(H, W))``.
+        y ``(1, 3, H, W)`` in [0, 1] -> x like y, k ``(1, kdim, *model.kernel_size(H, W))``, psf ``(S, S)``.
     """
     t0 = time.perf_counter()
     rows: list[dict] = []
@@ -78,6 +85,7 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
     xstep = calibrated_xstep(cfg.linear, estimator) if cfg.calibrated_gamma else cfg.linear
     log(0, x, k, "start")
     use_refiner = cfg.refine and refiner is not None
+    psf = None
     for step in range(1, cfg.steps + 1):
         if step > 1 and cfg.k_refine_steps:
             k = refine_code(model, y, x, k, k0, cfg)
@@ -92,7 +100,10 @@ def solve_linear_one(model: KernelSpace, estimator: CodeEstimator | None, y: tor
         guard_cfg = calibrated_guard(estimator) if cfg.calibrated_gamma else GuardConfig()
         x, (decision,) = guard(model, y, x, k, guard_cfg)
         log(cfg.steps, x, k, f"guard:{decision.reason}")
-    return x.detach(), k.detach(), rows, time.perf_counter() - t0
+        if not decision.keep and decision.reason != "no blur" and cfg.fallback == "tv_kernel":
+            x, psf, reason = tv_fallback(model, y, cfg.fallback_iters)
+            log(cfg.steps, x, k, f"fallback:{reason}")
+    return x.detach(), k.detach(), rows, time.perf_counter() - t0, psf
 
 
 __all__ = ["refine_code", "solve_linear_one"]

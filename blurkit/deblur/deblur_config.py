@@ -6,7 +6,9 @@ Presets (``blurkit deblur --profile``):
   5000 outer steps and 300 warm-up steps as in the official code, λ = 6e-4, γ = 2e-2, α = 0.66, Adam (0.9, 0.99).
 * ``fast``: the default for users: k from the blind code estimator E(y) (:mod:`blurkit.space.code_estimator`),
   x by the linearised deconvolution (:mod:`blurkit.deblur.linear_xstep`), then the no-reference guard
-  (:mod:`blurkit.deblur.guard`); seconds per image (:mod:`blurkit.deblur.blind_linear`).
+  (:mod:`blurkit.deblur.guard`); where the guard rejects the result, y deconvolved with its own blind TV kernel and
+  blended with y (:mod:`blurkit.deblur.tv_fallback`); seconds per image
+  (:mod:`blurkit.deblur.blind_linear`).
 * ``fast-adam``: the earlier fast path: x starts from y as pixels, k from G(y, y) as a code, 300 joint Adam steps
   (it stays at the blurry input; kept for the record and as kernel retrieval's default).
 * ``official``: the variant the official code runs (its ``JointDeblur``): the same DIPs, stepped jointly; x warmed
@@ -34,6 +36,7 @@ KParam = Literal["dip", "code"]
 KInit = Literal["noise", "extract", "estimate", "given"]
 Loss = Literal["eq6", "official"]
 XStep = Literal["adam", "linear"]
+Fallback = Literal["none", "tv_kernel"]
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,10 @@ class DeblurConfig:
             ``steps // 2``: :func:`blurkit.deblur.objective.official_objective`).
         refine: after every linear x-step, apply the x-step refiner shipped beside the kernel space
             (:mod:`blurkit.deblur.refiner`, ``<model>.refiner.pt``) where there is one (``linear`` only).
+        fallback: what an image the guard rejects for a poor fit or an amplified result gets: ``none`` (y) or
+            ``tv_kernel`` (y deconvolved with its own blind total-variation kernel, blended with y:
+            :func:`blurkit.deblur.tv_fallback.tv_fallback`; without ``guard`` nothing is rejected, so it never runs).
+        fallback_iters: the TV estimate's steps per scale for ``fallback="tv_kernel"``.
     """
 
     schedule: Schedule = "joint"
@@ -107,6 +114,8 @@ class DeblurConfig:
     calibrated_gamma: bool = True
     refine: bool = False
     loss: Loss = "eq6"
+    fallback: Fallback = "none"
+    fallback_iters: int = 1000
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "betas", tuple(self.betas))
@@ -116,12 +125,12 @@ class DeblurConfig:
             object.__setattr__(self, "linear", LinearXStep(**self.linear))
         choices = {"schedule": ("alternating", "joint"), "x_param": ("dip", "pixels"), "k_param": ("dip", "code"),
                    "k_init": ("noise", "extract", "estimate", "given"), "x_step": ("adam", "linear"),
-                   "loss": ("eq6", "official")}
+                   "loss": ("eq6", "official"), "fallback": ("none", "tv_kernel")}
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"DeblurConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         for name, minimum in (("steps", 1), ("inner_k_steps", 1), ("warmup_steps", 0), ("log_every", 1),
-                              ("k_refine_steps", 0)):
+                              ("k_refine_steps", 0), ("fallback_iters", 1)):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ValueError(f"DeblurConfig.{name} must be an integer >= {minimum}, got {value!r}")
@@ -149,6 +158,8 @@ class DeblurConfig:
             del d["refine"]
         if self.loss == "eq6":  # likewise
             del d["loss"]
+        if self.fallback == "none":  # likewise; its steps matter only with a fallback
+            del d["fallback"], d["fallback_iters"]
         d["betas"] = list(self.betas)
         d["dip"]["widths"] = list(self.dip.widths)
         return d
@@ -158,7 +169,7 @@ DEBLUR_PRESETS: dict[str, DeblurConfig] = {
     "paper": DeblurConfig(schedule="alternating", x_param="dip", k_param="dip", k_init="noise", steps=5000,
                           inner_k_steps=2, warmup_steps=300, log_every=50),
     "fast": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="estimate", x_step="linear",
-                         steps=1, warmup_steps=0, k_lr=1e-2, log_every=1, guard=True),
+                         steps=1, warmup_steps=0, k_lr=1e-2, log_every=1, guard=True, fallback="tv_kernel"),
     "fast-adam": DeblurConfig(schedule="joint", x_param="pixels", k_param="code", k_init="extract", steps=300,
                          warmup_steps=0, x_lr=2e-3, k_lr=2e-2, log_every=10),
     "official": DeblurConfig(schedule="joint", x_param="dip", k_param="dip", k_init="given", steps=5000,

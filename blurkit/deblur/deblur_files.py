@@ -42,7 +42,9 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
     back to the CPU before it is written); None keeps the model where it is (a loaded one is on the CPU).
 
     With ``save_kernel`` the code k is saved beside each image as ``<name>.kernel.pt`` (a ``(1, kdim, h, w)``
-    tensor) and drawn as ``<stem>.psf.png``, the PSFs it applies on a 32 px grid (:mod:`blurkit.deblur.psf`). Missing or unreadable inputs fail before any work starts.
+    tensor) and drawn as ``<stem>.psf.png``, the PSFs it applies on a 32 px grid (:mod:`blurkit.deblur.psf`); where
+    the ``fast`` preset's fallback made the result, the PNG draws the one kernel it used instead. Missing or
+    unreadable inputs fail before any work starts.
     """
     paths = [Path(p) for p in inputs]
     if not paths:
@@ -77,7 +79,8 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
         if save_kernel:
             with atomic_path(out / f"{name}.kernel.pt") as tmp:
                 torch.save(res.k.cpu().clone(), tmp)
-            save_psf_png(out / f"{Path(name).stem}.psf.png", ks, res.k, tuple(y.shape[-2:]))
+            save_psf_png(out / f"{Path(name).stem}.psf.png", ks, res.k, tuple(y.shape[-2:]),
+                         kernel=res.psf[0] if res.psf else None)
         rows.append({"input": str(path), "output": str(target), "status": "done", "wall_s": res.wall_s[0],
                      "final_loss": float(res.trace["loss"].iloc[-1])})
         _write_log(rows, out, record_base, start)

@@ -216,5 +216,24 @@ def linear_xstep(model: KernelSpace, y: torch.Tensor, k: torch.Tensor, x0: torch
     return x_bar
 
 
+def linear_domain_deconvolution(y: torch.Tensor, apply: Callable[[torch.Tensor], torch.Tensor], margin: int, crf: str,
+                                solve: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """Deconvolve y through a known linear blur of the camera's linear domain: y is linearised by the CRF, the scene
+    is solved by ``solve(apply, target, u0)`` on a region ``margin`` px larger on every side than y (started from
+    the edge-padded target; ``apply`` maps it to y's size), cropped and mapped back.
+
+    Shape:
+        y ``(1, C, H, W)`` in [0, 1] -> ``(1, C, H, W)`` in [0, 1].
+    """
+    from blurkit.data.crf import CRF
+
+    curve = CRF(crf)
+    target = curve.inverse(y.detach().float())
+    m, (h, w) = margin, y.shape[-2:]
+    u0 = Fnn.pad(target, (m, m, m, m), mode="replicate") if m else target
+    u = solve(apply, target, u0)[..., m:m + h, m:m + w]
+    return curve.forward(u.clamp(0, 1)).clamp(0, 1)
+
+
 __all__ = ["PRESET_XSTEP", "XSTEP_MARGIN", "LinearXStep", "conjugate_gradients", "deconvolve", "forward_and_adjoint",
-           "linear_xstep", "xstep_key"]
+           "linear_domain_deconvolution", "linear_xstep", "xstep_key"]

@@ -59,11 +59,30 @@ def psf_field(model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacin
     return field
 
 
-def save_psf_png(path: str, model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacing: int = 32) -> None:
-    """Write :func:`psf_field` as a grayscale PNG (atomically)."""
+def kernel_field(kernel: torch.Tensor, size: tuple[int, int], spacing: int = 32) -> np.ndarray:
+    """One kernel at every point light of :func:`psf_field`'s grid, scaled to peak 1: the same picture for a blur
+    that is one kernel everywhere (such as the ``fast`` preset's fallback, :mod:`blurkit.deblur.tv_fallback`).
+
+    Shape:
+        kernel ``(S, S)`` with S odd -> ``(H, W)`` float in [0, 1].
+    """
+    if kernel.ndim != 2 or kernel.shape[0] != kernel.shape[1] or kernel.shape[0] % 2 == 0:
+        raise ValueError(f"the kernel must be square with an odd side, got shape {tuple(kernel.shape)}")
+    h, w = size
+    k = kernel.detach().float().cpu()
+    points = point_grid(h, w, spacing)[:, :1]
+    out = torch.nn.functional.conv2d(points, k.flip(-2, -1)[None, None], padding=k.shape[-1] // 2)  # a convolution
+    peak = float(k.max())
+    return (out[0, 0] / peak).clamp(0, 1).numpy() if peak > 0 else out[0, 0].numpy()
+
+
+def save_psf_png(path: str, model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacing: int = 32,
+                 kernel: torch.Tensor | None = None) -> None:
+    """Write :func:`psf_field` of code k, or :func:`kernel_field` of ``kernel`` when one is given, as a grayscale
+    PNG (atomically)."""
     from blurkit.data.images import write_image
 
-    write_image(path, psf_field(model, k, size, spacing))
+    write_image(path, psf_field(model, k, size, spacing) if kernel is None else kernel_field(kernel, size, spacing))
 
 
-__all__ = ["point_grid", "psf_field", "save_psf_png"]
+__all__ = ["kernel_field", "point_grid", "psf_field", "save_psf_png"]

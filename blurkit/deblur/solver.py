@@ -48,12 +48,15 @@ class DeblurResult:
         trace: one row per logged step and image: ``image, phase, step, loss, data, k_norm, prior, time_s, psnr``
             (``psnr`` against the reference when one is given, else NaN).
         wall_s: seconds per image.
+        psf: per image, the one kernel ``(S, S)`` that the ``fast`` preset's fallback deconvolved it with
+            (:mod:`blurkit.deblur.tv_fallback`), or None where the result is not the fallback's.
     """
 
     x: torch.Tensor
     k: torch.Tensor
     trace: pd.DataFrame
     wall_s: list[float]
+    psf: list[torch.Tensor | None] | None = dataclasses.field(default=None, kw_only=True)
 
 
 class _Parts(nn.Module):
@@ -198,7 +201,7 @@ def _solve_one(model: KernelSpace, y: torch.Tensor, cfg: DeblurConfig, seed: int
             log(step, {k: v.detach() for k, v in terms.items()}, "solve")
     with torch.no_grad():
         x, k = parts.x(jitter=False), parts.k(jitter=False)
-    return x.detach(), k.detach(), rows, time.perf_counter() - t0
+    return x.detach(), k.detach(), rows, time.perf_counter() - t0, None
 
 
 def code_estimator_for(model: KernelSpace) -> CodeEstimator:
@@ -280,9 +283,10 @@ def deblur(model: KernelSpace, y: torch.Tensor, config: str | DeblurConfig = "fa
             outs = solve_each(y3.shape[0], lambda i, bar: _solve_one(
                 model, y3[i:i + 1].float(), cfg, seed + i, i, None if ref is None else ref[i:i + 1], bar,
                 callback, k_start), cfg.steps, f"deblur ({cfg.schedule})", progress)
-    xs, ks, rows, walls = (list(v) for v in zip(*outs))
+    xs, ks, rows, walls, psfs = (list(v) for v in zip(*outs))
     rows = [row for per_image in rows for row in per_image]
     x = torch.cat(xs)
     if grey:
         x = x.mean(dim=1, keepdim=True)
-    return DeblurResult(x=x, k=torch.cat(ks), trace=pd.DataFrame(rows, columns=TRACE_COLUMNS), wall_s=walls)
+    return DeblurResult(x=x, k=torch.cat(ks), trace=pd.DataFrame(rows, columns=TRACE_COLUMNS), wall_s=walls,
+                        psf=psfs)

@@ -35,13 +35,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from blurkit.baselines.oracle import linear_domain_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.synthesis import exact_blur, render_margin
 from blurkit.data.kernel_variants import is_variant, variant_kernel
 from blurkit.data.true_kernels import camera_paths, pair_kernels
 from blurkit.deblur.denoiser import denoiser_path, load_denoiser
-from blurkit.deblur.linear_xstep import XSTEP_MARGIN, LinearXStep, deconvolve, xstep_key
+from blurkit.deblur.linear_xstep import XSTEP_MARGIN, LinearXStep, deconvolve, linear_domain_deconvolution, xstep_key
 from blurkit.deblur.metrics import psnr
 from blurkit.deblur.pnp import PnPXStep, pnp_deconvolve
 from blurkit.errors import UnknownNameError

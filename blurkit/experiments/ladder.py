@@ -43,6 +43,7 @@ import torch
 from blurkit.baselines.oracle import cell_kernel_deconvolution, exact_blur_deconvolution
 from blurkit.data.domains import get_domain
 from blurkit.data.images import gradient_energy
+from blurkit.deblur import tv_fallback
 from blurkit.deblur.blended_xstep import LADDER_BLEND
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
 from blurkit.deblur.nonblind_calibration import nonblind_xstep_for
@@ -150,13 +151,15 @@ def ladder_methods(names: Sequence[str], profile: str, model_name: str, baseline
         "true_code_blend": lambda: method_true_code(xstep, blend=LADDER_BLEND),
         "retrieved_code": lambda: method_true_code(xstep, retrieval_config(smoke), blend=blend),
         "fast": lambda: method_ours("smoke" if smoke else "fast"),
-        "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False)),
+        "fast_noguard": lambda: method_ours("smoke" if smoke else DEBLUR_PRESETS["fast"].replace(guard=False,
+                                                                                                  fallback="none")),
         "fast_adam": lambda: method_ours("smoke" if smoke else "fast-adam"),
         "paper": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["paper"]),
         "official": lambda: method_ours(bench_configs(get_profile(profile).name, paper_steps)["official"], profile),
         "tv_code": lambda: method_tv_code(xstep, blend, tv_guard(model_name), *tv_row_settings(model_name, profile)),
         "tv_code_noguard": lambda: method_tv_code(xstep, blend, None, *tv_row_settings(model_name, profile)),
-        "tv_kernel": lambda: method_tv_kernel(xstep, *tv_kernel_row_settings(model_name, profile)),
+        "tv_kernel": lambda: method_tv_kernel(xstep, *tv_kernel_row_settings(model_name, profile),
+                                              max_blobs=tv_fallback.TV_KERNEL_MAX_BLOBS),
         "tv_kernel_noguard": lambda: method_tv_kernel(xstep, *tv_kernel_row_settings(model_name, profile),
                                                       max_blobs=None),
         "selfdeblur": lambda: method_selfdeblur("smoke" if smoke else "fast"),

@@ -77,11 +77,12 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             if method == "tv_code":
                 spec["guard"] = {**tv_guard(model_name).__dict__, "max_blobs": TV_MAX_BLOBS}
         elif method in ("tv_kernel", "tv_kernel_noguard"):
-            from blurkit.experiments.tv_kernel_rows import TV_KERNEL_MAX_BLOBS, tv_kernel_row_settings
+            from blurkit.deblur import tv_fallback
+            from blurkit.experiments.tv_kernel_rows import tv_kernel_row_settings
 
             tv, crf = tv_kernel_row_settings(model_name, profile)
             spec["tv_kernel"] = {"tv": tv.__dict__, "crf": crf,
-                                 "max_blobs": TV_KERNEL_MAX_BLOBS if method == "tv_kernel" else None}
+                                 "max_blobs": tv_fallback.TV_KERNEL_MAX_BLOBS if method == "tv_kernel" else None}
         elif method == "retrieved_code":
             spec["retrieval"] = retrieval_config(smoke).to_dict()
         blend = row_blend(method, model_name)
@@ -95,8 +96,18 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
             spec["oracle"] = {"exact_blur": SYNTHESIS_VERSION, "crf": True}
     elif method in ("fast", "fast_noguard", "fast_adam") and smoke:
         spec["config"] = DEBLUR_PRESETS["smoke"].to_dict()
-    elif method in ("fast", "fast_noguard"):
-        spec.update(config=DEBLUR_PRESETS["fast"].to_dict(), guard=GuardConfig().__dict__ if method == "fast" else None,
+    elif method == "fast":
+        from blurkit.deblur import tv_fallback
+        from blurkit.space.kernel_space import KernelSpace
+
+        fast = DEBLUR_PRESETS["fast"]
+        tv, crf = tv_fallback.tv_kernel_settings(KernelSpace.load(model_name), fast.fallback_iters)
+        spec.update(config=fast.to_dict(), guard=GuardConfig().__dict__,
+                    **model_file_hashes(model_name, with_estimator=True),
+                    fallback={"tv": tv.__dict__, "crf": crf, "max_blobs": tv_fallback.TV_KERNEL_MAX_BLOBS,
+                              "blend": tv_fallback.TV_KERNEL_BLEND, "xstep": tv_fallback.TV_FALLBACK_XSTEP.__dict__})
+    elif method == "fast_noguard":  # without the guard there is nothing to fall back from: the key it always had
+        spec.update(config=DEBLUR_PRESETS["fast"].replace(fallback="none").to_dict(), guard=None,
                     **model_file_hashes(model_name, with_estimator=True))
     elif method == "fast_adam":
         spec["config"] = DEBLUR_PRESETS["fast-adam"].to_dict()

@@ -35,7 +35,7 @@ from blurkit.data.kernels import convolve, eight_kernels
 from blurkit.data.photos import Photo, available, load_manifest, load_photo, prepare_photos, select
 from blurkit.deblur import metrics
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
-from blurkit.deblur.psf import psf_field
+from blurkit.deblur.psf import kernel_field, psf_field
 from blurkit.deblur.solver import deblur
 from blurkit.errors import UnknownNameError
 from blurkit.space.kernel_space import MODELS_DIR, KernelSpace
@@ -171,8 +171,10 @@ class RunResult:
 
     Attributes:
         solver: one of :data:`SOLVERS`; x: the estimate ``(1, 3, H, W)``.
-        kernel: ``(ks, ks)`` kernel image (SelfDeblur, classical) or ``(kdim, h, w)`` code (ours).
-        psf: for ours, the PSF field of the estimated code (:func:`blurkit.deblur.psf.psf_field`) ``(H, W)``.
+        kernel: ``(ks, ks)`` kernel image (SelfDeblur, classical, and ours where the ``fast`` preset's fallback made
+            x) or ``(kdim, h, w)`` code (ours).
+        psf: for ours, the PSF field of the estimated code (:func:`blurkit.deblur.psf.psf_field`), or of the
+            fallback's kernel (:func:`blurkit.deblur.psf.kernel_field`), ``(H, W)``.
         trace: the solver's trace (at least ``step``, ``loss``, ``psnr``, ``time_s``).
         wall_s: seconds; metrics: ``psnr_blurry``, ``ssim_blurry``, ``psnr``, ``ssim`` against the sharp image.
     """
@@ -217,7 +219,11 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
             cfg = cfg.replace(linear=dataclasses.replace(cfg.linear, gamma=5 * gamma, alpha=alpha))
         res = deblur(net, y, cfg, seed=seed, reference=ref, progress=False, callback=callback)
         x, kernel, trace = res.x, res.k[0].cpu().numpy(), res.trace
-        psf = psf_field(net, res.k, tuple(y.shape[-2:]), spacing=max(8, min(y.shape[-2:]) // 4))
+        spacing = max(8, min(y.shape[-2:]) // 4)
+        if res.psf and res.psf[0] is not None:  # the fallback's one kernel made x, not the code
+            kernel, psf = res.psf[0].cpu().numpy(), kernel_field(res.psf[0], tuple(y.shape[-2:]), spacing)
+        else:
+            psf = psf_field(net, res.k, tuple(y.shape[-2:]), spacing=spacing)
     elif family == "selfdeblur":
         cfg = SELFDEBLUR_PRESETS[preset]
         n = steps or cfg.steps

@@ -166,7 +166,8 @@ def summary_figure(problem: Any, result: Any) -> Figure:
     if psf is not None:  # a code: show the blur it applies, not its numbers
         axd["ke"].imshow(psf, cmap="gray", vmin=0, vmax=1, interpolation="nearest")
         axd["ke"].set(xticks=[], yticks=[])
-        axd["ke"].set_title("estimate: PSF field of the code", fontsize=8)
+        code = np.asarray(result.kernel).ndim >= 3  # else the one kernel of the fast preset's fallback
+        axd["ke"].set_title("estimate: PSF field of the " + ("code" if code else "fallback's kernel"), fontsize=8)
     else:
         _draw_kernel(axd["ke"], result.kernel, "estimate")
     _draw_curves(axd["l"], axd["p"], result.trace, m["psnr_blurry"])

@@ -99,3 +99,21 @@ def test_a_g_lsq_model_without_an_estimator_says_how_to_train_one(tmp_path) -> N
     path = KernelSpace("smoke-lsq").save(tmp_path / "m.pt")
     with pytest.raises(BlurkitError, match=r"least-squares kernel.*blurkit train-estimator --model .*--kernel-weight"):
         deblur(KernelSpace.load(path), _sharp(), "fast", progress=False)
+
+
+def test_a_rejected_estimate_falls_back_to_the_tv_kernel(switch) -> None:  # type: ignore[no-untyped-def]
+    """Where the guard rejects the code route for a poor fit or an amplified result, ``fast`` returns the TV
+    fallback's result and its kernel, and the trace says so; without a fallback it returns y."""
+    from blurkit.deblur.tv_fallback import tv_fallback
+
+    ks, _, box = switch
+    y = _sharp(5)  # not blurred, but the estimator claims the box: deconvolving it over-sharpens
+    cfg = DEBLUR_PRESETS["fast"].replace(fallback_iters=3)
+    res = deblur(ks, y, cfg, progress=False, estimator=ConstantCode(box))
+    phases = list(res.trace.phase)
+    assert phases[2] in ("guard:poor fit", "guard:amplified") and phases[3].startswith("fallback:tv_kernel")
+    x, kernel, reason = tv_fallback(ks, y, 3)
+    assert phases[3] == f"fallback:{reason}" and torch.equal(res.x, x)
+    assert (res.psf[0] is None) == (kernel is None) and torch.equal(res.k, box)
+    plain = deblur(ks, y, cfg.replace(fallback="none"), progress=False, estimator=ConstantCode(box))
+    assert torch.equal(plain.x, y) and plain.psf == [None] and len(plain.trace) == 3

@@ -73,7 +73,8 @@ def test_measurements_and_the_fast_preset_reading_the_stored_guard(switch) -> No
     assert calibrated_guard(ConstantCode(box, {"guard": shut})).min_fit_gain == math.inf
     # the same true code: kept by the default guard, returned as y by a stored guard that trusts nothing
     kept = deblur(ks, y, "fast", progress=False, estimator=ConstantCode(box))
-    shut_out = deblur(ks, y, "fast", progress=False, estimator=ConstantCode(box, {"guard": shut}))
+    shut_out = deblur(ks, y, DEBLUR_PRESETS["fast"].replace(fallback="none"), progress=False,
+                      estimator=ConstantCode(box, {"guard": shut}))  # the guard alone: y where it rejects
     ignored = deblur(ks, y, DEBLUR_PRESETS["fast"].replace(calibrated_gamma=False), progress=False,
                      estimator=ConstantCode(box, {"guard": shut}))
     assert not torch.equal(kept.x, y) and torch.equal(shut_out.x, y)

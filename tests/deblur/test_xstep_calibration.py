@@ -61,7 +61,8 @@ def test_fast_reads_the_calibrated_weight(switch) -> None:  # type: ignore[no-un
     with torch.no_grad():
         y = ks.apply(x, box)
     heavy = ConstantCode(box, {"xstep_gamma": 100.0})
-    calibrated = deblur(ks, y, "fast", reference=x, progress=False, estimator=heavy)
+    calibrated = deblur(ks, y, DEBLUR_PRESETS["fast"].replace(fallback="none"), reference=x, progress=False,
+                        estimator=heavy)  # the x-step's weight alone, not the TV fallback where the guard rejects
     fixed = deblur(ks, y, DEBLUR_PRESETS["fast"].replace(calibrated_gamma=False, guard=False), reference=x,
                    progress=False, estimator=heavy)
     plain = deblur(ks, y, DEBLUR_PRESETS["fast"].replace(guard=False), reference=x, progress=False,
