@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from blurscenes import blur, count_estimates, line, scene
 
 from blurkit.data.kernel_extent import domain_extent
 from blurkit.deblur import tv_fallback
@@ -26,31 +27,9 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 ITERS = SMOKE_TV_KERNEL.iters
 
 
-def scene(side: int = 48, width: int | None = None) -> torch.Tensor:
-    """A blocky grey scene in [0.1, 0.9]. Shape: ``(1, 3, side, width or side)``."""
-    g = torch.Generator().manual_seed(0)
-    w = width or side
-    x = 0.1 + 0.8 * torch.rand(1, 1, side // 6, w // 6, generator=g)
-    return x.repeat_interleave(6, -1).repeat_interleave(6, -2).expand(1, 3, -1, -1).contiguous()
-
-
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """PSNR of two ``(1, C, H, W)`` images in [0, 1] (the library's metric)."""
     return image_psnr(to_image(a), to_image(b))
-
-
-def line(length: int = 7) -> torch.Tensor:
-    """A horizontal line kernel of ``length`` px. Shape: ``(length, length)``."""
-    k = torch.zeros(length, length)
-    k[length // 2] = 1.0 / length
-    return k
-
-
-def blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """x blurred by k with replicated borders (a linear camera). Shape: as x."""
-    r = k.shape[-1] // 2
-    padded = torch.nn.functional.pad(x, (r,) * 4, mode="replicate")
-    return torch.nn.functional.conv2d(padded, k.flip(-2, -1).expand(3, 1, *k.shape), groups=3)
 
 
 @pytest.fixture()
@@ -92,15 +71,7 @@ def test_the_fallback_blends_checks_blobs_and_estimates_once(tiny: KernelSpace,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """The fallback is ``y + blend (x̂ - y)`` with x̂ the one estimate's deconvolution; more blobs than allowed, or
     a crop too small for the kernel, return y exactly; a bad image or blend is refused in one line."""
-    calls = []
-    real = tv_fallback.blind_estimate
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tv_fallback, "blind_estimate", counted)
-    monkeypatch.setattr(tv_fallback, "_MADE", {})
+    calls = count_estimates(monkeypatch)
     y = blur(scene(), line(5))
     config, crf = tv_kernel_settings(tiny, ITERS)
     x_hat, kernel, blobs, _ = tv_kernel_deblur(tiny, y, config, crf, tv_fallback.TV_FALLBACK_XSTEP)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from blurscenes import blur, count_estimates, line, scene
 
 from blurkit.deblur import tv_fallback
 from blurkit.deblur.linear_xstep import PRESET_XSTEP
@@ -21,42 +22,13 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TINY = dataclasses.replace(SMOKE_TV_KERNEL, size=7)
 
 
-def _scene(side: int = 48) -> torch.Tensor:
-    """A blocky grey scene in [0.1, 0.9]. Shape: ``(1, 3, side, side)``."""
-    g = torch.Generator().manual_seed(0)
-    x = 0.1 + 0.8 * torch.rand(1, 1, side // 6, side // 6, generator=g)
-    return x.repeat_interleave(6, -1).repeat_interleave(6, -2).expand(1, 3, -1, -1).contiguous()
-
-
-def _line(length: int = 7) -> torch.Tensor:
-    """A horizontal line kernel of ``length`` px. Shape: ``(length, length)``."""
-    k = torch.zeros(length, length)
-    k[length // 2] = 1.0 / length
-    return k
-
-
-def _blur(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
-    """x blurred by k with replicated borders (a linear camera). Shape: as x."""
-    r = k.shape[-1] // 2
-    padded = torch.nn.functional.pad(x, (r,) * 4, mode="replicate")
-    return torch.nn.functional.conv2d(padded, k.flip(-2, -1).expand(3, 1, *k.shape), groups=3)
-
-
 def test_rows_share_one_estimate_and_the_blob_check_returns_y(monkeypatch: pytest.MonkeyPatch) -> None:
     """The open and checked rows make one estimate per image; more blobs than allowed returns y exactly, and the
     stored output is not the caller's to edit."""
-    calls = []
-    real = tv_fallback.blind_estimate
-
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(tv_fallback, "blind_estimate", counted)
-    monkeypatch.setattr(tv_fallback, "_MADE", {})
+    calls = count_estimates(monkeypatch)
     torch.manual_seed(0)
     model = KernelSpace("smoke").eval()
-    y = _blur(_scene(32), _line(5))
+    y = blur(scene(32), line(5))
     free, t_free = method_tv_kernel(PRESET_XSTEP, TINY, "linear", max_blobs=None)(y, model, 0, y)
     kept, t_kept = method_tv_kernel(PRESET_XSTEP, TINY, "linear", max_blobs=10**6)(y, model, 0, y)
     none, _ = method_tv_kernel(PRESET_XSTEP, TINY, "linear", max_blobs=0)(y, model, 0, y)
