@@ -55,6 +55,14 @@ def tv_kernel_settings(model: KernelSpace, iters: int | None = None) -> tuple[TV
     return dataclasses.replace(base, size=min(side, domain_extent(domain, TV_KERNEL_QUANTILE))), get_domain(domain).crf
 
 
+def fallback_record(model: KernelSpace, iters: int | None = None) -> dict:
+    """What the fallback's result depends on beyond y and the kernel space's weights, as plain data for the keys of
+    stored results: the estimate's settings, the camera curve, the blob limit, the blend and the x-step."""
+    config, crf = tv_kernel_settings(model, iters)
+    return {"tv": config.__dict__, "crf": crf, "max_blobs": TV_KERNEL_MAX_BLOBS, "blend": TV_KERNEL_BLEND,
+            "xstep": TV_FALLBACK_XSTEP.__dict__}
+
+
 def kernel_deconvolution(y: torch.Tensor, kernel: torch.Tensor, crf: str, xstep: LinearXStep) -> torch.Tensor:
     """Deconvolve y with one kernel for the whole image in the camera's linear domain, the unknown extended by
     :data:`XSTEP_MARGIN` px on every side (the x-step's own margin is not used).
@@ -134,4 +142,4 @@ def tv_fallback(model: KernelSpace, y: torch.Tensor, iters: int | None = None,
 
 
 __all__ = ["SMOKE_TV_KERNEL", "TV_ESTIMATE_MAX_SIDE", "TV_FALLBACK_XSTEP", "TV_KERNEL_BLEND", "TV_KERNEL_MAX_BLOBS",
-           "TV_KERNEL_QUANTILE", "kernel_deconvolution", "tv_fallback", "tv_kernel_deblur", "tv_kernel_settings"]
+           "TV_KERNEL_QUANTILE", "fallback_record", "kernel_deconvolution", "tv_fallback", "tv_kernel_deblur", "tv_kernel_settings"]

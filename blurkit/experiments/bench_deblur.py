@@ -79,11 +79,17 @@ def model_file_hashes(model: str, with_estimator: bool) -> dict[str, str | None]
 
 
 def _cell_path(out_dir: str | Path, image: str, schedule: str, cfg: DeblurConfig, model: str, seed: int) -> Path:
-    """Where one finished (image, schedule) run is kept, keyed on its settings, the kernel space's file and, for a
-    schedule that starts from the blind code estimator, the estimator's file, so a re-run resumes and a changed
-    model or estimator is run again."""
+    """Where one finished (image, schedule) run is kept, keyed on its settings, the kernel space's file, for a
+    schedule that starts from the blind code estimator the estimator's file, and for one with a fallback the
+    fallback's settings (:func:`blurkit.deblur.tv_fallback.fallback_record`), so a re-run resumes and a changed
+    model, estimator or fallback is run again."""
     files = model_file_hashes(model, cfg.k_init == "estimate")
-    key = hashlib.sha256(json.dumps([cfg.to_dict(), str(model), seed, files], sort_keys=True).encode()).hexdigest()[:12]
+    parts = [cfg.to_dict(), str(model), seed, files]
+    if cfg.fallback != "none":
+        from blurkit.deblur.tv_fallback import fallback_record
+
+        parts.append(fallback_record(KernelSpace.load(model), cfg.fallback_iters))
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     return Path(out_dir) / "deblur_cells" / f"{image}.{schedule}.{key}.json"
 
 

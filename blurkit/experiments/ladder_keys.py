@@ -101,11 +101,9 @@ def method_key(method: str, model_name: str, profile: str, paper_steps: int,
         from blurkit.space.kernel_space import KernelSpace
 
         fast = DEBLUR_PRESETS["fast"]
-        tv, crf = tv_fallback.tv_kernel_settings(KernelSpace.load(model_name), fast.fallback_iters)
         spec.update(config=fast.to_dict(), guard=GuardConfig().__dict__,
                     **model_file_hashes(model_name, with_estimator=True),
-                    fallback={"tv": tv.__dict__, "crf": crf, "max_blobs": tv_fallback.TV_KERNEL_MAX_BLOBS,
-                              "blend": tv_fallback.TV_KERNEL_BLEND, "xstep": tv_fallback.TV_FALLBACK_XSTEP.__dict__})
+                    fallback=tv_fallback.fallback_record(KernelSpace.load(model_name), fast.fallback_iters))
     elif method == "fast_noguard":  # without the guard there is nothing to fall back from: the key it always had
         spec.update(config=DEBLUR_PRESETS["fast"].replace(fallback="none").to_dict(), guard=None,
                     **model_file_hashes(model_name, with_estimator=True))

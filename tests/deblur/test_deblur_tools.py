@@ -218,7 +218,8 @@ def test_table3_keys_each_kernel_space_by_its_training_domain(pip_photo_manifest
         table3(rows.assign(train="reds-like"))
 
 
-def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path, tmp_path: Path) -> None:
+def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
     from blurkit.deblur.deblur_config import DEBLUR_PRESETS
@@ -239,3 +240,10 @@ def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path
         next(ks.parameters()).add_(1.0)
     ks.save(model)
     assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) != before["p"]
+    # the fallback's settings key fast's cells (a changed blend is run again), not the paper schedule's
+    from blurkit.deblur import tv_fallback
+
+    keyed = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0) for c, cfg in (("p", paper), ("f", fast))}
+    monkeypatch.setattr(tv_fallback, "TV_KERNEL_BLEND", 0.5)
+    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0) != keyed["f"]
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) == keyed["p"]
