@@ -142,4 +142,5 @@ def tv_fallback(model: KernelSpace, y: torch.Tensor, iters: int | None = None,
 
 
 __all__ = ["SMOKE_TV_KERNEL", "TV_ESTIMATE_MAX_SIDE", "TV_FALLBACK_XSTEP", "TV_KERNEL_BLEND", "TV_KERNEL_MAX_BLOBS",
-           "TV_KERNEL_QUANTILE", "fallback_record", "kernel_deconvolution", "tv_fallback", "tv_kernel_deblur", "tv_kernel_settings"]
+           "TV_KERNEL_QUANTILE", "fallback_record", "kernel_deconvolution", "tv_fallback", "tv_kernel_deblur",
+           "tv_kernel_settings"]
