@@ -57,7 +57,7 @@ from blurkit.experiments.deblur_report import (deblur_methods, method_blurry, me
 from blurkit.data.default_data import build_default
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.deblur.metrics import lpips_status
-from blurkit.deblur.psf import psf_field
+from blurkit.deblur.psf import estimate_field
 from blurkit.experiments.notebooks import results_folder, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
@@ -88,9 +88,10 @@ summary = methods_summary(per_image, claim_for="ours", seed=seed)
 summary.round(3)
 
 # %%
-# the blur ours estimated, as the PSFs it applies on a 32 px grid, beside its estimate
-psfs = {"ours": [psf_field(ks, k, y.shape[:2], spacing=16 if smoke else 32)
-                 for k, (_, _, y) in zip(methods["ours"].codes, pairs)]}
+# the blur ours deblurred with, on a 32 px grid, beside its estimate: the PSFs its code applies, or the one blind
+# TV kernel where `fast` fell back to it (the guard rejected the code)
+psfs = {"ours": [estimate_field(ks, k, y.shape[:2], spacing=16 if smoke else 32, kernel=kernel)
+                 for k, kernel, (_, _, y) in zip(methods["ours"].codes, methods["ours"].kernels, pairs)]}
 fig = methods_figure(pairs, outputs, per_image, psfs=psfs)
 record = provenance(config={"profile": prof.to_dict(), "ours": ours_config, "selfdeblur": selfdeblur_config},
                     seed=seed, wall_time_s=t["wall_time_s"], model=model, model_provenance=ks.provenance,

@@ -76,13 +76,23 @@ def kernel_field(kernel: torch.Tensor, size: tuple[int, int], spacing: int = 32)
     return (out[0, 0] / peak).clamp(0, 1).numpy() if peak > 0 else out[0, 0].numpy()
 
 
+def estimate_field(model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacing: int = 32,
+                   kernel: torch.Tensor | None = None) -> np.ndarray:
+    """The blur an estimate was made with: :func:`kernel_field` of ``kernel`` where one is given (the ``fast``
+    preset's fallback deconvolved with it, not with the code), else :func:`psf_field` of code k.
+
+    Shape:
+        k ``(1, kdim, h_k, w_k)``, kernel ``(S, S)`` or None -> ``(H, W)`` float in [0, 1].
+    """
+    return psf_field(model, k, size, spacing) if kernel is None else kernel_field(kernel, size, spacing)
+
+
 def save_psf_png(path: str, model: KernelSpace, k: torch.Tensor, size: tuple[int, int], spacing: int = 32,
                  kernel: torch.Tensor | None = None) -> None:
-    """Write :func:`psf_field` of code k, or :func:`kernel_field` of ``kernel`` when one is given, as a grayscale
-    PNG (atomically)."""
+    """Write :func:`estimate_field` as a grayscale PNG (atomically)."""
     from blurkit.data.images import write_image
 
-    write_image(path, psf_field(model, k, size, spacing) if kernel is None else kernel_field(kernel, size, spacing))
+    write_image(path, estimate_field(model, k, size, spacing, kernel))
 
 
-__all__ = ["kernel_field", "point_grid", "psf_field", "save_psf_png"]
+__all__ = ["estimate_field", "kernel_field", "point_grid", "psf_field", "save_psf_png"]

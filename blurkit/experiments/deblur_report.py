@@ -160,18 +160,22 @@ Method = Callable[[torch.Tensor, KernelSpace, int, torch.Tensor], tuple[torch.Te
 
 def method_ours(config: str | DeblurConfig, profile: str | Profile = "cpu") -> Method:
     """Our solver (Eq. 6) with a preset or config. The code it estimated for each call is kept, in call order, in
-    the returned function's ``codes`` list (for :func:`blurkit.deblur.psf.psf_field`). A config whose kernel prior
-    warms up towards a given code (``k_init="given"``: ``official``) takes it from the training pairs of
-    ``profile`` (:func:`blurkit.deblur.warm_code.training_code`)."""
+    the returned function's ``codes`` list, and the fallback's kernel (None where the code made the estimate) in its
+    ``kernels`` list (for :func:`blurkit.deblur.psf.estimate_field`). A config whose kernel prior warms up towards a
+    given code (``k_init="given"``: ``official``) takes it from the training pairs of ``profile``
+    (:func:`blurkit.deblur.warm_code.training_code`)."""
     cfg = deblur_config(config)
     codes: list[torch.Tensor] = []
+    kernels: list[torch.Tensor | None] = []
 
     def run(y: torch.Tensor, model: KernelSpace, seed: int, reference: torch.Tensor) -> tuple[torch.Tensor, float]:
         k_start = training_code(model, *y.shape[-2:], profile) if cfg.k_init == "given" else None
         res = deblur(model, y, cfg, seed=seed, reference=reference, progress=False, k_start=k_start)
         codes.append(res.k)
+        kernels.append(res.psf[0] if res.psf else None)
         return res.x, res.wall_s[0]
     run.codes = codes  # type: ignore[attr-defined]
+    run.kernels = kernels  # type: ignore[attr-defined]
     return run
 
 
@@ -260,8 +264,8 @@ def methods_figure(pairs: list[tuple[str, np.ndarray, np.ndarray]], outputs: dic
                    psfs: dict[str, list[np.ndarray]] | None = None) -> Figure:
     """Fig. 3: a row per test image: every method's output with its PSNR/SSIM, then the ground truth.
 
-    ``psfs`` maps a method to one PSF field per image (:func:`blurkit.deblur.psf.psf_field` of its estimated
-    code); each is drawn right after that method's output, so the estimated blur is seen beside the estimate.
+    ``psfs`` maps a method to one PSF field per image (:func:`blurkit.deblur.psf.estimate_field`: the blur its
+    estimate was made with); each is drawn right after that method's output, so the blur is seen beside the estimate.
     """
     psfs = psfs or {}
     names = []

@@ -11,7 +11,7 @@ from blurkit.deblur import tv_fallback
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig
 from blurkit.deblur.linear_xstep import PRESET_XSTEP
 from blurkit.deblur.metrics import psnr as image_psnr
-from blurkit.deblur.psf import kernel_field
+from blurkit.deblur.psf import estimate_field, kernel_field, psf_field
 from blurkit.deblur.tv_fallback import (
     SMOKE_TV_KERNEL,
     TV_KERNEL_QUANTILE,
@@ -132,3 +132,14 @@ def test_kernel_field_draws_the_kernel_at_each_point() -> None:
     assert float(field.sum()) == pytest.approx(4 * 3)
     with pytest.raises(ValueError, match="odd side"):
         kernel_field(torch.ones(4, 4), (64, 64))
+
+
+def test_the_estimate_field_draws_the_blur_that_made_the_estimate(tiny: KernelSpace) -> None:
+    """The fallback's kernel where there is one (the code did not make the estimate), else the code's PSF field."""
+    k = torch.zeros(5, 5)
+    k[1:4, 2] = 1 / 3
+    code = torch.randn(1, tiny.config.kdim, *tiny.kernel_size(64, 64), generator=torch.Generator().manual_seed(0))
+    drawn = estimate_field(tiny, code, (64, 64), 32, kernel=k)
+    assert (drawn == kernel_field(k, (64, 64), 32)).all()
+    assert (estimate_field(tiny, code, (64, 64), 32) == psf_field(tiny, code, (64, 64), 32)).all()
+    assert not (estimate_field(tiny, code, (64, 64), 32) == drawn).all()

@@ -38,3 +38,23 @@ def test_method_ours_keeps_its_codes() -> None:
     for seed in range(2):
         run(torch.rand(1, 3, 32, 32), model, seed, torch.rand(1, 3, 32, 32))
     assert len(run.codes) == 2 and run.codes[0].shape == (1, model.config.kdim, *model.kernel_size(32, 32))
+    assert run.kernels == [None, None]  # the smoke preset has no fallback: the codes made both estimates
+
+
+def test_method_ours_keeps_the_fallbacks_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where ``fast`` fell back, the kernel it deconvolved with is kept beside the code, for the figure."""
+    from types import SimpleNamespace
+
+    from blurkit.experiments import deblur_report
+
+    kernel = torch.full((3, 3), 1 / 9)
+    answers = iter([None, [kernel]])  # DeblurResult.psf: None without a fallback, else one kernel per image
+
+    def fake(model, y, cfg, **kwargs):  # type: ignore[no-untyped-def]
+        return SimpleNamespace(x=y, k=torch.zeros(1), wall_s=[0.0], psf=next(answers))
+
+    monkeypatch.setattr(deblur_report, "deblur", fake)
+    run = method_ours("fast")
+    for _ in range(2):
+        run(torch.rand(1, 3, 16, 16), KernelSpace("smoke"), 0, torch.rand(1, 3, 16, 16))
+    assert run.kernels[0] is None and torch.equal(run.kernels[1], kernel) and len(run.codes) == 2
