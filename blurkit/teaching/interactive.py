@@ -35,7 +35,7 @@ from blurkit.data.kernels import convolve, eight_kernels
 from blurkit.data.photos import Photo, available, load_manifest, load_photo, prepare_photos, select
 from blurkit.deblur import metrics
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS
-from blurkit.deblur.psf import kernel_field, psf_field
+from blurkit.deblur.psf import estimate_field
 from blurkit.deblur.solver import deblur
 from blurkit.errors import UnknownNameError
 from blurkit.space.kernel_space import MODELS_DIR, KernelSpace
@@ -219,11 +219,10 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
             cfg = cfg.replace(linear=dataclasses.replace(cfg.linear, gamma=5 * gamma, alpha=alpha))
         res = deblur(net, y, cfg, seed=seed, reference=ref, progress=False, callback=callback)
         x, kernel, trace = res.x, res.k[0].cpu().numpy(), res.trace
-        spacing = max(8, min(y.shape[-2:]) // 4)
-        if res.psf and res.psf[0] is not None:  # the fallback's one kernel made x, not the code
-            kernel, psf = res.psf[0].cpu().numpy(), kernel_field(res.psf[0], tuple(y.shape[-2:]), spacing)
-        else:
-            psf = psf_field(net, res.k, tuple(y.shape[-2:]), spacing=spacing)
+        fallback = res.psf[0] if res.psf else None  # where not None, the fallback's one kernel made x, not the code
+        if fallback is not None:
+            kernel = fallback.cpu().numpy()
+        psf = estimate_field(net, res.k, tuple(y.shape[-2:]), max(8, min(y.shape[-2:]) // 4), kernel=fallback)
     elif family == "selfdeblur":
         cfg = SELFDEBLUR_PRESETS[preset]
         n = steps or cfg.steps
