@@ -78,17 +78,18 @@ def model_file_hashes(model: str, with_estimator: bool) -> dict[str, str | None]
     return files
 
 
-def _cell_path(out_dir: str | Path, image: str, schedule: str, cfg: DeblurConfig, model: str, seed: int) -> Path:
+def _cell_path(out_dir: str | Path, image: str, schedule: str, cfg: DeblurConfig, model: str, seed: int,
+               space: KernelSpace) -> Path:
     """Where one finished (image, schedule) run is kept, keyed on its settings, the kernel space's file, for a
     schedule that starts from the blind code estimator the estimator's file, and for one with a fallback the
     fallback's settings (:func:`blurkit.deblur.tv_fallback.fallback_record`), so a re-run resumes and a changed
-    model, estimator or fallback is run again."""
+    model, estimator or fallback is run again. ``space`` is the kernel space ``model`` names, as the bench holds it."""
     files = model_file_hashes(model, cfg.k_init == "estimate")
     parts = [cfg.to_dict(), str(model), seed, files]
     if cfg.fallback != "none":
         from blurkit.deblur.tv_fallback import fallback_record
 
-        parts.append(fallback_record(KernelSpace.load(model), cfg.fallback_iters))
+        parts.append(fallback_record(space, cfg.fallback_iters))
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
     return Path(out_dir) / "deblur_cells" / f"{image}.{schedule}.{key}.json"
 
@@ -118,7 +119,7 @@ def bench_deblur(out_dir: str | Path, profile: str = "cpu", model: str = "defaul
         runs = {}
         for sched in ("paper", "fast"):  # the bench times these two (the ladder also runs ``official``)
             cfg = configs[sched]
-            cell = _cell_path(out_dir, name, sched, cfg, model, seed)
+            cell = _cell_path(out_dir, name, sched, cfg, model, seed, ks)
             if cell.exists():  # resume: this (image, schedule) finished in an earlier run
                 done = json.loads(cell.read_text())
                 tr, out_psnr, wall = pd.DataFrame(done["trace"]), done["psnr"], done["wall_s"]

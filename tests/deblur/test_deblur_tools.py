@@ -231,19 +231,19 @@ def test_bench_cells_are_keyed_on_the_model_and_estimator_files(tiny_model: Path
     model.parent.mkdir()
     shutil.copy(tiny_model, model)
     paper, fast = DEBLUR_PRESETS["smoke"], DEBLUR_PRESETS["fast"]
-    before = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0) for c, cfg in (("p", paper), ("f", fast))}
-    ks = KernelSpace.load(model)
+    ks = KernelSpace.load(model)  # the bench's loaded space (the fallback's record reads its side and domain)
+    before = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0, ks) for c, cfg in (("p", paper), ("f", fast))}
     CodeEstimator.from_kernel_space(ks).save(estimator_path(model))
-    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) == before["p"]  # no estimator in its schedule
-    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0) != before["f"]
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0, ks) == before["p"]  # no estimator in its schedule
+    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0, ks) != before["f"]
     with torch.no_grad():
         next(ks.parameters()).add_(1.0)
     ks.save(model)
-    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) != before["p"]
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0, ks) != before["p"]
     # the fallback's settings key fast's cells (a changed blend is run again), not the paper schedule's
     from blurkit.deblur import tv_fallback
 
-    keyed = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0) for c, cfg in (("p", paper), ("f", fast))}
+    keyed = {c: _cell_path(tmp_path, "00000", c, cfg, str(model), 0, ks) for c, cfg in (("p", paper), ("f", fast))}
     monkeypatch.setattr(tv_fallback, "TV_KERNEL_BLEND", 0.5)
-    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0) != keyed["f"]
-    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0) == keyed["p"]
+    assert _cell_path(tmp_path, "00000", "f", fast, str(model), 0, ks) != keyed["f"]
+    assert _cell_path(tmp_path, "00000", "p", paper, str(model), 0, ks) == keyed["p"]
