@@ -1,0 +1,134 @@
+"""The project's own targets, read against the committed results: what the deblurring and baselines issues ask of
+blurkit at the ``cpu`` profile, beside what the result CSVs measure.
+
+These are not the paper's numbers (those live in ``blurkit/resources/paper_numbers.json``). Each aim is defined once,
+where the code that measures it lives: the ladder's gains in :data:`blurkit.experiments.ladder_figure.LADDER_TARGETS`,
+the baselines' in :data:`blurkit.experiments.baseline_curves.CPU_TARGETS_DB`, and the guard's share of images made
+worse and the time per image here. :func:`target_table` reads them against ``results/<profile>/``;
+``blurkit report`` prints it in the README, so the status of every target is generated, never typed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from blurkit.experiments.baseline_curves import CPU_TARGETS_DB
+from blurkit.experiments.ladder_figure import LADDER_TARGETS, gain_intervals
+
+WORSE_FRAC_MAX = 0.1  # the share of images more than 0.3 dB below blurry that `fast` (guarded) may leave
+SECONDS_MAX = 30.0  # seconds per 128 px image for `fast`
+GUARDED_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>uniform-8")
+LADDER = "deblur_ladder"
+BASELINES = "baseline_learning_curves_test"
+BASELINE_NAMES = {"srn": "SRN-Deblur", "deblurganv2": "DeblurGAN-v2"}
+TARGET_COLUMNS = ["issue", "target", "aim", "ours", "ci_low", "ci_high", "n", "met", "source"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One number an issue asks for.
+
+    Attributes:
+        issue: the issue that sets it; what: a short description; result: the result CSV's name (without .csv);
+        row: the ladder's set or the baseline's model; method: the ladder's method ("" for baselines);
+        measure: ``gain_db``, ``worse_frac`` or ``sec_per_image``; aim: the number; at_most: the aim is an upper
+        bound (else a lower one).
+    """
+
+    issue: int
+    what: str
+    result: str
+    row: str
+    method: str
+    measure: str
+    aim: float
+    at_most: bool = False
+
+    def aim_text(self) -> str:
+        unit = {"gain_db": " dB", "sec_per_image": " s"}.get(self.measure, "")
+        value = f"{self.aim:+.1f}" if self.measure == "gain_db" else f"{self.aim:g}"
+        return f"{'≤' if self.at_most else '≥'} {value}{unit}"
+
+
+def project_targets() -> tuple[Target, ...]:
+    """Every target, in the order the README lists them."""
+    out = [Target(15, f"`{m}` gain over blurry, {s}", LADDER, s, m, "gain_db", aim)
+           for (s, m), aim in LADDER_TARGETS.items()]
+    out += [Target(15, f"`fast` share of images > 0.3 dB worse, {s}", LADDER, s, "fast", "worse_frac",
+                   WORSE_FRAC_MAX, at_most=True) for s in GUARDED_SETS]
+    out += [Target(15, f"`fast` seconds per image, {s}", LADDER, s, "fast", "sec_per_image", SECONDS_MAX,
+                   at_most=True) for s in GUARDED_SETS]
+    out += [Target(17, f"{BASELINE_NAMES.get(m, m)} gain over blurry on its own domain's test pairs", BASELINES, m, "",
+                   "gain_db", aim) for m, aim in CPU_TARGETS_DB.items()]
+    return tuple(out)
+
+
+def _read(path: Path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path.is_file() else None
+
+
+def _measured(target: Target, folder: Path) -> dict:
+    """``ours, ci_low, ci_high, n`` of one target from the CSVs in ``folder`` (NaN and 0 where not measured)."""
+    none = {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
+    if target.result == LADDER and target.measure == "gain_db":
+        per_image = _read(folder / f"{LADDER}_per_image.csv")
+        if per_image is None:
+            return none
+        gains = gain_intervals(per_image[per_image["set"] == target.row])
+        hit = gains[gains["method"] == target.method]
+        if not len(hit):
+            return none
+        g = hit.iloc[0]
+        return {"ours": g.gain_db, "ci_low": g.ci_low, "ci_high": g.ci_high, "n": int(g.n)}
+    if target.result == LADDER:
+        table = _read(folder / f"{LADDER}.csv")
+        hit = None if table is None else table[(table["set"] == target.row) & (table["method"] == target.method)]
+        if hit is None or not len(hit):
+            return none
+        return {**none, "ours": float(hit.iloc[0][target.measure]), "n": int(hit.iloc[0]["n"])}
+    table = _read(folder / f"{target.result}.csv")
+    hit = None if table is None else table[table["model"] == target.row]
+    if hit is None or not len(hit):
+        return none
+    r = hit.iloc[0]
+    return {"ours": float(r.diff_db), "ci_low": float(r.ci_low), "ci_high": float(r.ci_high), "n": int(r.n)}
+
+
+def target_table(results: Path, profile: str = "cpu") -> pd.DataFrame:
+    """Every target of :func:`project_targets` against ``results/<profile>/``: ``met`` is whether the mean reaches
+    the aim (None where nothing is measured), and ``ci_low`` / ``ci_high`` the paired 95 % interval of a gain.
+
+    Shape:
+        -> one row per target, columns :data:`TARGET_COLUMNS`.
+    """
+    folder = Path(results) / profile
+    rows = []
+    for t in project_targets():
+        m = _measured(t, folder)
+        met = None if not np.isfinite(m["ours"]) else bool(m["ours"] <= t.aim if t.at_most else m["ours"] >= t.aim)
+        rows.append({"issue": t.issue, "target": t.what, "aim": t.aim_text(), **m, "met": met,
+                     "source": f"results/{profile}/{t.result}.csv"})
+    return pd.DataFrame(rows, columns=TARGET_COLUMNS)
+
+
+def target_markdown(table: pd.DataFrame) -> str:
+    """The table as markdown: one line a target, its measure with the interval where there is one, and n."""
+    lines = ["| issue | target | aim | ours | n | met |", "|---|---|---|---|---|---|"]
+    for r in table.itertuples(index=False):
+        if not np.isfinite(r.ours):
+            ours, met = "not measured", "-"
+        else:
+            ours = f"{r.ours:+.2f}" if "gain" in r.target else f"{r.ours:.2f}"
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+                ours += f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
+            met = "yes" if r.met else "**no**"
+        lines.append(f"| {r.issue} | {r.target} | {r.aim} | {ours} | {r.n or '-'} | {met} |")
+    return "\n".join(lines)
+
+
+__all__ = ["BASELINES", "GUARDED_SETS", "LADDER", "SECONDS_MAX", "TARGET_COLUMNS", "WORSE_FRAC_MAX", "Target",
+           "project_targets", "target_markdown", "target_table"]
