@@ -25,7 +25,7 @@ GUARDED_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>unifor
 LADDER = "deblur_ladder"
 BASELINES = "baseline_learning_curves_test"
 BASELINE_NAMES = {"srn": "SRN-Deblur", "deblurganv2": "DeblurGAN-v2"}
-TARGET_COLUMNS = ["issue", "target", "aim", "ours", "ci_low", "ci_high", "n", "met", "source"]
+TARGET_COLUMNS = ["issue", "target", "measure", "aim", "ours", "ci_low", "ci_high", "n", "met", "source"]
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def target_table(results: Path, profile: str = "cpu") -> pd.DataFrame:
     for t in project_targets():
         m = _measured(t, folder)
         met = None if not np.isfinite(m["ours"]) else bool(m["ours"] <= t.aim if t.at_most else m["ours"] >= t.aim)
-        rows.append({"issue": t.issue, "target": t.what, "aim": t.aim_text(), **m, "met": met,
+        rows.append({"issue": t.issue, "target": t.what, "measure": t.measure, "aim": t.aim_text(), **m, "met": met,
                      "source": f"results/{profile}/{t.result}.csv"})
     return pd.DataFrame(rows, columns=TARGET_COLUMNS)
 
@@ -122,7 +122,7 @@ def target_markdown(table: pd.DataFrame) -> str:
         if not np.isfinite(r.ours):
             ours, met = "not measured", "-"
         else:
-            ours = f"{r.ours:+.2f}" if "gain" in r.target else f"{r.ours:.2f}"
+            ours = f"{r.ours:+.2f}" if r.measure == "gain_db" else f"{r.ours:.2f}"
             if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
                 ours += f" [{r.ci_low:+.2f}, {r.ci_high:+.2f}]"
             met = "yes" if r.met else "**no**"
