@@ -43,11 +43,12 @@ from blurkit.data.datasets import resolve_pairs
 from blurkit.data.default_data import build_default
 from blurkit.data.images import read_image
 from blurkit.plots import paper_vs_ours, show_pairs
-from blurkit.experiments.notebooks import results_folder, work_folder
+from blurkit.experiments.notebooks import results_folder, use_threads, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+use_threads(threads)  # every step, not only the baselines' training, runs with this many threads
 results_dir = results_folder(prof.name, results_dir)
 work_dir = work_folder(prof.name, work_dir)
 build_default(prof, progress=False)

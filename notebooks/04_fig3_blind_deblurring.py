@@ -58,11 +58,12 @@ from blurkit.data.default_data import build_default
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.deblur.metrics import lpips_status
 from blurkit.deblur.psf import estimate_field
-from blurkit.experiments.notebooks import results_folder, work_folder
+from blurkit.experiments.notebooks import results_folder, use_threads, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+use_threads(threads)  # every step, not only the baselines' training, runs with this many threads
 results_dir = results_folder(prof.name, results_dir)
 work_dir = work_folder(prof.name, work_dir)
 build_default(prof, domains=(test_domain,), progress=False)

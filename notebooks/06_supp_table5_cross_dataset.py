@@ -43,11 +43,12 @@ from pathlib import Path
 from blurkit.experiments.baseline_report import supp_table5, supp_table5_rows
 from blurkit.data.default_data import build_default
 from blurkit.plots import paper_vs_ours
-from blurkit.experiments.notebooks import results_folder, work_folder
+from blurkit.experiments.notebooks import results_folder, use_threads, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 
 prof = get_profile(profile)
+use_threads(threads)  # every step, not only the baselines' training, runs with this many threads
 results_dir = results_folder(prof.name, results_dir)
 work_dir = work_folder(prof.name, work_dir)
 n_test_ours = n_test_ours or {"smoke": 2, "cpu": 16, "paper": None}[prof.name]

@@ -46,6 +46,19 @@ def work_folder(profile: str, work_dir: str | os.PathLike | None = None) -> Path
     return Path(env).expanduser() if env else REPO_DIR / "runs" / get_profile(profile).name / "baselines"
 
 
+def use_threads(threads: int | None) -> int:
+    """Set torch's intra-op thread count for the rest of the process, so that a notebook's ``threads`` parameter
+    governs every step and not only the training steps that set it themselves (None: torch's default, unchanged).
+    Returns the count in use. Results that depend on summation order (SelfDeblur's DIP) then repeat run to run."""
+    import torch
+
+    if threads is not None:
+        if int(threads) < 1:
+            raise ValueError(f"threads must be at least 1, got {threads}")
+        torch.set_num_threads(int(threads))
+    return torch.get_num_threads()
+
+
 def list_notebooks(folder: Path = NOTEBOOK_DIR) -> list[Path]:
     """The numbered notebooks, in order."""
     return sorted(p for p in folder.glob("*.ipynb") if _NB.match(p.name))

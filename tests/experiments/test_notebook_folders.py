@@ -42,3 +42,31 @@ def test_notebooks_take_their_folders_from_the_helpers(path: Path) -> None:
     assert "../results" not in code.replace("../results/<profile>", "")
     if "work_dir" in params:
         assert "\nwork_dir = None" in f"\n{params}" and "work_dir = work_folder(prof.name, work_dir)" in code
+
+
+def test_use_threads_sets_torch_for_the_process_and_refuses_nonsense() -> None:
+    import torch
+
+    from blurkit.experiments.notebooks import use_threads
+
+    before = torch.get_num_threads()
+    try:
+        assert use_threads(1) == 1 == torch.get_num_threads()
+        assert use_threads(None) == 1  # None leaves the count as it is
+        assert use_threads(2) == 2 == torch.get_num_threads()
+        with pytest.raises(ValueError, match="at least 1"):
+            use_threads(0)
+        assert torch.get_num_threads() == 2  # a refused count changes nothing
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_notebooks_with_a_threads_parameter_apply_it_to_every_step() -> None:
+    """A notebook whose `threads` only reached its training calls ran its deblurring with torch's default threads
+    when the trained baselines were reused (notebook 04, 2026-12-07: SelfDeblur moved by up to 0.8 dB an image)."""
+    from blurkit.paths import NOTEBOOK_DIR
+
+    for source in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")):
+        text = source.read_text()
+        if "\nthreads = " in text:
+            assert "use_threads(threads)" in text or "torch.set_num_threads(threads)" in text, source.name
