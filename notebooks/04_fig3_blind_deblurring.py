@@ -48,8 +48,6 @@ work_dir = None  # None: $BLURKIT_WORK_DIR, else ../runs/<profile>/baselines; sh
 threads = None
 
 # %%
-from pathlib import Path
-
 from blurkit.experiments.baseline_report import ensure_baseline, method_baseline
 from blurkit.experiments.ladder import textured_pairs
 from blurkit.experiments.deblur_report import (deblur_methods, method_blurry, method_classical, method_ours,
@@ -72,7 +70,7 @@ n = n_images or {"smoke": 2, "cpu": 16, "paper": 100}[prof.name]
 pairs = textured_pairs(test_domain, prof.name, n, size=32 if smoke else 128)  # the ladder's images
 ks = KernelSpace.load(model)
 runs = {label: ensure_baseline(name, prof.name, baseline_train_domain,
-                               Path(work_dir) / "runs" / f"{prefix}-{baseline_train_domain}", threads, progress=False)
+                               work_dir / "runs" / f"{prefix}-{baseline_train_domain}", threads, progress=False)
         for label, name, prefix in (("SRN-Deblur", "srn", "srn-original"), ("DeblurGANv2", "deblurganv2",
                                                                             "deblurganv2"))}
 methods = {
