@@ -25,6 +25,7 @@ GUARDED_SETS = ("reds-like>reds-like", "reds-like>gopro-like", "uniform-8>unifor
 LADDER = "deblur_ladder"
 BASELINES = "baseline_learning_curves_test"
 BASELINE_NAMES = {"srn": "SRN-Deblur", "deblurganv2": "DeblurGAN-v2"}
+BASELINE_DATA = "reds-like"  # the issue judges each baseline trained and tested on reds-like
 TARGET_COLUMNS = ["issue", "target", "measure", "aim", "ours", "ci_low", "ci_high", "n", "met", "source"]
 
 
@@ -62,7 +63,7 @@ def project_targets() -> tuple[Target, ...]:
                    WORSE_FRAC_MAX, at_most=True) for s in GUARDED_SETS]
     out += [Target(15, f"`fast` seconds per image, {s}", LADDER, s, "fast", "sec_per_image", SECONDS_MAX,
                    at_most=True) for s in GUARDED_SETS]
-    out += [Target(17, f"{BASELINE_NAMES.get(m, m)} gain over blurry on its own domain's test pairs", BASELINES, m, "",
+    out += [Target(17, f"{BASELINE_NAMES.get(m, m)} gain over blurry, {BASELINE_DATA} test pairs", BASELINES, m, "",
                    "gain_db", aim) for m, aim in CPU_TARGETS_DB.items()]
     return tuple(out)
 
@@ -91,7 +92,7 @@ def _measured(target: Target, folder: Path) -> dict:
             return none
         return {**none, "ours": float(hit.iloc[0][target.measure]), "n": int(hit.iloc[0]["n"])}
     table = _read(folder / f"{target.result}.csv")
-    hit = None if table is None else table[table["model"] == target.row]
+    hit = None if table is None else table[(table["model"] == target.row) & (table["data"] == BASELINE_DATA)]
     if hit is None or not len(hit):
         return none
     r = hit.iloc[0]
