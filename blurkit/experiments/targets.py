@@ -10,6 +10,7 @@ worse and the time per image here. :func:`target_table` reads them against ``res
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,30 +69,28 @@ def project_targets() -> tuple[Target, ...]:
     return tuple(out)
 
 
-def _read(path: Path) -> pd.DataFrame | None:
-    return pd.read_csv(path) if path.is_file() else None
-
-
-def _measured(target: Target, folder: Path) -> dict:
-    """``ours, ci_low, ci_high, n`` of one target from the CSVs in ``folder`` (NaN and 0 where not measured)."""
+def _measured(target: Target, read: Callable[[str], pd.DataFrame | None]) -> dict:
+    """``ours, ci_low, ci_high, n`` of one target from the result CSVs ``read`` gives by name (NaN and 0 where not
+    measured)."""
     none = {"ours": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n": 0}
     if target.result == LADDER and target.measure == "gain_db":
-        per_image = _read(folder / f"{LADDER}_per_image.csv")
+        per_image = read(f"{LADDER}_per_image")
         if per_image is None:
             return none
-        gains = gain_intervals(per_image[per_image["set"] == target.row])
+        rows = per_image[(per_image["set"] == target.row) & per_image["method"].isin(("blurry", target.method))]
+        gains = gain_intervals(rows)  # the interval of this method only
         hit = gains[gains["method"] == target.method]
         if not len(hit):
             return none
         g = hit.iloc[0]
         return {"ours": g.gain_db, "ci_low": g.ci_low, "ci_high": g.ci_high, "n": int(g.n)}
     if target.result == LADDER:
-        table = _read(folder / f"{LADDER}.csv")
+        table = read(LADDER)
         hit = None if table is None else table[(table["set"] == target.row) & (table["method"] == target.method)]
         if hit is None or not len(hit):
             return none
         return {**none, "ours": float(hit.iloc[0][target.measure]), "n": int(hit.iloc[0]["n"])}
-    table = _read(folder / f"{target.result}.csv")
+    table = read(target.result)
     hit = None if table is None else table[(table["model"] == target.row) & (table["data"] == BASELINE_DATA)]
     if hit is None or not len(hit):
         return none
@@ -107,9 +106,17 @@ def target_table(results: Path, profile: str = "cpu") -> pd.DataFrame:
         -> one row per target, columns :data:`TARGET_COLUMNS`.
     """
     folder = Path(results) / profile
+    tables: dict[str, pd.DataFrame | None] = {}
+
+    def read(name: str) -> pd.DataFrame | None:  # each CSV read once per table
+        if name not in tables:
+            path = folder / f"{name}.csv"
+            tables[name] = pd.read_csv(path) if path.is_file() else None
+        return tables[name]
+
     rows = []
     for t in project_targets():
-        m = _measured(t, folder)
+        m = _measured(t, read)
         met = None if not np.isfinite(m["ours"]) else bool(m["ours"] <= t.aim if t.at_most else m["ours"] >= t.aim)
         rows.append({"issue": t.issue, "target": t.what, "measure": t.measure, "aim": t.aim_text(), **m, "met": met,
                      "source": f"results/{profile}/{t.result}.csv"})
