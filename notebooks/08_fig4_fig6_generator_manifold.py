@@ -48,13 +48,12 @@ model = "reds-like-basis"
 # %%
 import dataclasses
 
-import torch
 
 from blurkit.experiments.generator_figures import (fig4_bars, fig4_baselines, fig4_grid, fig4_methods, fig4_rows,
                                                    fig4_summary, fig6_figure, fig6_summary, fig6_traces,
                                                    load_text_pairs, manifold_config, manifold_generator,
                                                    text_blur_sets)
-from blurkit.experiments.notebooks import results_folder, work_folder
+from blurkit.experiments.notebooks import results_folder, use_threads, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result, timed
 from blurkit.space.kernel_space import KernelSpace
@@ -64,8 +63,7 @@ results_dir = results_folder(prof.name, results_dir)
 work_dir = work_folder(prof.name, work_dir)
 cfg = manifold_config(prof.name)
 cfg = dataclasses.replace(cfg, n_images=n_images or cfg.n_images)
-if threads:
-    torch.set_num_threads(threads)
+use_threads(threads)
 with timed() as t:
     gen = manifold_generator(cfg, work_dir, threads)
     sets = text_blur_sets(cfg, work_dir, gen.size, seed)

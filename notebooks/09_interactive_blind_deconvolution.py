@@ -46,19 +46,17 @@ size = 64
 threads = 1  # torch CPU threads: one is fastest for 64 px images, and robust when the cores are shared; None: torch's
 
 # %%
-import torch
 from IPython.display import display
 
 from blurkit.teaching.interactive import LivePlot, controls, make_problem, run, show_figure, summary_figure
 from blurkit.data.photos import prepare_photos
-from blurkit.experiments.notebooks import results_folder
+from blurkit.experiments.notebooks import results_folder, use_threads
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, timed
 
 prof = get_profile(profile)
 results_dir = results_folder(prof.name, results_dir)
-if threads:
-    torch.set_num_threads(threads)
+use_threads(threads)
 prepare_photos()
 solver = solver or {"smoke": "ours-smoke", "cpu": "ours-fast", "paper": "ours-paper"}[prof.name]
 problem = make_problem(image, blur, prof.name, size=size, seed=seed)

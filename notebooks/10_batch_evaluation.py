@@ -40,20 +40,18 @@ threads = 1  # torch CPU threads; None: torch's
 # %%
 from pathlib import Path
 
-import torch
 from IPython.display import display
 
 from blurkit.data.default_data import synth_folder
 from blurkit.experiments.evaluate import draw, evaluate
-from blurkit.experiments.notebooks import results_folder, work_folder
+from blurkit.experiments.notebooks import results_folder, use_threads, work_folder
 from blurkit.profiles import get_profile
 from blurkit.provenance import provenance, save_figure, save_result
 
 prof = get_profile(profile)
 results_dir = results_folder(prof.name, results_dir)
 work_dir = work_folder(prof.name, work_dir)
-if threads:
-    torch.set_num_threads(threads)
+use_threads(threads)
 if data is None:
     data = synth_folder("gopro-like", n or 3, 32, seed, Path(work_dir) / "data" / "10_tiny_pairs", split="test",
                         progress=False)

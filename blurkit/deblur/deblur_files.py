@@ -80,7 +80,7 @@ def deblur_files(inputs: Sequence[str | os.PathLike], out_dir: str | os.PathLike
             with atomic_path(out / f"{name}.kernel.pt") as tmp:
                 torch.save(res.k.cpu().clone(), tmp)
             save_psf_png(out / f"{Path(name).stem}.psf.png", ks, res.k, tuple(y.shape[-2:]),
-                         kernel=res.psf[0] if res.psf else None)
+                         kernel=res.first_psf)
         rows.append({"input": str(path), "output": str(target), "status": "done", "wall_s": res.wall_s[0],
                      "final_loss": float(res.trace["loss"].iloc[-1])})
         _write_log(rows, out, record_base, start)

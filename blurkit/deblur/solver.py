@@ -58,6 +58,11 @@ class DeblurResult:
     wall_s: list[float]
     psf: list[torch.Tensor | None] | None = dataclasses.field(default=None, kw_only=True)
 
+    @property
+    def first_psf(self) -> torch.Tensor | None:
+        """The first image's fallback kernel ``(S, S)``, or None where its result is not the fallback's."""
+        return self.psf[0] if self.psf else None
+
 
 class _Parts(nn.Module):
     """The optimised objects of one image: x (prior or pixels) and k (prior or code)."""

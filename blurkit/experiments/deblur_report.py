@@ -172,7 +172,7 @@ def method_ours(config: str | DeblurConfig, profile: str | Profile = "cpu") -> M
         k_start = training_code(model, *y.shape[-2:], profile) if cfg.k_init == "given" else None
         res = deblur(model, y, cfg, seed=seed, reference=reference, progress=False, k_start=k_start)
         codes.append(res.k)
-        kernels.append(res.psf[0] if res.psf else None)
+        kernels.append(res.first_psf)
         return res.x, res.wall_s[0]
     run.codes = codes  # type: ignore[attr-defined]
     run.kernels = kernels  # type: ignore[attr-defined]

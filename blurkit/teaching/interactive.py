@@ -218,7 +218,7 @@ def run(problem: Problem, solver: str = "ours-fast", model: str | KernelSpace = 
         if cfg.x_step == "linear":
             cfg = cfg.replace(linear=dataclasses.replace(cfg.linear, gamma=5 * gamma, alpha=alpha))
         res = deblur(net, y, cfg, seed=seed, reference=ref, progress=False, callback=callback)
-        fallback = res.psf[0] if res.psf else None  # where not None, the fallback's one kernel made x, not the code
+        fallback = res.first_psf  # where not None, the fallback's one kernel made x, not the code
         x, trace = res.x, res.trace
         kernel = (res.k[0] if fallback is None else fallback).cpu().numpy()
         psf = estimate_field(net, res.k, tuple(y.shape[-2:]), max(8, min(y.shape[-2:]) // 4), kernel=fallback)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from blurkit.deblur.deblur_config import DEBLUR_PRESETS, DeblurConfig, deblur_config
-from blurkit.deblur.solver import TRACE_COLUMNS, deblur
+from blurkit.deblur.solver import TRACE_COLUMNS, DeblurResult, deblur
 from blurkit.errors import UnknownNameError
 from blurkit.space.kernel_space import KernelSpace
 from blurkit.space.losses import psnr
@@ -127,3 +127,11 @@ def test_known_operator_images_get_closer_to_the_truth():
     res = deblur(model, y, cfg, reference=x_true, progress=False)
     assert float(psnr(res.x, x_true)) > float(psnr(y, x_true)) + 8.0  # measured +10.0 dB, 2 dB margin
     assert isinstance(res.trace, pd.DataFrame)
+
+
+def test_first_psf_is_the_first_images_fallback_kernel():
+    kernel = torch.eye(3)
+    base = dict(x=torch.zeros(2, 3, 4, 4), k=torch.zeros(2, 1, 1, 1), trace=pd.DataFrame(), wall_s=[0.0, 0.0])
+    assert DeblurResult(**base).first_psf is None
+    assert DeblurResult(**base, psf=[None, kernel]).first_psf is None
+    assert DeblurResult(**base, psf=[kernel, None]).first_psf is kernel

@@ -69,4 +69,4 @@ def test_notebooks_with_a_threads_parameter_apply_it_to_every_step() -> None:
     for source in sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.py")):
         text = source.read_text()
         if "\nthreads = " in text:
-            assert "use_threads(threads)" in text or "torch.set_num_threads(threads)" in text, source.name
+            assert "use_threads(threads)" in text and "set_num_threads" not in text, source.name
