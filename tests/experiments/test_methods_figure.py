@@ -43,15 +43,16 @@ def test_method_ours_keeps_its_codes() -> None:
 
 def test_method_ours_keeps_the_fallbacks_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
     """Where ``fast`` fell back, the kernel it deconvolved with is kept beside the code, for the figure."""
-    from types import SimpleNamespace
+    import pandas as pd
 
+    from blurkit.deblur.solver import DeblurResult
     from blurkit.experiments import deblur_report
 
     kernel = torch.full((3, 3), 1 / 9)
     answers = iter([None, [kernel]])  # DeblurResult.psf: None without a fallback, else one kernel per image
 
     def fake(model, y, cfg, **kwargs):  # type: ignore[no-untyped-def]
-        return SimpleNamespace(x=y, k=torch.zeros(1), wall_s=[0.0], psf=next(answers))
+        return DeblurResult(x=y, k=torch.zeros(1), trace=pd.DataFrame(), wall_s=[0.0], psf=next(answers))
 
     monkeypatch.setattr(deblur_report, "deblur", fake)
     run = method_ours("fast")
