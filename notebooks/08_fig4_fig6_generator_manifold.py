@@ -48,7 +48,6 @@ model = "reds-like-basis"
 # %%
 import dataclasses
 
-
 from blurkit.experiments.generator_figures import (fig4_bars, fig4_baselines, fig4_grid, fig4_methods, fig4_rows,
                                                    fig4_summary, fig6_figure, fig6_summary, fig6_traces,
                                                    load_text_pairs, manifold_config, manifold_generator,
